@@ -12,7 +12,7 @@ Grammar guaranteed to the client: message_start, blocks strictly one after anoth
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -57,7 +57,7 @@ class StreamInterrupted(Exception):
 
 async def openai_stream_to_anthropic_sse(
     upstream: AsyncIterable[bytes], ctx: StreamContext
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Upstream SSE bytes in, Anthropic SSE bytes out."""
     async for name, data in anthropic_events(upstream_chunks(upstream), ctx):
         yield encode(name, data)

@@ -1,0 +1,209 @@
+"""The live-editable runtime config, in the seed's JSON shape, persisted to `config.json`.
+
+Editable: `proxyMode`, `openrouter.{baseUrl, defaultModel, modelMapping, modelRules}`,
+`headers.{httpReferer, title}`. `server`, `monitoring` and `anthropic` are shown, read-only: they
+come from CLI flags and the environment and need a restart. Secrets are never stored or returned.
+
+At start (and on reload) the file is read, then the operator's environment wins where it is set:
+`PROXY_MODE`/`--mode`, `OPENROUTER_BASE_URL`, `OPENROUTER_DEFAULT_MODEL`.
+
+The backend key (`OPENROUTER_API_KEY`) is sent only to the host the operator chose: the origin of
+`OPENROUTER_BASE_URL`, or openrouter.ai when it is unset. A base URL changed through the API to
+any other host gets no key, so the config API cannot be used to send the key elsewhere; to use
+another backend with the key, the operator sets `OPENROUTER_BASE_URL`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import orjson
+
+from anthropic_proxy.config.validate import MODES, ConfigError, validate
+from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
+from anthropic_proxy.translate.models import ModelMapping, ModelRule
+
+log = logging.getLogger("anthropic_proxy.config")
+JSON = dict[str, Any]
+Listener = Callable[[JSON], None]
+DEFAULT_BASE_URL: Final = "https://openrouter.ai/api"
+SEED_MAPPING: Final = MappingProxyType(
+    {
+        "sonnet": "anthropic/claude-sonnet-4.6",
+        "opus": "anthropic/claude-opus-4.6",
+        "haiku": "anthropic/claude-haiku-4.5",
+    }
+)
+EDITABLE: Final = ("proxyMode", "openrouter", "headers")
+_DEFAULT_PORTS: Final = MappingProxyType({"http": 80, "https": 443})
+
+__all__ = ["ConfigError", "ConfigStore"]
+
+
+class ConfigStore:
+    """The runtime config; `update`, `reset` and `reload` notify subscribers on change."""
+
+    def __init__(self, path: Path, settings: Settings) -> None:
+        if settings.mode and settings.mode not in MODES:
+            raise ValueError(f"invalid mode {settings.mode!r}: expected one of {', '.join(MODES)}")
+        self.path = path
+        self.settings = settings
+        self._listeners: list[Listener] = []
+        self._data = self._load()
+
+    @property
+    def mode(self) -> str:
+        return str(self._data["proxyMode"])
+
+    @property
+    def base_url(self) -> str:
+        return str(self._data["openrouter"]["baseUrl"]).rstrip("/")
+
+    @property
+    def attribution(self) -> dict[str, str]:
+        headers = self._data["headers"]
+        return {"httpReferer": str(headers["httpReferer"]), "title": str(headers["title"])}
+
+    def mapping(self) -> ModelMapping:
+        router = self._data["openrouter"]
+        rules = tuple(ModelRule(r["pattern"], r["model"]) for r in router.get("modelRules", []))
+        return ModelMapping(dict(router["modelMapping"]), rules, str(router["defaultModel"]))
+
+    def backend_key(self, url: str) -> str:
+        """The operator's key, if `url` is on the host the operator trusted with it."""
+        key = self.settings.openrouter_api_key
+        trusted = self.settings.openrouter_base_url or DEFAULT_BASE_URL
+        return key if key and _origin(url) == _origin(trusted) else ""
+
+    def current(self) -> JSON:
+        """The whole config as the API shows it: editable values plus read-only facts."""
+        data = copy.deepcopy(self._data)
+        key_sent = bool(self.backend_key(self.base_url + "/v1/chat/completions"))
+        data["openrouter"]["apiKeyConfigured"] = bool(self.settings.openrouter_api_key)
+        data["openrouter"]["apiKeySentToBaseUrl"] = key_sent
+        return {**data, **self._read_only()}
+
+    def update(self, patch: object) -> JSON:
+        """Validate and deep-merge a partial config; raises ConfigError with per-field messages."""
+        merged = validate(patch, self._data, self._read_only())
+        self._replace(merged, persist=True)
+        return self.current()
+
+    def reset(self) -> JSON:
+        self._replace(self._defaults(), persist=True)
+        return self.current()
+
+    def reload(self) -> JSON:
+        """Re-read `config.json` (after a hand edit), with the same precedence as at start."""
+        self._replace(self._load(), persist=False)
+        return self.current()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _replace(self, data: JSON, persist: bool) -> None:
+        changed = data != self._data
+        self._data = data
+        if persist:
+            _write_atomic(self.path, {k: data[k] for k in EDITABLE})
+        if changed:
+            snapshot = self.current()
+            for listener in list(self._listeners):
+                listener(snapshot)
+
+    def _defaults(self) -> JSON:
+        s = self.settings
+        default_model = s.openrouter_default_model or SEED_MAPPING["sonnet"]
+        return {
+            "proxyMode": s.mode or "anthropic",
+            "openrouter": {
+                "baseUrl": (s.openrouter_base_url or DEFAULT_BASE_URL).rstrip("/"),
+                "defaultModel": default_model,
+                "modelMapping": dict(SEED_MAPPING),
+                "modelRules": [],
+            },
+            "headers": {"httpReferer": s.http_referer, "title": s.x_title},
+        }
+
+    def _load(self) -> JSON:
+        data = self._defaults()
+        stored = _read(self.path)
+        if stored:
+            data = _lenient_merge(data, stored, self._read_only())
+        s = self.settings
+        overrides = {"proxyMode": s.mode, "baseUrl": s.openrouter_base_url.rstrip("/")}
+        data["proxyMode"] = overrides["proxyMode"] or data["proxyMode"]
+        data["openrouter"]["baseUrl"] = overrides["baseUrl"] or data["openrouter"]["baseUrl"]
+        if s.openrouter_default_model:
+            data["openrouter"]["defaultModel"] = s.openrouter_default_model
+        return data
+
+    def _read_only(self) -> JSON:
+        s = self.settings
+        return {
+            "anthropic": {
+                "baseUrl": s.upstream_url or s.legacy_base_url or DEFAULT_UPSTREAM,
+                "timeout": s.request_timeout_ms,
+            },
+            "server": {"host": s.host, "port": s.port, "logLevel": s.log_level},
+            "monitoring": {
+                "enabled": True,
+                "maxRequests": s.max_records,
+                "retentionSeconds": s.max_age_s,
+            },
+        }
+
+
+def _lenient_merge(data: JSON, stored: JSON, read_only: JSON) -> JSON:
+    """A seed file may hold an apiKey or stale fields: keep what validates, drop the rest."""
+    stored = {k: v for k, v in stored.items() if k in EDITABLE}
+    router = stored.get("openrouter")
+    if isinstance(router, dict):
+        stored["openrouter"] = {k: v for k, v in router.items() if k != "apiKey"}
+    try:
+        return validate(stored, data, read_only)
+    except ConfigError as error:
+        log.warning("config.json: ignoring invalid fields: %s", error)
+        bad = {field.split(".")[0] for field in error.fields}
+        return validate({k: v for k, v in stored.items() if k not in bad}, data, read_only)
+
+
+def _read(path: Path) -> JSON | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cannot read %s: %s; using defaults", path, exc)
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        log.warning("%s is not valid JSON (%s); using defaults", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_atomic(path: Path, data: JSON) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over the old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
