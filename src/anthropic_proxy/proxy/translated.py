@@ -103,15 +103,8 @@ def prepare(request: web.Request, capture: Capture, body: JSON, ctx: Translation
     requested = str(body.get("model") or "")
     model = resolve(requested, ctx.config.mapping())
     base = ctx.config.base_url
-    host = (urlsplit(base).hostname or "").lower()
     session_id = request.headers.get(SESSION_HEADER)
-    target = Target(
-        model=model,
-        openrouter="openrouter" in host,
-        cache_control=accepts_cache_control(model),
-        session_id=session_id,
-        max_tokens_key="max_completion_tokens" if host == "api.openai.com" else "max_tokens",
-    )
+    target = target_for(base, model, session_id)
     upstream = anthropic_to_openai_request(body, target)
     capture.upstream_request, capture.upstream_model = upstream.body, model
     url = f"{base}/v1/chat/completions"
@@ -133,6 +126,18 @@ def prepare(request: web.Request, capture: Capture, body: JSON, ctx: Translation
         key, ctx.config.attribution, session_id if target.openrouter else None
     )
     return Call(url, headers, upstream, stream)
+
+
+def target_for(base_url: str, model: str, session_id: str | None) -> Target:
+    """What the backend at `base_url` accepts: OpenRouter's extras, OpenAI's token field."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return Target(
+        model=model,
+        openrouter="openrouter" in host,
+        cache_control=accepts_cache_control(model),
+        session_id=session_id,
+        max_tokens_key="max_completion_tokens" if host == "api.openai.com" else "max_tokens",
+    )
 
 
 def client_key(request: web.Request) -> str:
