@@ -1,0 +1,3 @@
+from anthropic_proxy.cli import main
+
+raise SystemExit(main())

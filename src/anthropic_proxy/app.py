@@ -1,0 +1,118 @@
+"""create_app(settings): the route table and the lifespan of every shared object."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
+from anthropic_proxy.proxy import routes as proxy_routes
+from anthropic_proxy.record.recorder import Recorder, Retention
+from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
+from anthropic_proxy.state import STATE, AppState
+from anthropic_proxy.storage import open_store
+
+log = logging.getLogger("anthropic_proxy")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ERRORS_BY_STATUS: dict[int, type[ProxyError]] = {404: NotFound, 405: NotFound, 413: TooLarge}
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "[::1]"}
+
+
+def upstream_url(settings: Settings) -> str:
+    """ANTHROPIC_UPSTREAM_URL, else the seed's ANTHROPIC_BASE_URL unless it points back at us."""
+    if settings.upstream_url:
+        return settings.upstream_url.rstrip("/")
+    legacy = settings.legacy_base_url
+    if legacy and not points_at(legacy, settings.host, settings.port):
+        return legacy.rstrip("/")
+    if legacy:
+        log.info("ignoring ANTHROPIC_BASE_URL=%s: it points at this proxy", legacy)
+    return DEFAULT_UPSTREAM
+
+
+def points_at(url: str, host: str, port: int) -> bool:
+    parts = urlsplit(url)
+    same_host = parts.hostname in LOOPBACK_NAMES | {host}
+    default_port = 443 if parts.scheme == "https" else 80
+    return same_host and (parts.port or default_port) == port
+
+
+@web.middleware
+async def anthropic_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error a client sees has Anthropic's shape, including aiohttp's own 404/405/413."""
+    try:
+        return await handler(request)
+    except ProxyError as error:
+        return proxy_routes.error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error_class = ERRORS_BY_STATUS.get(exc.status, BadRequest)
+        message = f"{exc.reason}: {request.method} {request.path}"
+        return proxy_routes.error_response(_with_status(error_class(message), exc.status))
+
+
+def _with_status(error: ProxyError, status: int) -> ProxyError:
+    if error.status != status:
+        error.status = status  # type: ignore[misc]
+    return error
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[anthropic_errors])
+    app.router.add_routes(proxy_routes.routes())
+    app.cleanup_ctx.append(lambda app: _lifespan(app, settings))
+    return app
+
+
+async def _lifespan(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+    data = settings.data_path
+    store = open_store(settings.database_url, data)
+    await asyncio.to_thread(store.open)
+    interrupted = await asyncio.to_thread(store.mark_interrupted)
+    if interrupted:
+        log.warning(
+            "%d exchanges were pending when the proxy last stopped; marked interrupted", interrupted
+        )
+    retention = Retention(settings.max_records, settings.max_age_s, settings.max_db_bytes)
+    recorder = Recorder(
+        store, size=settings.record_queue_size, scrub=settings.scrub_secrets, retention=retention
+    )
+    recorder.start()
+    session = _client_session(settings)
+    state = AppState(
+        settings=settings,
+        config=ConfigStore(data / "config.json", settings),
+        store=store,
+        recorder=recorder,
+        session=session,
+        upstream_url=upstream_url(settings),
+        hop_token=secrets.token_hex(8),
+    )
+    app[STATE] = state
+    yield
+    await session.close()
+    await asyncio.to_thread(recorder.stop)
+    await asyncio.to_thread(store.close)
+
+
+def _client_session(settings: Settings) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=settings.connect_timeout_ms / 1000,
+        sock_read=settings.request_timeout_ms / 1000,
+    )
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
+        timeout=timeout,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )

@@ -1,0 +1,87 @@
+"""Errors the proxy itself makes, each knowing its HTTP status and Anthropic error type.
+
+    ProxyError (500 api_error)
+    ├── BadRequest (400 invalid_request_error)
+    ├── Unauthorized (401 authentication_error)
+    ├── Forbidden (403 permission_error)
+    ├── NotFound (404 not_found_error)
+    ├── TooLarge (413 request_too_large)
+    ├── UpstreamUnavailable (502 api_error)
+    ├── UpstreamTimeout (504 timeout_error)
+    └── LoopDetected (508 api_error)
+
+Upstream HTTP errors are not ProxyErrors: in pass-through mode they are relayed byte for byte.
+`render` is the one place an error becomes bytes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, ClassVar
+
+import orjson
+
+
+class ProxyError(Exception):
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    kind: ClassVar[str] = "proxy_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(ProxyError):
+    status, error_type, kind = 400, "invalid_request_error", "bad_request"
+
+
+class Unauthorized(ProxyError):
+    status, error_type, kind = 401, "authentication_error", "unauthorized"
+
+
+class Forbidden(ProxyError):
+    status, error_type, kind = 403, "permission_error", "forbidden"
+
+
+class NotFound(ProxyError):
+    status, error_type, kind = 404, "not_found_error", "not_found"
+
+
+class TooLarge(ProxyError):
+    status, error_type, kind = 413, "request_too_large", "too_large"
+
+
+class UpstreamUnavailable(ProxyError):
+    status, error_type, kind = 502, "api_error", "upstream_unavailable"
+
+
+class UpstreamTimeout(ProxyError):
+    status, error_type, kind = 504, "timeout_error", "timeout"
+
+
+class LoopDetected(ProxyError):
+    status, error_type, kind = 508, "api_error", "loop_detected"
+
+
+def new_request_id() -> str:
+    return "req_proxy_" + secrets.token_hex(12)
+
+
+def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "error": {"type": error_type, "message": message}}
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def render(error: ProxyError, request_id: str) -> bytes:
+    """The JSON body of an error response."""
+    return orjson.dumps(error_body(error.error_type, error.message, request_id))
+
+
+def render_sse(error_type: str, message: str) -> bytes:
+    """An `event: error` that ends a stream that already started."""
+    data = orjson.dumps(error_body(error_type, message))
+    return b"event: error\ndata: " + data + b"\n\n"

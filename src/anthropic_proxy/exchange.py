@@ -1,0 +1,69 @@
+"""The one noun: an Exchange, one client request and what came back.
+
+`Capture` is what the hot path fills in: raw bytes, arrival times and the outcome, nothing parsed.
+The recorder turns a finished Capture into a stored record, off the hot path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+STATES = ("pending", "success", "error", "client_closed", "timeout", "interrupted")
+KINDS = {
+    "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "count_tokens",
+    "/v1/models": "models",
+}
+
+
+def new_exchange_id() -> str:
+    """Time-ordered, collision-free: 12 hex digits of ms + 8 random hex."""
+    return f"ex_{int(time.time() * 1000):012x}{os.urandom(4).hex()}"
+
+
+def kind_of(path: str) -> str:
+    return KINDS.get(path, "other")
+
+
+@dataclass(slots=True, eq=False)
+class Capture:
+    id: str
+    method: str
+    path: str
+    query: str
+    client_addr: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes
+    mode: str = "anthropic"
+    started_at: float = field(default_factory=time.time)
+    t0: float = field(default_factory=time.perf_counter)
+    status: int | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    t_headers: float | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    chunk_times: list[float] = field(default_factory=list)
+    t_end: float | None = None
+    state: str = "pending"
+    error_kind: str | None = None
+    error_message: str | None = None
+    truncated: bool = False
+    # Translation mode: what was sent upstream, and which backend model served it.
+    upstream_request: dict[str, Any] | None = None
+    upstream_model: str | None = None
+    upstream_status: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.path)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def finish(self, state: str, error_kind: str | None = None, message: str | None = None) -> None:
+        self.t_end = time.perf_counter()
+        self.state = state
+        if error_kind:
+            self.error_kind, self.error_message = error_kind, message

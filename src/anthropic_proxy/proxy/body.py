@@ -1,0 +1,34 @@
+"""Reading the request body once, with the proxy's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from anthropic_proxy.errors import BadRequest, TooLarge
+
+JSON_ROUTES = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise TooLarge(f"request body exceeds the limit of {limit} bytes") from exc
+
+
+def parse_json_body(body: bytes) -> dict[str, Any]:
+    """The Messages routes take a JSON object; anything else is a clear 400."""
+    if not body.strip():
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise BadRequest("request body must be a JSON object")
+    return parsed

@@ -1,0 +1,92 @@
+"""Pass-through mode: relay bytes to the Anthropic API and back, unchanged and unbuffered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+
+from anthropic_proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable, render_sse
+from anthropic_proxy.exchange import Capture
+from anthropic_proxy.proxy import headers
+
+
+async def relay(
+    request: web.Request, capture: Capture, session: aiohttp.ClientSession, url: str, hop: str
+) -> web.StreamResponse:
+    """Open the upstream request, commit its status, then forward each chunk as it arrives."""
+    try:
+        upstream = await session.request(
+            capture.method,
+            url,
+            data=capture.request_body or None,
+            headers=headers.request_headers(request.headers.items(), hop),
+        )
+    except asyncio.TimeoutError as exc:
+        raise UpstreamTimeout("timed out connecting to the upstream") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"upstream unreachable: {exc}") from exc
+    try:
+        return await _stream_back(request, capture, upstream)
+    finally:
+        upstream.close()
+
+
+async def _stream_back(
+    request: web.Request, capture: Capture, upstream: aiohttp.ClientResponse
+) -> web.StreamResponse:
+    capture.t_headers = time.perf_counter() - capture.t0
+    capture.status = upstream.status
+    capture.response_headers = list(upstream.headers.items())
+    response = web.StreamResponse(
+        status=upstream.status,
+        reason=upstream.reason,
+        headers=headers.response_headers(upstream.headers.items(), keep_length=True),
+    )
+    await response.prepare(request)
+    chunks, times, t0 = capture.chunks, capture.chunk_times, capture.t0
+    try:
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+            chunks.append(chunk)
+            times.append(time.perf_counter() - t0)
+    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        await _end_broken_stream(request, response, capture, exc)
+        return response
+    await response.write_eof()
+    capture.finish("success" if upstream.status < 400 else "error", _status_kind(upstream.status))
+    return response
+
+
+async def _end_broken_stream(
+    request: web.Request, response: web.StreamResponse, capture: Capture, exc: BaseException
+) -> None:
+    """The upstream failed after we committed a status: end a stream with an error event,
+    cut any other body short so the client sees it incomplete rather than a silent truncation."""
+    timeout = isinstance(exc, asyncio.TimeoutError)
+    kind = "timeout" if timeout else "upstream_disconnected"
+    message = (
+        "upstream stopped sending (idle timeout)" if timeout else f"upstream connection lost: {exc}"
+    )
+    capture.finish("timeout" if timeout else "error", kind, message)
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        if request.transport is not None:
+            request.transport.close()
+        return
+    tail = render_sse("timeout_error" if timeout else "api_error", message)
+    capture.chunks.append(tail)
+    capture.chunk_times.append(time.perf_counter() - capture.t0)
+    await response.write(tail)
+    await response.write_eof()
+
+
+def _status_kind(status: int) -> str | None:
+    return None if status < 400 else f"http_{status}"
+
+
+def upstream_error(error: ProxyError, capture: Capture) -> None:
+    capture.finish(
+        "timeout" if isinstance(error, UpstreamTimeout) else "error", error.kind, error.message
+    )

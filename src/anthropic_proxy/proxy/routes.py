@@ -1,0 +1,148 @@
+"""The forwarding surface: /v1/* plus the probes Claude Code sends to its base URL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from anthropic_proxy import __version__
+from anthropic_proxy.errors import LoopDetected, ProxyError, new_request_id, render
+from anthropic_proxy.exchange import Capture, new_exchange_id
+from anthropic_proxy.proxy import passthrough
+from anthropic_proxy.proxy.body import JSON_ROUTES, parse_json_body, read_body
+from anthropic_proxy.proxy.headers import LOOP_HEADER
+from anthropic_proxy.state import STATE, AppState
+
+TRANSLATED = {
+    "/v1/messages": "serve_messages",
+    "/v1/messages/count_tokens": "serve_count_tokens",
+    "/v1/models": "serve_models",
+}
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.headers.get(LOOP_HEADER) == state.hop_token:
+        return error_response(
+            LoopDetected(
+                "request loop: this request already passed through this proxy; check ANTHROPIC_UPSTREAM_URL"
+            )
+        )
+    mode = state.config.mode
+    capture = Capture(
+        id=new_exchange_id(),
+        method=request.method,
+        path=request.path,
+        query=request.query_string,
+        client_addr=request.remote or "",
+        request_headers=list(request.headers.items()),
+        request_body=b"",
+        mode=mode,
+    )
+    try:
+        return await _serve(request, state, capture)
+    except ProxyError as error:
+        return _failed(capture, error)
+    except (asyncio.CancelledError, ConnectionResetError):
+        capture.finish("client_closed", "client_closed", "the client disconnected")
+        raise
+    finally:
+        if capture.t_end is None:
+            capture.finish("error", "internal", "the proxy failed while serving this request")
+        state.recorder.finish(capture)
+
+
+async def _serve(request: web.Request, state: AppState, capture: Capture) -> web.StreamResponse:
+    capture.request_body = await read_body(request, state.settings.max_body_bytes)
+    state.recorder.begin(capture)
+    handler = _translated_handler(capture)
+    if capture.path in JSON_ROUTES and capture.method == "POST":
+        body = parse_json_body(capture.request_body)
+        if handler is not None:
+            return await handler(request, capture, body, state.translation)
+    elif handler is not None:
+        return await handler(request, capture, {}, state.translation)
+    url = state.upstream_url + request.rel_url.raw_path_qs
+    return await passthrough.relay(request, capture, state.session, url, state.hop_token)
+
+
+def _translated_handler(capture: Capture) -> Any:
+    """Translation code loads only when a translated request first arrives."""
+    name = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
+    if name is None:
+        return None
+    from anthropic_proxy.proxy import translated
+
+    return getattr(translated, name)
+
+
+def _failed(capture: Capture, error: ProxyError) -> web.Response:
+    response = error_response(error)
+    capture.status = response.status
+    capture.response_headers = [(k, v) for k, v in response.headers.items()]
+    capture.chunks.append(response.body if isinstance(response.body, bytes) else b"")
+    capture.chunk_times.append(capture.elapsed())
+    state = "timeout" if error.error_type == "timeout_error" else "error"
+    capture.finish(state, error.kind, error.message)
+    return response
+
+
+def error_response(error: ProxyError) -> web.Response:
+    request_id = new_request_id()
+    return web.Response(
+        status=error.status,
+        body=render(error, request_id),
+        content_type="application/json",
+        headers={"request-id": request_id, **error.headers},
+    )
+
+
+async def probe(request: web.Request) -> web.Response:
+    """HEAD / and /api/hello: Claude Code's connectivity checks."""
+    return web.Response(status=200)
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    if request.method == "HEAD":
+        return web.Response(status=200)
+    raise web.HTTPFound("/monitor")
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    recorder = state.recorder
+    body = {
+        "status": "healthy",
+        "version": __version__,
+        "mode": state.config.mode,
+        "upstream": state.upstream_url,
+        "timestamp": time.time(),
+        "recorder": {
+            "queued": recorder.depth,
+            "written": recorder.written,
+            "dropped": recorder.dropped,
+            "failed_writes": recorder.failed_writes,
+        },
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def telemetry(request: web.Request) -> web.Response:
+    """Claude Code's event logging, sent to the base URL by some versions: accepted and dropped."""
+    await request.read()
+    return web.Response(status=200, body=b"{}", content_type="application/json")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.route("*", "/v1/{tail:.*}", forward),
+        web.route("HEAD", "/", root),
+        web.get("/", root, allow_head=False),
+        web.get("/health", health),
+        web.route("*", "/api/hello", probe),
+        web.post("/api/event_logging/batch", telemetry),
+    ]

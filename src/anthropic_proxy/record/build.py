@@ -1,0 +1,139 @@
+"""Turn a Capture into a stored row plus its content-addressed body parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from anthropic_proxy.exchange import Capture
+from anthropic_proxy.masking import mask_headers
+from anthropic_proxy.record import pricing, response
+from anthropic_proxy.storage import Row
+from anthropic_proxy.storage.bodies import Blobs, compress, split
+
+SESSION_HEADERS = {
+    "session_id": "x-claude-code-session-id",
+    "agent_id": "x-claude-code-agent-id",
+    "parent_agent_id": "x-claude-code-parent-agent-id",
+}
+PREVIEW_CHARS = 300
+COMPRESSED = ("response_body", "timeline", "upstream_request")
+
+
+def request_row(capture: Capture) -> tuple[Row, Blobs, Any]:
+    """The part known when the request arrives: enough for a 'pending' row, plus the body's
+    content-addressed parts (hashed before scrubbing, so scrubbing runs only on new parts)."""
+    headers = mask_headers(capture.request_headers)
+    body = parse_request(capture.request_body)
+    ref, blobs = split(body) if body is not None else (None, {})
+    row: Row = {
+        "id": capture.id,
+        "started_at": capture.started_at,
+        "kind": capture.kind,
+        "mode": capture.mode,
+        "method": capture.method,
+        "path": capture.path,
+        "query": capture.query,
+        "client_addr": capture.client_addr,
+        "model": body.get("model") if isinstance(body, dict) else None,
+        "stream": int(bool(body.get("stream"))) if isinstance(body, dict) else 0,
+        "state": "pending",
+        "request_headers": orjson.dumps(headers).decode(),
+        "request_ref": ref,
+        "request_bytes": len(capture.request_body),
+        "response_bytes": 0,
+        "stored_bytes": 0,
+        "blob_refs": list(blobs),
+        **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
+    }
+    return row, blobs, body
+
+
+def parse_request(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+def finished_row(capture: Capture, row: Row, body: Any) -> Row:
+    """Add the outcome: response, timings, usage, cost, error."""
+    headers = mask_headers(capture.response_headers)
+    outcome = _outcome(capture, headers)
+    priced_model = capture.upstream_model if capture.mode == "openrouter" else row["model"]
+    error = outcome.error or {}
+    row.update(
+        finished_at=capture.started_at + (capture.t_end or capture.elapsed()),
+        state=capture.state,
+        status=capture.status,
+        upstream_model=capture.upstream_model,
+        response_headers=orjson.dumps(headers).decode(),
+        response_body=compress(orjson.dumps(outcome.body)) if outcome.body is not None else None,
+        response_bytes=sum(map(len, capture.chunks)),
+        timeline=compress(orjson.dumps(outcome.timeline)) if outcome.timeline else None,
+        upstream_request=_compressed(capture.upstream_request),
+        ttfb_ms=_ms(capture.t_headers),
+        ttft_ms=outcome.ttft_ms,
+        duration_ms=_ms(capture.t_end),
+        input_tokens=outcome.usage.get("input_tokens"),
+        output_tokens=outcome.usage.get("output_tokens"),
+        cache_creation_tokens=outcome.usage.get("cache_creation_input_tokens"),
+        cache_read_tokens=outcome.usage.get("cache_read_input_tokens"),
+        cost_usd=pricing.price(priced_model, capture.mode, outcome.usage),
+        price_version=pricing.PRICE_VERSION,
+        stop_reason=outcome.stop_reason,
+        upstream_request_id=headers.get("request-id") or headers.get("x-generation-id"),
+        error_kind=capture.error_kind or (error.get("type") if error else None),
+        error_message=capture.error_message or (error.get("message") if error else None),
+        preview=_preview(body, outcome.body),
+    )
+    if capture.state == "success" and error:
+        row["state"] = "error"
+    row["stored_bytes"] = sum(len(row[c] or b"") for c in COMPRESSED)
+    return row
+
+
+def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:
+    if "text/event-stream" in headers.get("content-type", ""):
+        return response.from_stream(capture.chunks, capture.chunk_times)
+    raw = b"".join(capture.chunks)
+    try:
+        raw = response.decode_body(raw, headers.get("content-encoding", ""))
+    except (OSError, ValueError):
+        return response.Outcome(body=f"<{len(raw)} undecodable bytes>")
+    return response.from_json(raw)
+
+
+def _compressed(value: Any) -> bytes | None:
+    return compress(orjson.dumps(value)) if value is not None else None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return round(seconds * 1000, 3) if seconds is not None else None
+
+
+def _preview(request: Any, reply: Any) -> str:
+    asked = _last_user_text(request)
+    answered = _text_of(reply.get("content")) if isinstance(reply, dict) else ""
+    return f"{asked[:PREVIEW_CHARS]}\n→ {answered[:PREVIEW_CHARS]}".strip()
+
+
+def _last_user_text(request: Any) -> str:
+    if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
+        return ""
+    for message in reversed(request["messages"]):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message.get("content"))
+    return ""
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    return " ".join(t for t in texts if not t.startswith("<system-reminder>"))

@@ -1,0 +1,185 @@
+"""The bounded queue between the hot path and the store, and its single writer thread."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anthropic_proxy.exchange import Capture
+from anthropic_proxy.record.build import finished_row, request_row
+from anthropic_proxy.record.scrub import Scrubber
+from anthropic_proxy.storage import Row, Store
+
+log = logging.getLogger("anthropic_proxy.record")
+access_log = logging.getLogger("anthropic_proxy.access")
+BATCH = 256
+KNOWN_BLOBS = 200_000
+PRUNE_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    max_records: int = 0
+    max_age_s: int = 0
+    max_db_bytes: int = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.max_records or self.max_age_s or self.max_db_bytes)
+
+
+Listener = Callable[[Sequence[Row]], None]
+
+
+class Recorder:
+    """`begin`/`finish` never block and never raise: a full queue drops and counts."""
+
+    def __init__(self, store: Store, *, size: int, scrub: bool, retention: Retention) -> None:
+        self.store = store
+        self.dropped = 0
+        self.failed_writes = 0
+        self.written = 0
+        self._queue: queue.Queue[tuple[str, Capture] | None] = queue.Queue(maxsize=size)
+        self._scrubber = Scrubber(scrub)
+        self._retention = retention
+        self._listeners: list[Listener] = []
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._pending: dict[str, tuple[Row, Any]] = {}
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._last_prune = 0.0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain what is queued, then stop the writer."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def begin(self, capture: Capture) -> None:
+        self._put("begin", capture)
+
+    def finish(self, capture: Capture) -> None:
+        self._put("finish", capture)
+
+    def _put(self, what: str, capture: Capture) -> None:
+        try:
+            self._queue.put_nowait((what, capture))
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            stop = None in batch
+            self._write([item for item in batch if item is not None])
+            if stop:
+                return
+            self._maybe_prune()
+
+    def _take(self) -> list[tuple[str, Capture] | None]:
+        batch = [self._queue.get()]
+        while len(batch) < BATCH and batch[-1] is not None:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[tuple[str, Capture]]) -> None:
+        finished = {c.id for what, c in batch if what == "finish"}
+        rows, blobs = [], {}
+        for what, capture in batch:
+            if what == "begin" and capture.id in finished:
+                continue  # both ends in one batch: write the final row only
+            try:
+                row, parts = self._row(what, capture)
+            except Exception:
+                log.exception("could not record exchange %s", capture.id)
+                continue
+            rows.append(row)
+            blobs.update(parts)
+        self._commit(rows, blobs)
+
+    def _row(self, what: str, capture: Capture) -> tuple[Row, dict[str, bytes]]:
+        if capture.id in self._pending:
+            row, body = self._pending.pop(capture.id)
+            parts: dict[str, bytes] = {}
+        else:
+            row, all_parts, body = request_row(capture)
+            parts = self._new_parts(all_parts)
+        if what == "begin":
+            self._pending[capture.id] = (row, body)
+            return dict(row), parts
+        return finished_row(capture, row, body), parts
+
+    def _new_parts(self, parts: dict[str, bytes]) -> dict[str, bytes]:
+        unknown = [h for h in parts if h not in self._known]
+        if unknown:
+            unknown = [h for h in unknown if h not in self.store.known_blobs(unknown)]
+        for h in parts:
+            self._known[h] = None
+            self._known.move_to_end(h)
+        while len(self._known) > KNOWN_BLOBS:
+            self._known.popitem(last=False)
+        return {h: self._scrubber.scrub_json(parts[h]) for h in unknown}
+
+    def _commit(self, rows: list[Row], blobs: dict[str, bytes]) -> None:
+        if not rows:
+            return
+        try:
+            self.store.write(rows, blobs)
+        except Exception as exc:
+            self.failed_writes += len(rows)
+            self._known.clear()  # the blobs of a failed batch are not in the store
+            log.warning("store write failed, %d exchanges not recorded: %s", len(rows), exc)
+            return
+        self.written += len(rows)
+        for row in rows:
+            if row["state"] != "pending":
+                _log_access(row)
+        for listener in self._listeners:
+            listener(rows)
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if not self._retention.active or now - self._last_prune < PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        r = self._retention
+        try:
+            while self._queue.empty() and self.store.prune(
+                r.max_records, r.max_age_s, r.max_db_bytes
+            ):
+                self._known.clear()
+        except Exception as exc:
+            log.warning("pruning failed: %s", exc)
+
+
+def _log_access(row: Row) -> None:
+    access_log.info(
+        "%s %s%s model=%s status=%s state=%s %.0fms in=%s out=%s cache_read=%s",
+        row["method"],
+        row["path"],
+        f"?{row['query']}" if row["query"] else "",
+        row.get("model"),
+        row.get("status"),
+        row["state"],
+        row.get("duration_ms") or 0,
+        row.get("input_tokens"),
+        row.get("output_tokens"),
+        row.get("cache_read_tokens"),
+    )

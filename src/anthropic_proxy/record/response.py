@@ -1,0 +1,179 @@
+"""What came back: a message rebuilt from a JSON body or an SSE stream, with usage and timeline."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from anthropic_proxy.sse import SSEParser
+
+TOKEN_DELTAS = frozenset({"text_delta", "thinking_delta", "input_json_delta"})
+DELTA_FIELDS = {
+    "text_delta": "text",
+    "thinking_delta": "thinking",
+    "input_json_delta": "partial_json",
+}
+
+
+@dataclass
+class Outcome:
+    body: Any = None
+    usage: dict[str, int] = field(default_factory=dict)
+    stop_reason: str | None = None
+    ttft_ms: float | None = None
+    timeline: list[list[Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+def decode_body(raw: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    if encoding == "deflate":
+        return zlib.decompress(raw)
+    return raw
+
+
+def from_json(raw: bytes) -> Outcome:
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return Outcome(body=raw.decode("utf-8", "replace"))
+    outcome = Outcome(body=body)
+    if isinstance(body, dict):
+        outcome.usage = _usage(body.get("usage"))
+        outcome.stop_reason = body.get("stop_reason")
+        outcome.error = body.get("error") if body.get("type") == "error" else None
+    return outcome
+
+
+def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
+    """Replay the stream through the SDK's accumulation rules; each event is timed by the chunk
+    that completed it."""
+    parser, outcome = SSEParser(), Outcome()
+    message: dict[str, Any] = {"content": []}
+    for chunk, t in zip(chunks, times, strict=False):
+        for event in parser.feed(chunk):
+            _apply(message, outcome, event.event, event.data, event.size, t * 1000)
+    for event in parser.close():
+        _apply(
+            message,
+            outcome,
+            event.event,
+            event.data,
+            event.size,
+            (times[-1] if times else 0) * 1000,
+        )
+    _finish_tool_inputs(message)
+    outcome.body = message
+    return outcome
+
+
+def _apply(
+    message: dict[str, Any], out: Outcome, name: str, data: str, size: int, t_ms: float
+) -> None:
+    try:
+        payload = orjson.loads(data) if data else {}
+    except orjson.JSONDecodeError:
+        payload = {}
+    kind = name if name != "message" else str(payload.get("type", name))
+    out.timeline.append([round(t_ms, 2), _label(kind, payload), size])
+    handler = HANDLERS.get(kind)
+    if handler is not None and isinstance(payload, dict):
+        handler(message, out, payload, t_ms)
+
+
+def _label(kind: str, payload: Any) -> str:
+    if kind == "content_block_delta" and isinstance(payload, dict):
+        return str(payload.get("delta", {}).get("type", kind))
+    if kind == "content_block_start" and isinstance(payload, dict):
+        return f"start:{payload.get('content_block', {}).get('type', '?')}"
+    return kind
+
+
+def _on_message_start(
+    message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float
+) -> None:
+    start = payload.get("message") or {}
+    message.update({k: v for k, v in start.items() if k != "content"})
+    out.usage = _usage(start.get("usage"))
+
+
+def _on_block_start(
+    message: dict[str, Any], _out: Outcome, payload: dict[str, Any], _t: float
+) -> None:
+    block = dict(payload.get("content_block") or {})
+    if block.get("type") in {"tool_use", "server_tool_use"}:
+        block["_json"] = ""
+    message["content"].append(block)
+
+
+def _on_block_delta(
+    message: dict[str, Any], out: Outcome, payload: dict[str, Any], t_ms: float
+) -> None:
+    delta = payload.get("delta") or {}
+    kind = delta.get("type")
+    if kind in TOKEN_DELTAS and out.ttft_ms is None:
+        out.ttft_ms = t_ms
+    index = payload.get("index", -1)
+    if not isinstance(index, int) or not 0 <= index < len(message["content"]):
+        return
+    block = message["content"][index]
+    if kind == "signature_delta":
+        block["signature"] = delta.get("signature", "")
+    elif kind == "input_json_delta":
+        block["_json"] = block.get("_json", "") + delta.get("partial_json", "")
+    elif kind in DELTA_FIELDS:
+        key = DELTA_FIELDS[kind]
+        block[key] = block.get(key, "") + delta.get(key, "")
+
+
+def _on_message_delta(
+    message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float
+) -> None:
+    delta = payload.get("delta") or {}
+    message.update({k: v for k, v in delta.items() if k in {"stop_reason", "stop_sequence"}})
+    out.stop_reason = delta.get("stop_reason", out.stop_reason)
+    # Cumulative: output always, input and cache counts only when present (as the SDK does).
+    out.usage.update(_usage(payload.get("usage")))
+    message["usage"] = dict(out.usage)
+
+
+def _on_error(_message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float) -> None:
+    out.error = payload.get("error") or payload
+
+
+HANDLERS = {
+    "message_start": _on_message_start,
+    "content_block_start": _on_block_start,
+    "content_block_delta": _on_block_delta,
+    "message_delta": _on_message_delta,
+    "error": _on_error,
+}
+
+
+def _finish_tool_inputs(message: dict[str, Any]) -> None:
+    for block in message["content"]:
+        raw = block.pop("_json", None)
+        if raw:
+            try:
+                block["input"] = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                block["input_raw"] = raw
+
+
+USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if not isinstance(usage, dict):
+        return {}
+    return {k: int(usage[k]) for k in USAGE_KEYS if isinstance(usage.get(k), int)}

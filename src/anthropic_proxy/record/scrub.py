@@ -1,0 +1,67 @@
+"""Redaction of secrets inside stored bodies (tool results routinely carry keys and .env files).
+
+The forwarded request is never touched; only the copy written to the store is scrubbed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from anthropic_proxy.masking import mask_value
+
+PATTERNS: dict[str, re.Pattern[str]] = {
+    "anthropic_key": re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}"),
+    "openai_key": re.compile(r"sk-(?:proj-|or-v1-|or-)?[A-Za-z0-9_\-]{20,}"),
+    "aws_access_key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "github_token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
+    "slack_token": re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b"),
+    "google_api_key": re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    "stripe_key": re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}\b"),
+    "jwt": re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b"),
+    "private_key": re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
+    ),
+    "env_assignment": re.compile(
+        r"(?m)^(\s*(?:export\s+)?[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)[A-Z0-9_]*\s*=\s*)"
+        r"(['\"]?)([^\s'\"]{6,})\2"
+    ),
+}
+
+
+class Scrubber:
+    """Walks a JSON value and redacts secrets in every string; a no-op when disabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def scrub(self, value: Any) -> Any:
+        if not self.enabled:
+            return value
+        return _walk(value)
+
+    def scrub_json(self, data: bytes) -> bytes:
+        if not self.enabled:
+            return data
+        return orjson.dumps(_walk(orjson.loads(data)))
+
+
+def _walk(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, list):
+        return [_walk(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _walk(v) for k, v in value.items()}
+    return value
+
+
+def scrub_text(text: str) -> str:
+    for name, pattern in PATTERNS.items():
+        if name == "env_assignment":
+            text = pattern.sub(lambda m: f"{m[1]}{m[2]}[REDACTED:{mask_value(m[3])}]{m[2]}", text)
+        else:
+            text = pattern.sub(lambda m, n=name: f"[REDACTED {n}:{mask_value(m[0])}]", text)
+    return text

@@ -1,0 +1,313 @@
+"""Process settings: one declarative table, read once, passed down.
+
+Precedence: CLI flag > environment > `.env` file > default. This is the only module that reads
+the environment. Live-editable settings (mode, model mapping) live in `config.store` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3}
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_size(text: str) -> int:
+    """'32MB' -> bytes; a bare number is bytes."""
+    raw = text.strip().lower()
+    digits = raw.rstrip("kmgb")
+    return int(float(digits) * SIZE_UNITS[raw[len(digits) :]])
+
+
+def parse_age(text: str) -> int:
+    """'30d' -> seconds; a bare number is seconds."""
+    raw = text.strip().lower()
+    if raw[-1:] in AGE_UNITS:
+        return int(float(raw[:-1]) * AGE_UNITS[raw[-1]])
+    return int(float(raw))
+
+
+def parse_bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    env: tuple[str, ...]
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    flag: str | None = None
+    secret: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "host",
+        ("HOST",),
+        "127.0.0.1",
+        "address to bind; non-loopback needs --auth-token",
+        flag="--host",
+    ),
+    Option("port", ("PORT",), 8082, "port to listen on", int, "--port"),
+    Option(
+        "data_dir",
+        ("ANTHROPIC_PROXY_DATA_DIR",),
+        "",
+        "where the SQLite store and config.json live",
+        flag="--data-dir",
+    ),
+    Option(
+        "log_level",
+        ("LOG_LEVEL",),
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR",
+        str.upper,
+        "--log-level",
+    ),
+    Option(
+        "mode",
+        ("PROXY_MODE",),
+        "",
+        "anthropic (pass-through) or openrouter (translation); empty keeps config.json",
+        flag="--mode",
+    ),
+    Option(
+        "upstream_url",
+        ("ANTHROPIC_UPSTREAM_URL",),
+        "",
+        "Anthropic API base URL (default https://api.anthropic.com)",
+        flag="--upstream",
+    ),
+    Option(
+        "legacy_base_url",
+        ("ANTHROPIC_BASE_URL",),
+        "",
+        "seed compatibility: used as upstream unless it points at this proxy",
+    ),
+    Option(
+        "request_timeout_ms",
+        ("REQUEST_TIMEOUT",),
+        600_000,
+        "idle-read timeout towards the upstream, ms",
+        int,
+        "--request-timeout",
+    ),
+    Option(
+        "connect_timeout_ms",
+        ("CONNECT_TIMEOUT",),
+        10_000,
+        "connect timeout towards the upstream, ms",
+        int,
+    ),
+    Option(
+        "max_body_bytes",
+        ("MAX_BODY_SIZE",),
+        32 * 1024**2,
+        "largest accepted request body (413 above)",
+        parse_size,
+        "--max-body-size",
+    ),
+    Option(
+        "database_url",
+        ("DATABASE_URL",),
+        "",
+        "sqlite:///path or postgresql://...; default SQLite in the data dir",
+        flag="--database-url",
+    ),
+    Option(
+        "max_records",
+        ("MAX_RECORDS",),
+        0,
+        "keep at most this many exchanges (0 = no limit)",
+        int,
+        "--max-records",
+    ),
+    Option(
+        "max_age_s",
+        ("MAX_AGE",),
+        0,
+        "drop exchanges older than this (e.g. 30d; 0 = keep)",
+        parse_age,
+        "--max-age",
+    ),
+    Option(
+        "max_db_bytes",
+        ("MAX_DB_SIZE",),
+        0,
+        "prune oldest exchanges above this store size (e.g. 2GB; 0 = no limit)",
+        parse_size,
+        "--max-db-size",
+    ),
+    Option(
+        "record_queue_size",
+        ("RECORD_QUEUE_SIZE",),
+        10_000,
+        "recorder queue bound; beyond it records are dropped and counted",
+        int,
+    ),
+    Option(
+        "scrub_secrets",
+        ("SCRUB_SECRETS",),
+        True,
+        "redact well-known secret formats in stored bodies",
+        parse_bool,
+    ),
+    Option(
+        "auth_token",
+        ("ANTHROPIC_PROXY_AUTH_TOKEN",),
+        "",
+        "token required for /monitor, /config and /api when bound off loopback",
+        flag="--auth-token",
+        secret=True,
+    ),
+    Option(
+        "allowed_hosts",
+        ("ALLOWED_HOSTS",),
+        "",
+        "extra Host header values accepted (comma separated)",
+        flag="--allowed-hosts",
+    ),
+    Option(
+        "openrouter_api_key",
+        ("OPENROUTER_API_KEY",),
+        "",
+        "key for the translation backend",
+        secret=True,
+    ),
+    Option(
+        "openrouter_base_url",
+        ("OPENROUTER_BASE_URL",),
+        "",
+        "translation backend base URL (default https://openrouter.ai/api)",
+    ),
+    Option(
+        "openrouter_default_model",
+        ("OPENROUTER_DEFAULT_MODEL",),
+        "",
+        "backend model for unknown families",
+    ),
+    Option(
+        "http_referer",
+        ("HTTP_REFERER",),
+        "https://github.com/anthropic-proxy/anthropic-proxy",
+        "OpenRouter attribution",
+    ),
+    Option("x_title", ("X_TITLE",), "anthropic-proxy", "OpenRouter attribution"),
+)
+
+DEFAULT_UPSTREAM = "https://api.anthropic.com"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8082
+    data_dir: str = ""
+    log_level: str = "INFO"
+    mode: str = ""
+    upstream_url: str = ""
+    legacy_base_url: str = ""
+    request_timeout_ms: int = 600_000
+    connect_timeout_ms: int = 10_000
+    max_body_bytes: int = 32 * 1024**2
+    database_url: str = ""
+    max_records: int = 0
+    max_age_s: int = 0
+    max_db_bytes: int = 0
+    record_queue_size: int = 10_000
+    scrub_secrets: bool = True
+    auth_token: str = ""
+    allowed_hosts: str = ""
+    openrouter_api_key: str = ""
+    openrouter_base_url: str = ""
+    openrouter_default_model: str = ""
+    http_referer: str = "https://github.com/anthropic-proxy/anthropic-proxy"
+    x_title: str = "anthropic-proxy"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir or user_data_dir("anthropic-proxy"))
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+
+    def masked(self) -> dict[str, Any]:
+        """Effective values, secrets masked: for `anthropic-proxy settings` and /api/monitor/config."""
+        from anthropic_proxy.masking import mask_value
+
+        secret = {o.name for o in OPTIONS if o.secret}
+        return {
+            f.name: mask_value(getattr(self, f.name))
+            if f.name in secret and getattr(self, f.name)
+            else getattr(self, f.name)
+            for f in fields(self)
+        }
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A minimal `.env` reader: KEY=VALUE lines, optional quotes, # comments."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            values[key.removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        if option.flag:
+            parser.add_argument(option.flag, dest=option.name, default=None, help=option.help)
+
+
+def load(
+    cli: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+) -> Settings:
+    """Build Settings from the layers; each source string goes through the option's parser."""
+    env = dict(os.environ if environ is None else environ)
+    dotenv = read_env_file(env_file or Path(".env"))
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = _first(option, cli or {}, env, dotenv)
+        values[option.name] = option.default if raw is None else _parse(option, raw)
+    return Settings(**values)
+
+
+def _first(option: Option, cli: Mapping[str, Any], *layers: Mapping[str, str]) -> Any:
+    if cli.get(option.name) is not None:
+        return cli[option.name]
+    for layer in layers:
+        for name in option.env:
+            if layer.get(name):
+                return layer[name]
+    return None
+
+
+def _parse(option: Option, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return option.parse(raw)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(
+            f"invalid value for {option.name} ({'/'.join(option.env)}): {raw!r}"
+        ) from exc
+
+
+def settings_help() -> Sequence[tuple[str, str, str]]:
+    """(env vars, default, help) rows for the README table."""
+    return [("/".join(o.env), str(o.default), o.help) for o in OPTIONS]

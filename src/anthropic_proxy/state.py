@@ -1,0 +1,30 @@
+"""What the running app shares between handlers, built once in `app.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.record.recorder import Recorder
+from anthropic_proxy.settings import Settings
+from anthropic_proxy.storage import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    config: ConfigStore
+    store: Store
+    recorder: Recorder
+    session: aiohttp.ClientSession
+    upstream_url: str
+    hop_token: str
+    translation: Any = None
+    hub: Any = None
+
+
+STATE = web.AppKey("state", AppState)

@@ -1,0 +1,80 @@
+"""Ordered, named schema steps. Applied names are kept in `migrations`; SQL is portable between
+SQLite and PostgreSQL (the PostgreSQL store swaps BLOB for BYTEA and REAL for DOUBLE PRECISION)."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "001_exchanges",
+        """
+        CREATE TABLE exchanges (
+            id TEXT PRIMARY KEY,
+            started_at REAL NOT NULL,          -- unix seconds
+            finished_at REAL,
+            kind TEXT NOT NULL,                -- messages | count_tokens | models | other
+            mode TEXT NOT NULL,                -- anthropic | openrouter
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            query TEXT NOT NULL DEFAULT '',
+            client_addr TEXT,
+            model TEXT,                        -- as the client asked
+            upstream_model TEXT,               -- backend model (translation mode)
+            stream INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL,               -- pending success error client_closed timeout interrupted
+            status INTEGER,
+            request_headers TEXT,              -- JSON, secrets masked
+            request_ref TEXT,                  -- blobs.hash of the body skeleton (content-addressed)
+            request_bytes INTEGER NOT NULL DEFAULT 0,
+            upstream_request BLOB,             -- compressed JSON sent to the backend (translation)
+            response_headers TEXT,             -- JSON, secrets masked
+            response_body BLOB,                -- compressed: JSON body, or the message rebuilt from a stream
+            response_bytes INTEGER NOT NULL DEFAULT 0,
+            timeline BLOB,                     -- compressed JSON [[offset_ms, event, bytes], ...]
+            ttfb_ms REAL,
+            ttft_ms REAL,
+            duration_ms REAL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_creation_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cost_usd REAL,
+            price_version TEXT,
+            stop_reason TEXT,
+            upstream_request_id TEXT,
+            session_id TEXT,
+            agent_id TEXT,
+            parent_agent_id TEXT,
+            error_kind TEXT,
+            error_message TEXT,
+            preview TEXT,                      -- last user text + reply text, for search and lists
+            stored_bytes INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+    ),
+    (
+        "002_exchange_indexes",
+        """
+        CREATE INDEX exchanges_started ON exchanges (started_at);
+        CREATE INDEX exchanges_state_started ON exchanges (state, started_at);
+        CREATE INDEX exchanges_model_started ON exchanges (model, started_at);
+        CREATE INDEX exchanges_session_started ON exchanges (session_id, started_at);
+        CREATE INDEX exchanges_kind_started ON exchanges (kind, started_at)
+        """,
+    ),
+    (
+        "003_blobs",
+        """
+        CREATE TABLE blobs (
+            hash TEXT PRIMARY KEY,             -- blake2b-128 of the canonical JSON
+            data BLOB NOT NULL,                -- zlib-compressed canonical JSON
+            raw_bytes INTEGER NOT NULL
+        );
+        CREATE TABLE exchange_blobs (
+            exchange_id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (exchange_id, hash)
+        );
+        CREATE INDEX exchange_blobs_hash ON exchange_blobs (hash)
+        """,
+    ),
+)
