@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
 from anthropic_proxy.proxy import routes as proxy_routes
+from anthropic_proxy.proxy.translated import TranslationContext
 from anthropic_proxy.record.recorder import Recorder, Retention
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.state import STATE, AppState
@@ -67,12 +69,16 @@ def _with_status(error: ProxyError, status: int) -> ProxyError:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[anthropic_errors])
+    config = ConfigStore(settings.data_path / "config.json", settings)
     app.router.add_routes(proxy_routes.routes())
-    app.cleanup_ctx.append(lambda app: _lifespan(app, settings))
+    app.router.add_routes(ConfigApi(config, lambda: app[STATE].session).routes())
+    app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config))
     return app
 
 
-async def _lifespan(app: web.Application, settings: Settings) -> AsyncIterator[None]:
+async def _lifespan(
+    app: web.Application, settings: Settings, config: ConfigStore
+) -> AsyncIterator[None]:
     data = settings.data_path
     store = open_store(settings.database_url, data)
     await asyncio.to_thread(store.open)
@@ -89,13 +95,14 @@ async def _lifespan(app: web.Application, settings: Settings) -> AsyncIterator[N
     session = _client_session(settings)
     state = AppState(
         settings=settings,
-        config=ConfigStore(data / "config.json", settings),
+        config=config,
         store=store,
         recorder=recorder,
         session=session,
         upstream_url=upstream_url(settings),
         hop_token=secrets.token_hex(8),
     )
+    state.translation = TranslationContext(session=session, settings=settings, config=config)
     app[STATE] = state
     yield
     await session.close()

@@ -27,7 +27,13 @@ from tests.fakes.anthropic_upstream import (
     usage,
 )
 
-TOOLS = [{"name": "Bash", "description": "run", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}]
+TOOLS = [
+    {
+        "name": "Bash",
+        "description": "run",
+        "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+    }
+]
 
 
 def client(proxy: RunningProxy, **kw: Any) -> anthropic.AsyncAnthropic:
@@ -35,7 +41,12 @@ def client(proxy: RunningProxy, **kw: Any) -> anthropic.AsyncAnthropic:
 
 
 def ask(text: str = "hi", **extra: Any) -> dict[str, Any]:
-    return {"model": "claude-sonnet-4-6", "max_tokens": 256, "messages": [{"role": "user", "content": text}], **extra}
+    return {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
 
 
 async def test_non_stream_round_trip_is_recorded(proxy: RunningProxy, fake: FakeAnthropic) -> None:
@@ -43,24 +54,41 @@ async def test_non_stream_round_trip_is_recorded(proxy: RunningProxy, fake: Fake
     reply = await client(proxy).messages.create(**ask("say hello"))
     assert reply.content[0].text == "hello there"  # type: ignore[union-attr]
     [row] = await proxy.rows(kind="messages")
-    assert (row["state"], row["status"], row["model"], row["stream"]) == ("success", 200, "claude-sonnet-4-6", 0)
+    assert (row["state"], row["status"], row["model"], row["stream"]) == (
+        "success",
+        200,
+        "claude-sonnet-4-6",
+        0,
+    )
     assert (row["input_tokens"], row["output_tokens"]) == (11, 7)
     assert (row["cache_creation_tokens"], row["cache_read_tokens"]) == (40, 800)
     assert row["cost_usd"] > 0 and row["price_version"].startswith("genai-prices")
     assert row["duration_ms"] >= row["ttfb_ms"] > 0
     # SDK 2.x sends its api_key as a Bearer token
-    assert json.loads(row["request_headers"])["authorization"] == f"Bearer {API_KEY[:10]}...{API_KEY[-4:]}"
+    assert (
+        json.loads(row["request_headers"])["authorization"]
+        == f"Bearer {API_KEY[:10]}...{API_KEY[-4:]}"
+    )
     body = join(row["request_ref"], proxy.state.store.blob)
     assert body == json.loads(fake.requests[-1].body)
 
 
-async def test_request_bytes_reach_upstream_unchanged(proxy: RunningProxy, fake: FakeAnthropic) -> None:
+async def test_request_bytes_reach_upstream_unchanged(
+    proxy: RunningProxy, fake: FakeAnthropic
+) -> None:
     raw = b'{"model":"claude-haiku-4-5",  "max_tokens":5,"messages":[{"role":"user","content":"\\u00e9 x"}]}'
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{proxy.url}/v1/messages?beta=true", data=raw, headers={
-            "x-api-key": API_KEY, "anthropic-version": "2023-06-01", "anthropic-beta": "a-1,b-2",
-            "content-type": "application/json", "x-claude-code-session-id": "sess-1",
-        }) as resp:
+        async with http.post(
+            f"{proxy.url}/v1/messages?beta=true",
+            data=raw,
+            headers={
+                "x-api-key": API_KEY,
+                "anthropic-version": "2023-06-01",
+                "anthropic-beta": "a-1,b-2",
+                "content-type": "application/json",
+                "x-claude-code-session-id": "sess-1",
+            },
+        ) as resp:
             assert resp.status == 200
     seen = fake.requests[-1]
     assert seen.body == raw
@@ -72,8 +100,14 @@ async def test_request_bytes_reach_upstream_unchanged(proxy: RunningProxy, fake:
     assert json.loads(row["request_headers"])["x-api-key"] == f"{API_KEY[:10]}...{API_KEY[-4:]}"
 
 
-async def test_stream_is_rebuilt_with_usage_ttft_and_timeline(proxy: RunningProxy, fake: FakeAnthropic) -> None:
-    msg = message(thinking_block("let me think"), text_block("Bonjour à tous"), usage_=usage(input_tokens=50, output_tokens=20))
+async def test_stream_is_rebuilt_with_usage_ttft_and_timeline(
+    proxy: RunningProxy, fake: FakeAnthropic
+) -> None:
+    msg = message(
+        thinking_block("let me think"),
+        text_block("Bonjour à tous"),
+        usage_=usage(input_tokens=50, output_tokens=20),
+    )
     fake.enqueue(msg)
     async with client(proxy).messages.stream(**ask("greet")) as stream:
         final = await stream.get_final_message()
@@ -83,7 +117,11 @@ async def test_stream_is_rebuilt_with_usage_ttft_and_timeline(proxy: RunningProx
     assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"]) == (50, 20, 800)
     assert 0 < row["ttfb_ms"] <= row["ttft_ms"] <= row["duration_ms"]
     rebuilt = json.loads(decompress(row["response_body"]))
-    assert rebuilt["content"][0] == {"type": "thinking", "thinking": "let me think", "signature": msg["content"][0]["signature"]}
+    assert rebuilt["content"][0] == {
+        "type": "thinking",
+        "thinking": "let me think",
+        "signature": msg["content"][0]["signature"],
+    }
     assert rebuilt["content"][1] == {"type": "text", "text": "Bonjour à tous"}
     timeline = json.loads(decompress(row["timeline"]))
     labels = [label for _, label, _ in timeline]
@@ -104,19 +142,26 @@ async def test_tool_use_round_trip(proxy: RunningProxy, fake: FakeAnthropic) -> 
     follow = ask("list files", tools=TOOLS)
     follow["messages"] += [
         {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool.id, "content": "a\nb"}]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": tool.id, "content": "a\nb"}],
+        },
     ]
     second = await sdk.messages.create(**follow)
     assert second.content[0].text == "Done."  # type: ignore[union-attr]
     rows = await proxy.rows(2)
     rebuilt = json.loads(decompress(rows[0]["response_body"]))
     assert rebuilt["content"][1]["input"] == call["input"] and rows[0]["stop_reason"] == "tool_use"
-    assert join(rows[1]["request_ref"], proxy.state.store.blob) == json.loads(fake.requests[-1].body)
+    assert join(rows[1]["request_ref"], proxy.state.store.blob) == json.loads(
+        fake.requests[-1].body
+    )
 
 
 async def test_count_tokens_is_its_own_kind(proxy: RunningProxy, fake: FakeAnthropic) -> None:
     fake.count_tokens = 42
-    counted = await client(proxy).messages.count_tokens(model="claude-sonnet-4-6", messages=[{"role": "user", "content": "x"}])
+    counted = await client(proxy).messages.count_tokens(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": "x"}]
+    )
     assert counted.input_tokens == 42
     [row] = await proxy.rows(kind="count_tokens")
     assert row["state"] == "success" and row["path"] == "/v1/messages/count_tokens"
@@ -135,7 +180,9 @@ async def test_count_tokens_is_its_own_kind(proxy: RunningProxy, fake: FakeAnthr
 async def test_upstream_errors_pass_through_unmodified(
     proxy: RunningProxy, fake: FakeAnthropic, status: int, exc: type[Exception]
 ) -> None:
-    reply = error_reply(status, headers={"retry-after": "7", "x-should-retry": "true", "request-id": "req_up1"})
+    reply = error_reply(
+        status, headers={"retry-after": "7", "x-should-retry": "true", "request-id": "req_up1"}
+    )
     fake.enqueue(reply)
     with pytest.raises(exc) as caught:
         await client(proxy).messages.create(**ask(stream=True))
@@ -167,10 +214,16 @@ async def test_upstream_down_is_502(start_proxy: StartProxy) -> None:
     assert caught.value.status_code == 502
     assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
     [row] = await proxy.rows()
-    assert (row["state"], row["status"], row["error_kind"]) == ("error", 502, "upstream_unavailable")
+    assert (row["state"], row["status"], row["error_kind"]) == (
+        "error",
+        502,
+        "upstream_unavailable",
+    )
 
 
-async def test_upstream_hanging_before_headers_is_504(start_proxy: StartProxy, fake: FakeAnthropic) -> None:
+async def test_upstream_hanging_before_headers_is_504(
+    start_proxy: StartProxy, fake: FakeAnthropic
+) -> None:
     proxy = await start_proxy(upstream_url=fake.url, request_timeout_ms=300)
     fake.enqueue(StreamReply([], delay=5))
     with pytest.raises(anthropic.APIStatusError) as caught:
@@ -180,7 +233,9 @@ async def test_upstream_hanging_before_headers_is_504(start_proxy: StartProxy, f
     assert (row["state"], row["error_kind"]) == ("timeout", "timeout")
 
 
-async def test_upstream_hanging_mid_stream_ends_with_error_event(start_proxy: StartProxy, fake: FakeAnthropic) -> None:
+async def test_upstream_hanging_mid_stream_ends_with_error_event(
+    start_proxy: StartProxy, fake: FakeAnthropic
+) -> None:
     proxy = await start_proxy(upstream_url=fake.url, request_timeout_ms=300)
     events = message_events(message(text_block("slow")))
     fake.enqueue(StreamReply([*events[:3], Sleep(5)]))
@@ -205,7 +260,9 @@ async def test_client_disconnect_closes_upstream(proxy: RunningProxy, fake: Fake
     events = message_events(message(text_block("never finished")))
     fake.enqueue(StreamReply([*events[:3], Sleep(30), *events[3:]]))
     async with aiohttp.ClientSession() as http:
-        resp = await http.post(f"{proxy.url}/v1/messages", json=ask(stream=True), headers={"x-api-key": API_KEY})
+        resp = await http.post(
+            f"{proxy.url}/v1/messages", json=ask(stream=True), headers={"x-api-key": API_KEY}
+        )
         await resp.content.readuntil(b"\n\n")
         resp.close()
     seen = await fake.wait_disconnect()
@@ -214,7 +271,9 @@ async def test_client_disconnect_closes_upstream(proxy: RunningProxy, fake: Fake
     assert row["state"] == "client_closed"
 
 
-async def test_multibyte_split_across_chunks_arrives_intact(proxy: RunningProxy, fake: FakeAnthropic) -> None:
+async def test_multibyte_split_across_chunks_arrives_intact(
+    proxy: RunningProxy, fake: FakeAnthropic
+) -> None:
     text = "日本語のテキスト — ünïcödé ✓ 🎉"
     raw = b"".join(message_events(message(text_block(text)), text_parts=2))
     fake.enqueue(StreamReply(cut_multibyte(raw)))
@@ -225,7 +284,9 @@ async def test_multibyte_split_across_chunks_arrives_intact(proxy: RunningProxy,
     assert json.loads(decompress(row["response_body"]))["content"][0]["text"] == text
 
 
-async def test_oauth_bearer_auth_is_forwarded_and_masked(proxy: RunningProxy, fake: FakeAnthropic) -> None:
+async def test_oauth_bearer_auth_is_forwarded_and_masked(
+    proxy: RunningProxy, fake: FakeAnthropic
+) -> None:
     token = "sk-ant-oat01-" + "q" * 50 + "ENDS"
     sdk = anthropic.AsyncAnthropic(base_url=proxy.url, auth_token=token, max_retries=0)
     await sdk.messages.create(**ask())
@@ -234,9 +295,13 @@ async def test_oauth_bearer_auth_is_forwarded_and_masked(proxy: RunningProxy, fa
     assert json.loads(row["request_headers"])["authorization"] == f"Bearer {token[:10]}...ENDS"
 
 
-async def test_other_paths_and_methods_are_forwarded(proxy: RunningProxy, fake: FakeAnthropic) -> None:
+async def test_other_paths_and_methods_are_forwarded(
+    proxy: RunningProxy, fake: FakeAnthropic
+) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{proxy.url}/v1/models?limit=2", headers={"x-api-key": API_KEY}) as resp:
+        async with http.get(
+            f"{proxy.url}/v1/models?limit=2", headers={"x-api-key": API_KEY}
+        ) as resp:
             assert resp.status == 200 and (await resp.json())["data"]
         async with http.delete(f"{proxy.url}/v1/files/file_1?x=1") as resp:
             echo = (await resp.json())["echo"]
@@ -263,7 +328,9 @@ async def test_probes_health_and_root(proxy: RunningProxy) -> None:
             assert health["status"] == "healthy" and health["recorder"]["dropped"] == 0
 
 
-async def test_bad_input_gets_anthropic_errors(start_proxy: StartProxy, fake: FakeAnthropic) -> None:
+async def test_bad_input_gets_anthropic_errors(
+    start_proxy: StartProxy, fake: FakeAnthropic
+) -> None:
     proxy = await start_proxy(upstream_url=fake.url, max_body_bytes="1k")
     async with aiohttp.ClientSession() as http:
         for body, status in [(b"{nope", 400), (b"", 400), (b"[1]", 400), (b"x" * 5000, 413)]:

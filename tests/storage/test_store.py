@@ -9,14 +9,29 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anthropic_proxy.storage import bodies
 from anthropic_proxy.storage.sqlite import SQLiteStore
 from tests.conftest import API_KEY, StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block
 
-WORDS = "def class return import self value result error config request response token stream".split()
+WORDS = [
+    "def",
+    "class",
+    "return",
+    "import",
+    "self",
+    "value",
+    "result",
+    "error",
+    "config",
+    "request",
+    "response",
+    "token",
+    "stream",
+]
 
 
 def code_like(rng: random.Random, n_words: int) -> str:
@@ -27,18 +42,40 @@ def code_like(rng: random.Random, n_words: int) -> str:
 def claude_code_turns(turns: int, seed: int = 7) -> list[dict[str, Any]]:
     """Bodies shaped like Claude Code's: a big system prompt and tools, history growing each turn."""
     rng = random.Random(seed)
-    system = [{"type": "text", "text": code_like(rng, 1500), "cache_control": {"type": "ephemeral"}}]
-    tools = [{"name": f"Tool{i}", "description": code_like(rng, 80), "input_schema": {"type": "object"}} for i in range(15)]
+    system = [
+        {"type": "text", "text": code_like(rng, 1500), "cache_control": {"type": "ephemeral"}}
+    ]
+    tools = [
+        {"name": f"Tool{i}", "description": code_like(rng, 80), "input_schema": {"type": "object"}}
+        for i in range(15)
+    ]
     history: list[dict[str, Any]] = []
     out = []
     for turn in range(turns):
-        history.append({"role": "user", "content": [{"type": "text", "text": f"turn {turn}: " + code_like(rng, 200)}]})
-        out.append({"model": "claude-sonnet-4-6", "max_tokens": 1024, "system": system, "tools": tools, "messages": list(history)})
-        history.append({"role": "assistant", "content": [{"type": "text", "text": code_like(rng, 120)}]})
+        history.append(
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": f"turn {turn}: " + code_like(rng, 200)}],
+            }
+        )
+        out.append(
+            {
+                "model": "claude-sonnet-4-6",
+                "max_tokens": 1024,
+                "system": system,
+                "tools": tools,
+                "messages": list(history),
+            }
+        )
+        history.append(
+            {"role": "assistant", "content": [{"type": "text", "text": code_like(rng, 120)}]}
+        )
     return out
 
 
-async def test_growing_conversation_stores_linearly(start_proxy: StartProxy, fake: FakeAnthropic) -> None:
+async def test_growing_conversation_stores_linearly(
+    start_proxy: StartProxy, fake: FakeAnthropic
+) -> None:
     proxy = await start_proxy(upstream_url=fake.url)
     sdk = anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
     turns = claude_code_turns(60)
@@ -48,10 +85,15 @@ async def test_growing_conversation_stores_linearly(start_proxy: StartProxy, fak
     rows = await proxy.rows(60)
     raw_sent = sum(len(r.body) for r in fake.requests)
     unique = len(json.dumps(turns[-1]).encode())  # the last turn holds every distinct part
-    blob_bytes = sum(r["n"] for r in proxy.state.store.fetch("SELECT SUM(LENGTH(data)) AS n FROM blobs"))
+    blob_bytes = sum(
+        r["n"] for r in proxy.state.store.fetch("SELECT SUM(LENGTH(data)) AS n FROM blobs")
+    )
     assert raw_sent > 25 * unique  # what storing bodies as they come would cost
     assert blob_bytes < unique  # compressed, each part stored once
-    assert all(bodies.join(r["request_ref"], proxy.state.store.blob) == t for r, t in zip(rows, turns, strict=True))
+    assert all(
+        bodies.join(r["request_ref"], proxy.state.store.blob) == t
+        for r, t in zip(rows, turns, strict=True)
+    )
 
 
 async def test_restart_keeps_history_and_marks_pending_interrupted(
@@ -59,12 +101,16 @@ async def test_restart_keeps_history_and_marks_pending_interrupted(
 ) -> None:
     proxy = await start_proxy(upstream_url=fake.url)
     sdk = anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-    await sdk.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "one"}])
+    await sdk.messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "one"}]
+    )
     [done] = await proxy.rows()
     proxy.state.store.write([{**done, "id": "ex_crashed", "state": "pending", "status": None}], {})
     await proxy.stop()
     again = await start_proxy(upstream_url=fake.url)
-    states = {r["id"]: r["state"] for r in again.state.store.fetch("SELECT id, state FROM exchanges")}
+    states = {
+        r["id"]: r["state"] for r in again.state.store.fetch("SELECT id, state FROM exchanges")
+    }
     assert states == {done["id"]: "success", "ex_crashed": "interrupted"}
 
 
@@ -73,30 +119,64 @@ def test_prune_by_count_and_age_drops_orphan_blobs(tmp_path: Path) -> None:
     store.open()
     now = time.time()
     for i in range(30):
-        ref, parts = bodies.split({"messages": [{"role": "user", "content": f"m{i}"}], "model": "m"})
-        row = {"id": f"ex_{i:03d}", "started_at": now - 1000 + i, "kind": "messages", "mode": "anthropic", "stream": 0,
-               "method": "POST", "path": "/v1/messages", "query": "", "state": "success", "request_ref": ref,
-               "blob_refs": list(parts), "request_bytes": 1, "response_bytes": 0, "stored_bytes": 0}
+        ref, parts = bodies.split(
+            {"messages": [{"role": "user", "content": f"m{i}"}], "model": "m"}
+        )
+        row = {
+            "id": f"ex_{i:03d}",
+            "started_at": now - 1000 + i,
+            "kind": "messages",
+            "mode": "anthropic",
+            "stream": 0,
+            "method": "POST",
+            "path": "/v1/messages",
+            "query": "",
+            "state": "success",
+            "request_ref": ref,
+            "blob_refs": list(parts),
+            "request_bytes": 1,
+            "response_bytes": 0,
+            "stored_bytes": 0,
+        }
         store.write([row], parts)
-    assert store.fetch("SELECT COUNT(*) AS n FROM blobs")[0]["n"] == 60  # a message and a skeleton each
+    assert (
+        store.fetch("SELECT COUNT(*) AS n FROM blobs")[0]["n"] == 60
+    )  # a message and a skeleton each
     while store.prune(max_records=10, max_age_s=0, max_bytes=0, batch=7):
         pass
     ids = [r["id"] for r in store.fetch("SELECT id FROM exchanges ORDER BY id")]
     assert ids == [f"ex_{i:03d}" for i in range(20, 30)]
-    assert store.fetch("SELECT COUNT(*) AS n FROM blobs")[0]["n"] == 20  # the pruned ones' blobs are gone
+    assert (
+        store.fetch("SELECT COUNT(*) AS n FROM blobs")[0]["n"] == 20
+    )  # the pruned ones' blobs are gone
     store.prune(max_records=0, max_age_s=975, max_bytes=0)
-    assert [r["id"] for r in store.fetch("SELECT id FROM exchanges ORDER BY id")] == [f"ex_{i:03d}" for i in range(26, 30)]  # older than 975 s gone
+    assert [r["id"] for r in store.fetch("SELECT id FROM exchanges ORDER BY id")] == [
+        f"ex_{i:03d}" for i in range(26, 30)
+    ]  # older than 975 s gone
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(body=st.one_of(json_values, st.dictionaries(st.sampled_from(["system", "tools", "messages", "model", "x"]), json_values)))
+@given(
+    body=st.one_of(
+        json_values,
+        st.dictionaries(
+            st.sampled_from(["system", "tools", "messages", "model", "x"]), json_values
+        ),
+    )
+)
 def test_split_join_is_json_equal(body: Any) -> None:
     ref, parts = bodies.split(body)
     assert bodies.join(ref, parts.get) == json.loads(json.dumps(body))

@@ -24,7 +24,7 @@ async def relay(
             data=capture.request_body or None,
             headers=headers.request_headers(request.headers.items(), hop),
         )
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise UpstreamTimeout("timed out connecting to the upstream") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable(f"upstream unreachable: {exc}") from exc
@@ -52,7 +52,7 @@ async def _stream_back(
             await response.write(chunk)
             chunks.append(chunk)
             times.append(time.perf_counter() - t0)
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         await _end_broken_stream(request, response, capture, exc)
         return response
     await response.write_eof()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -12,15 +11,15 @@ from aiohttp import web
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import LoopDetected, ProxyError, new_request_id, render
 from anthropic_proxy.exchange import Capture, new_exchange_id
-from anthropic_proxy.proxy import passthrough
+from anthropic_proxy.proxy import passthrough, translated
 from anthropic_proxy.proxy.body import JSON_ROUTES, parse_json_body, read_body
 from anthropic_proxy.proxy.headers import LOOP_HEADER
 from anthropic_proxy.state import STATE, AppState
 
 TRANSLATED = {
-    "/v1/messages": "serve_messages",
-    "/v1/messages/count_tokens": "serve_count_tokens",
-    "/v1/models": "serve_models",
+    "/v1/messages": translated.serve_messages,
+    "/v1/messages/count_tokens": translated.serve_count_tokens,
+    "/v1/models": translated.serve_models,
 }
 
 
@@ -59,7 +58,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
 async def _serve(request: web.Request, state: AppState, capture: Capture) -> web.StreamResponse:
     capture.request_body = await read_body(request, state.settings.max_body_bytes)
     state.recorder.begin(capture)
-    handler = _translated_handler(capture)
+    handler = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
     if capture.path in JSON_ROUTES and capture.method == "POST":
         body = parse_json_body(capture.request_body)
         if handler is not None:
@@ -68,16 +67,6 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
         return await handler(request, capture, {}, state.translation)
     url = state.upstream_url + request.rel_url.raw_path_qs
     return await passthrough.relay(request, capture, state.session, url, state.hop_token)
-
-
-def _translated_handler(capture: Capture) -> Any:
-    """Translation code loads only when a translated request first arrives."""
-    name = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
-    if name is None:
-        return None
-    from anthropic_proxy.proxy import translated
-
-    return getattr(translated, name)
 
 
 def _failed(capture: Capture, error: ProxyError) -> web.Response:

@@ -6,6 +6,7 @@ The forwarded request is never touched; only the copy written to the store is sc
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -60,8 +61,15 @@ def _walk(value: Any) -> Any:
 
 def scrub_text(text: str) -> str:
     for name, pattern in PATTERNS.items():
-        if name == "env_assignment":
-            text = pattern.sub(lambda m: f"{m[1]}{m[2]}[REDACTED:{mask_value(m[3])}]{m[2]}", text)
-        else:
-            text = pattern.sub(lambda m, n=name: f"[REDACTED {n}:{mask_value(m[0])}]", text)
+        text = pattern.sub(
+            _redact_assignment if name == "env_assignment" else _redactor(name), text
+        )
     return text
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    return f"{match[1]}{match[2]}[REDACTED:{mask_value(match[3])}]{match[2]}"
+
+
+def _redactor(name: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: f"[REDACTED {name}:{mask_value(match[0])}]"

@@ -13,13 +13,48 @@ from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import decompress
 from anthropic_proxy.storage.migrations import MIGRATIONS
 
-COLUMNS = (
-    "id started_at finished_at kind mode method path query client_addr model upstream_model stream "
-    "state status request_headers request_ref request_bytes upstream_request response_headers "
-    "response_body response_bytes timeline ttfb_ms ttft_ms duration_ms input_tokens output_tokens "
-    "cache_creation_tokens cache_read_tokens cost_usd price_version stop_reason upstream_request_id "
-    "session_id agent_id parent_agent_id error_kind error_message preview stored_bytes"
-).split()
+COLUMNS = [
+    "id",
+    "started_at",
+    "finished_at",
+    "kind",
+    "mode",
+    "method",
+    "path",
+    "query",
+    "client_addr",
+    "model",
+    "upstream_model",
+    "stream",
+    "state",
+    "status",
+    "request_headers",
+    "request_ref",
+    "request_bytes",
+    "upstream_request",
+    "response_headers",
+    "response_body",
+    "response_bytes",
+    "timeline",
+    "ttfb_ms",
+    "ttft_ms",
+    "duration_ms",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "price_version",
+    "stop_reason",
+    "upstream_request_id",
+    "session_id",
+    "agent_id",
+    "parent_agent_id",
+    "error_kind",
+    "error_message",
+    "preview",
+    "stored_bytes",
+]
 UPSERT = (
     f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
     f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}"
