@@ -104,10 +104,14 @@ def _merged(messages: Iterable[Any]) -> list[JSON]:
 
 def _settle(out: list[JSON], pending: list[str], held: list[JSON]) -> None:
     """Answer calls left without a result (E3), then release held system notes (E5)."""
-    out.extend({"role": "tool", "tool_call_id": i, "content": NO_RESULT} for i in pending)
+    out.extend(_placeholder(i) for i in pending)
     out.extend(held)
     pending.clear()
     held.clear()
+
+
+def _placeholder(call_id: str) -> JSON:
+    return {"role": "tool", "tool_call_id": call_id, "content": NO_RESULT}
 
 
 def _user(
@@ -136,8 +140,8 @@ def _user(
             parts.append(_note_part(_blocks(block.get("content"))))
         else:
             parts.extend(_user_part(block, conv))
-    out.extend(answers[i] for i in pending if i in answers)
-    _settle(out, [i for i in pending if i not in answers], held)
+    out.extend(answers.get(i) or _placeholder(i) for i in pending)
+    _settle(out, [], held)
     if parts:
         out.append(_user_message(parts))
 

@@ -297,14 +297,15 @@ def _add_fragment(calls: dict[object, _Call], fragment: JSON) -> None:
 
 
 def _call_key(calls: dict[object, _Call], fragment: JSON) -> object:
+    """The upstream `index`; without one, the id, else a new name starts a new call."""
     if isinstance(fragment.get("index"), int):
         return fragment["index"]
-    by_id = next(
-        (k for k, c in calls.items() if fragment.get("id") and c.id == fragment["id"]), None
-    )
-    if by_id is not None:
-        return by_id
-    if fragment.get("id") or not calls:
+    call_id = fragment.get("id")
+    found = next((k for k, c in calls.items() if call_id and c.id == call_id), None)
+    if found is not None:
+        return found
+    named = bool(obj(fragment.get("function")).get("name"))
+    if call_id or named or not calls:
         return f"call-{len(calls)}"
     return next(reversed(calls))
 
