@@ -37,6 +37,7 @@ class Capture:
     client_addr: str
     request_headers: list[tuple[str, str]]
     request_body: bytes
+    body_json: Any = None  # parsed once on the hot path (validation) and reused by the recorder
     mode: str = "anthropic"
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)

@@ -60,7 +60,7 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
     state.recorder.begin(capture)
     handler = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
     if capture.path in JSON_ROUTES and capture.method == "POST":
-        body = parse_json_body(capture.request_body)
+        body = capture.body_json = parse_json_body(capture.request_body)
         if handler is not None:
             return await handler(request, capture, body, state.translation)
     elif handler is not None:

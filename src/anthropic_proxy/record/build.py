@@ -10,7 +10,7 @@ from anthropic_proxy.exchange import Capture
 from anthropic_proxy.masking import mask_headers
 from anthropic_proxy.record import pricing, response
 from anthropic_proxy.storage import Row
-from anthropic_proxy.storage.bodies import Blobs, compress, split
+from anthropic_proxy.storage.bodies import Blobs, RecentBodies, compress
 
 SESSION_HEADERS = {
     "session_id": "x-claude-code-session-id",
@@ -21,12 +21,16 @@ PREVIEW_CHARS = 300
 COMPRESSED = ("response_body", "timeline", "upstream_request")
 
 
-def request_row(capture: Capture) -> tuple[Row, Blobs, Any]:
+def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any]:
     """The part known when the request arrives: enough for a 'pending' row, plus the body's
     content-addressed parts (hashed before scrubbing, so scrubbing runs only on new parts)."""
     headers = mask_headers(capture.request_headers)
-    body = parse_request(capture.request_body)
-    ref, blobs = split(body) if body is not None else (None, {})
+    body = (
+        capture.body_json if capture.body_json is not None else parse_request(capture.request_body)
+    )
+    ref, refs, blobs = (
+        recent.split(capture.request_body, body) if body is not None else (None, [], {})
+    )
     row: Row = {
         "id": capture.id,
         "started_at": capture.started_at,
@@ -44,7 +48,7 @@ def request_row(capture: Capture) -> tuple[Row, Blobs, Any]:
         "request_bytes": len(capture.request_body),
         "response_bytes": 0,
         "stored_bytes": 0,
-        "blob_refs": list(blobs),
+        "blob_refs": refs,
         **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
     }
     return row, blobs, body

@@ -15,6 +15,7 @@ from anthropic_proxy.exchange import Capture
 from anthropic_proxy.record.build import finished_row, request_row
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row, Store
+from anthropic_proxy.storage.bodies import RecentBodies
 
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")
@@ -50,6 +51,7 @@ class Recorder:
         self._retention = retention
         self._listeners: list[Listener] = []
         self._known: OrderedDict[str, None] = OrderedDict()
+        self._recent = RecentBodies()
         self._pending: dict[str, tuple[Row, Any]] = {}
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._last_prune = 0.0
@@ -119,7 +121,7 @@ class Recorder:
             row, body = self._pending.pop(capture.id)
             parts: dict[str, bytes] = {}
         else:
-            row, all_parts, body = request_row(capture)
+            row, all_parts, body = request_row(capture, self._recent)
             parts = self._new_parts(all_parts)
         if what == "begin":
             self._pending[capture.id] = (row, body)
@@ -144,7 +146,7 @@ class Recorder:
             self.store.write(rows, blobs)
         except Exception as exc:
             self.failed_writes += len(rows)
-            self._known.clear()  # the blobs of a failed batch are not in the store
+            self._forget()  # the blobs of a failed batch are not in the store
             log.warning("store write failed, %d exchanges not recorded: %s", len(rows), exc)
             return
         self.written += len(rows)
@@ -153,6 +155,11 @@ class Recorder:
                 _log_access(row)
         for listener in self._listeners:
             listener(rows)
+
+    def _forget(self) -> None:
+        """What we believed stored may be gone (pruned, or its batch failed)."""
+        self._known.clear()
+        self._recent.forget()
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
