@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -288,16 +288,13 @@ class FakeServer:
     def route(self, method: str, path: str, reply: Reply | Responder) -> None:
         self.routes[(method.upper(), path)] = reply
 
-    async def start(self) -> FakeServer:
+    async def start(self) -> Self:
         app = web.Application(client_max_size=256 * 1024**2)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def close(self) -> None:
@@ -305,7 +302,7 @@ class FakeServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> FakeServer:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -342,13 +339,8 @@ class FakeServer:
         raise NotImplementedError
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        rec = RecordedRequest(
-            request.method,
-            request.path,
-            request.query_string,
-            CIMultiDict(request.headers),
-            await request.read(),
-        )
+        head = (request.method, request.path, request.query_string, CIMultiDict(request.headers))
+        rec = RecordedRequest(*head, await request.read())
         self.requests.append(rec)
         try:
             override = self.routes.get((rec.method, rec.path))
@@ -387,12 +379,8 @@ class FakeServer:
             body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
             headers = {**base, "content-type": "application/json", **reply.headers}
             return web.Response(status=reply.status, body=body, headers=headers)
-        headers = {
-            **base,
-            "content-type": "text/event-stream; charset=utf-8",
-            "cache-control": "no-cache",
-        }
-        resp = web.StreamResponse(status=reply.status, headers={**headers, **reply.headers})
+        base |= {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+        resp = web.StreamResponse(status=reply.status, headers={**base, **reply.headers})
         await resp.prepare(request)
         for step in reply.steps:
             if isinstance(step, bytes):
@@ -403,18 +391,20 @@ class FakeServer:
                 if not await self._pause(request, rec, step.seconds):
                     return resp
             else:
-                transport = request.transport
-                if transport is not None:
-                    sock = transport.get_extra_info("socket")
-                    if sock is not None:
-                        with contextlib.suppress(OSError):
-                            sock.setsockopt(
-                                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                            )
-                    transport.abort()
+                _reset(request)
                 return resp
         await resp.write_eof()
         return resp
+
+
+def _reset(request: web.Request) -> None:
+    """Close the connection with a TCP RST: SO_LINGER 0, then abort."""
+    if (transport := request.transport) is None:
+        return
+    if (sock := transport.get_extra_info("socket")) is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class FakeAnthropic(FakeServer):
