@@ -1,0 +1,187 @@
+"""Handlers for the dashboard pages and `/api/monitor/*`, the route table and `setup(app)`.
+
+Handlers are glue: parse the query, run one library function in a worker thread (store calls
+are synchronous), render JSON. Errors are ProxyErrors, rendered in Anthropic's shape by the
+app's error middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from anthropic_proxy import __version__
+from anthropic_proxy.errors import BadRequest, NotFound
+from anthropic_proxy.monitor import analyze, events, export, queries, security, sessions, stats
+from anthropic_proxy.settings import Settings
+from anthropic_proxy.state import STATE, AppState
+
+WEB = Path(__file__).parent.parent / "web"
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def _state(request: web.Request) -> AppState:
+    return request.app[STATE]
+
+
+def _hub(request: web.Request) -> events.EventHub:
+    hub: events.EventHub = request.app[STATE].hub
+    return hub
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(WEB / name, headers=NO_CACHE)
+
+
+async def monitor_page(request: web.Request) -> web.StreamResponse:
+    return _page("monitor.html")
+
+
+async def config_page(request: web.Request) -> web.StreamResponse:
+    return _page("config.html")
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    f, page = queries.parse_filters(request.query), queries.parse_page(request.query)
+    return _json(await asyncio.to_thread(queries.list_exchanges, _state(request).store, f, page))
+
+
+async def get_request(request: web.Request) -> web.Response:
+    exchange_id = request.match_info["id"]
+    found = await asyncio.to_thread(queries.get_exchange, _state(request).store, exchange_id)
+    if found is None:
+        raise NotFound(f"no exchange {exchange_id!r}")
+    return _json(found)
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    f = queries.parse_filters(request.query)
+    return _json(await asyncio.to_thread(stats.compute, _state(request).store, f))
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    return await events.stream(request, _hub(request))
+
+
+async def clear(request: web.Request) -> web.Response:
+    await asyncio.to_thread(_state(request).store.clear)
+    _hub(request).cleared()
+    return _json({"success": True})
+
+
+async def server_config(request: web.Request) -> web.Response:
+    """Server facts for the UI; never a secret (not even a masked one)."""
+    state = _state(request)
+    s = state.settings
+    return _json(
+        {
+            "version": __version__,
+            "logLevel": s.log_level,
+            "host": s.host,
+            "port": s.port,
+            "mode": state.config.mode,
+            "upstream": state.upstream_url,
+            "authRequired": bool(s.auth_token) or not s.is_loopback,
+            "database": "postgresql" if s.database_url.startswith("postgres") else "sqlite",
+            "retention": {
+                "maxRecords": s.max_records,
+                "maxAgeS": s.max_age_s,
+                "maxDbBytes": s.max_db_bytes,
+            },
+            "recorder": {
+                "queued": state.recorder.depth,
+                "written": state.recorder.written,
+                "dropped": state.recorder.dropped,
+            },
+        }
+    )
+
+
+async def export_requests(request: web.Request) -> web.StreamResponse:
+    fmt = request.query.get("format", "json")
+    if fmt not in export.FORMATS:
+        raise BadRequest(f"format: use one of {', '.join(export.FORMATS)}")
+    f = queries.parse_filters(request.query)
+    return await export.respond(request, _state(request).store, fmt, f)
+
+
+async def analyze_report(request: web.Request) -> web.StreamResponse:
+    """JSON with ?format=json (or Accept: application/json); otherwise the HTML view."""
+    wants_json = request.query.get("format") == "json" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+    f = queries.parse_filters(request.query)
+    if not wants_json:
+        return _page("analyze.html")
+    return _json(await asyncio.to_thread(analyze.report, _state(request).store, f))
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    f = queries.parse_filters(request.query)
+    limit = queries.parse_page(request.query).limit
+    return _json(
+        {"data": await asyncio.to_thread(sessions.list_sessions, _state(request).store, f, limit)}
+    )
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["id"]
+    found = await asyncio.to_thread(sessions.session_report, _state(request).store, session_id)
+    if found is None:
+        raise NotFound(f"no exchanges recorded for session {session_id!r}")
+    return _json(found)
+
+
+def routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get("/monitor", monitor_page),
+        web.get("/config", config_page),
+        web.static("/static", WEB),
+        web.get("/api/monitor/requests", list_requests),
+        web.get("/api/monitor/requests/{id}", get_request),
+        web.get("/api/monitor/stats", get_stats),
+        web.get("/api/monitor/stream", stream),
+        web.post("/api/monitor/clear", clear),
+        web.get("/api/monitor/config", server_config),
+        web.get("/api/monitor/export", export_requests),
+        web.get("/api/monitor/analyze", analyze_report),
+        web.get("/api/monitor/sessions", list_sessions),
+        web.get("/api/monitor/sessions/{id}", get_session),
+    ]
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Everything the monitor adds to the app: the security middleware (outermost), the
+    routes, the CORS/page-header hook and the event hub's lifespan. Call it in `create_app`
+    after the app's own lifespan is registered (the hub needs the store and recorder)."""
+    app.middlewares.insert(0, security.middleware(settings))
+    app.router.add_routes(routes())
+    app.on_response_prepare.append(security.strip_cors)
+    app.cleanup_ctx.append(_hub_lifespan)
+    app.on_shutdown.append(_stop_hub)
+
+
+async def _hub_lifespan(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    hub = events.EventHub(state.store)
+    hub.start()
+    state.recorder.listen(hub.on_rows)
+    state.hub = hub
+    yield
+    await hub.stop()
+
+
+async def _stop_hub(app: web.Application) -> None:
+    """Ends open SSE streams before the server waits for its handlers."""
+    hub = app[STATE].hub
+    if isinstance(hub, events.EventHub):
+        await hub.stop()

@@ -1,0 +1,324 @@
+"""Request filters as portable SQL, and the two reads the list and detail views make.
+
+Filters come from the query string (`status`, `model`, `provider`/`mode`, `timeRange`, `from`,
+`to`, `session`, `agent`, `kind`, `q`) and become one WHERE clause with `?` placeholders, valid
+on SQLite and PostgreSQL alike. `matches` is the same predicate in Python, for live events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from anthropic_proxy.errors import BadRequest
+from anthropic_proxy.exchange import STATES
+from anthropic_proxy.storage import Row, Store
+from anthropic_proxy.storage.bodies import decompress, join
+
+SUMMARY_COLUMNS = [
+    "id",
+    "started_at",
+    "finished_at",
+    "kind",
+    "mode",
+    "method",
+    "path",
+    "model",
+    "upstream_model",
+    "stream",
+    "state",
+    "status",
+    "request_bytes",
+    "response_bytes",
+    "ttfb_ms",
+    "ttft_ms",
+    "duration_ms",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "stop_reason",
+    "session_id",
+    "agent_id",
+    "parent_agent_id",
+    "error_kind",
+    "error_message",
+    "preview",
+    "stored_bytes",
+]
+DETAIL_EXTRA = "query client_addr request_headers request_ref response_headers price_version upstream_request_id"
+RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2_592_000}
+FAILED = ("error", "timeout", "interrupted", "client_closed")
+SORTABLE = {
+    "started_at", "duration_ms", "ttft_ms", "ttfb_ms", "cost_usd", "input_tokens",
+    "output_tokens", "status", "request_bytes", "response_bytes",
+}  # fmt: skip
+MAX_LIMIT = 1000
+SEARCHED = ("preview", "model", "upstream_model", "error_message")
+
+
+@dataclass(frozen=True)
+class Filters:
+    states: tuple[str, ...] = ()
+    statuses: tuple[int, ...] = ()
+    models: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    session: str | None = None
+    agent: str | None = None
+    since: float | None = None
+    """Unix seconds, inclusive."""
+    until: float | None = None
+    """Unix seconds, exclusive."""
+    q: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """The filters that are set, for export headers and echoes."""
+        return {k: v for k, v in asdict(self).items() if v not in ((), None, "")}
+
+
+@dataclass(frozen=True)
+class Page:
+    page: int = 1
+    limit: int = 50
+    sort: str = "started_at"
+    descending: bool = True
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def _values(query: Mapping[str, str], *names: str) -> tuple[str, ...]:
+    raw = ",".join(query.get(n, "") for n in names)
+    return tuple(
+        dict.fromkeys(v.strip() for v in raw.split(",") if v.strip() and v.strip() != "all")
+    )
+
+
+def parse_filters(query: Mapping[str, str], now: float | None = None) -> Filters:
+    """Query string -> Filters; BadRequest names the parameter at fault."""
+    states, statuses = _parse_status(_values(query, "status", "state"))
+    since, until = _parse_time(query, time.time() if now is None else now)
+    return Filters(
+        states=states,
+        statuses=statuses,
+        models=_values(query, "model"),
+        modes=_values(query, "provider", "mode"),
+        kinds=_values(query, "kind"),
+        session=query.get("session") or None,
+        agent=query.get("agent") or None,
+        since=since,
+        until=until,
+        q=query.get("q", "").strip(),
+    )
+
+
+def _parse_status(values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    states: list[str] = []
+    statuses: list[int] = []
+    for value in values:
+        if value.isdigit():
+            statuses.append(int(value))
+        elif value == "failed":
+            states.extend(FAILED)
+        elif value in STATES:
+            states.append(value)
+        else:
+            raise BadRequest(
+                f"status: unknown value {value!r}; use {', '.join(STATES)}, failed or an HTTP status"
+            )
+    return tuple(dict.fromkeys(states)), tuple(statuses)
+
+
+def _parse_time(query: Mapping[str, str], now: float) -> tuple[float | None, float | None]:
+    span = query.get("timeRange", "")
+    if span and span != "all" and span not in RANGES:
+        raise BadRequest(f"timeRange: use one of {', '.join(RANGES)} or all")
+    since = now - RANGES[span] if span in RANGES else None
+    if query.get("from"):
+        since = parse_instant(query["from"], "from")
+    until = parse_instant(query["to"], "to") if query.get("to") else None
+    return since, until
+
+
+def parse_instant(text: str, name: str) -> float:
+    """Unix seconds or milliseconds, or an ISO 8601 timestamp (naive means UTC)."""
+    try:
+        value = float(text)
+        return value / 1000 if value > 1e11 else value
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name}: not a timestamp: {text!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=datetime.now().astimezone().tzinfo).timestamp()
+    return parsed.timestamp()
+
+
+def parse_page(query: Mapping[str, str]) -> Page:
+    page = _int(query, "page", 1)
+    limit = _int(query, "limit", 50)
+    if page < 1 or not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"page must be >= 1 and limit between 1 and {MAX_LIMIT}")
+    sort = query.get("sort", "-started_at")
+    descending = sort.startswith("-") or query.get("order", "").lower() == "desc"
+    if query.get("order", "").lower() == "asc":
+        descending = False
+    column = sort.lstrip("-+ ")
+    if column not in SORTABLE:
+        raise BadRequest(
+            f"sort: use one of {', '.join(sorted(SORTABLE))}, optionally prefixed by -"
+        )
+    return Page(page, limit, column, descending)
+
+
+def _int(query: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(query.get(name) or default)
+    except ValueError:
+        raise BadRequest(f"{name}: not an integer: {query.get(name)!r}") from None
+
+
+def where(f: Filters) -> tuple[str, list[Any]]:
+    """A WHERE clause (or '') and its parameters."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for column, values in (("state", f.states), ("status", f.statuses), ("model", f.models),
+                           ("mode", f.modes), ("kind", f.kinds)):  # fmt: skip
+        if values:
+            parts.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    for clause, value in (("session_id = ?", f.session), ("agent_id = ?", f.agent),
+                          ("started_at >= ?", f.since), ("started_at < ?", f.until)):  # fmt: skip
+        if value is not None:
+            parts.append(clause)
+            params.append(value)
+    if f.q:
+        pattern = "%" + _escape_like(f.q.lower()) + "%"
+        likes = " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in SEARCHED)
+        parts.append(f"(id = ? OR session_id = ? OR {likes})")
+        params.extend([f.q, f.q, *[pattern] * len(SEARCHED)])
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def matches(f: Filters, row: Mapping[str, Any]) -> bool:
+    """`where` evaluated on one row in Python (live events)."""
+    checks = (
+        (f.states, row.get("state")), (f.statuses, row.get("status")), (f.models, row.get("model")),
+        (f.modes, row.get("mode")), (f.kinds, row.get("kind")),
+    )  # fmt: skip
+    if any(allowed and value not in allowed for allowed, value in checks):
+        return False
+    if (f.session and row.get("session_id") != f.session) or (
+        f.agent and row.get("agent_id") != f.agent
+    ):
+        return False
+    started = row.get("started_at") or 0
+    if (f.since is not None and started < f.since) or (f.until is not None and started >= f.until):
+        return False
+    return not f.q or _matches_text(f.q, row)
+
+
+def _matches_text(q: str, row: Mapping[str, Any]) -> bool:
+    if q in (row.get("id"), row.get("session_id")):
+        return True
+    needle = q.lower()
+    return any(needle in str(row.get(c) or "").lower() for c in SEARCHED)
+
+
+NOT_NULL = {"started_at", "request_bytes", "response_bytes"}
+
+
+def order_by(page: Page) -> str:
+    direction = "DESC" if page.descending else "ASC"
+    if page.sort == "started_at":
+        # No tie-breaker: it would stop the (…, started_at) indexes from giving the order.
+        return f" ORDER BY started_at {direction}"
+    # NULLs last in both directions, spelled portably (SQLite and PostgreSQL disagree by default).
+    nulls = f"({page.sort} IS NULL), " if page.sort not in NOT_NULL else ""
+    return f" ORDER BY {nulls}{page.sort} {direction}, id {direction}"
+
+
+def list_exchanges(store: Store, f: Filters, page: Page) -> dict[str, Any]:
+    """One page of summaries, newest first by default: `{data, total, page, limit, pages}`."""
+    clause, params = where(f)
+    total = store.fetch(f"SELECT COUNT(*) AS n FROM exchanges{clause}", params)[0]["n"]
+    order = order_by(page)
+    # Skip OFFSET rows on ids only, then read the wide rows of the one page that is shown.
+    ids = f"SELECT id FROM exchanges{clause}{order} LIMIT ? OFFSET ?"
+    sql = f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM exchanges WHERE id IN ({ids}){order}"
+    rows = store.fetch(sql, [*params, page.limit, page.offset])
+    return {
+        "data": [summary(r) for r in rows],
+        "total": total,
+        "page": page.page,
+        "limit": page.limit,
+        "pages": max(1, -(-total // page.limit)),
+    }
+
+
+def summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The small shape lists and live events carry: no bodies, no headers."""
+    out = {c: row.get(c) for c in SUMMARY_COLUMNS}
+    out["stream"] = bool(out["stream"])
+    return out
+
+
+def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
+    """The whole exchange: headers parsed, request body rebuilt, compressed columns expanded."""
+    columns = [
+        *SUMMARY_COLUMNS,
+        *DETAIL_EXTRA.split(),
+        "upstream_request",
+        "response_body",
+        "timeline",
+    ]
+    rows = store.fetch(f"SELECT {', '.join(columns)} FROM exchanges WHERE id = ?", [exchange_id])
+    return detail(store, rows[0]) if rows else None
+
+
+def detail(store: Store, row: Row) -> dict[str, Any]:
+    out = summary(row)
+    out.update(
+        query=row.get("query") or "",
+        client_addr=row.get("client_addr"),
+        price_version=row.get("price_version"),
+        upstream_request_id=row.get("upstream_request_id"),
+        request_headers=_json_text(row.get("request_headers")),
+        response_headers=_json_text(row.get("response_headers")),
+        request=_request_body(store, row.get("request_ref")),
+        upstream_request=_unpacked(row.get("upstream_request")),
+        response=_unpacked(row.get("response_body")),
+        timeline=_unpacked(row.get("timeline")) or [],
+    )
+    return out
+
+
+def _json_text(text: str | None) -> Any:
+    return orjson.loads(text) if text else {}
+
+
+def _unpacked(data: bytes | None) -> Any:
+    return orjson.loads(decompress(bytes(data))) if data else None
+
+
+def _request_body(store: Store, ref: str | None) -> Any:
+    if not ref:
+        return None
+    try:
+        return join(ref, store.blob)
+    except LookupError as exc:
+        return {"_unavailable": str(exc)}
