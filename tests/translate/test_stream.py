@@ -27,7 +27,9 @@ def delta(finish: str | None = None, **fields: Any) -> dict[str, Any]:
     return {"id": "gen-1", "choices": [{"index": 0, "delta": fields, "finish_reason": finish}]}
 
 
-def call(index: int, id: str | None = None, name: str | None = None, args: Any = None) -> dict[str, Any]:
+def call(
+    index: int, id: str | None = None, name: str | None = None, args: Any = None
+) -> dict[str, Any]:
     fragment: dict[str, Any] = {"index": index, "function": {}}
     if id:
         fragment["id"], fragment["type"] = id, "function"
@@ -38,9 +40,19 @@ def call(index: int, id: str | None = None, name: str | None = None, args: Any =
     return fragment
 
 
-def usage(prompt: int = 50, completion: int = 7, cached: int = 0, written: int = 0) -> dict[str, Any]:
+def usage(
+    prompt: int = 50, completion: int = 7, cached: int = 0, written: int = 0
+) -> dict[str, Any]:
     details = {"cached_tokens": cached, "cache_write_tokens": written}
-    return {"id": "gen-1", "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "prompt_tokens_details": details}}
+    return {
+        "id": "gen-1",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "prompt_tokens_details": details,
+        },
+    }
 
 
 DONE = b"data: [DONE]\n\n"
@@ -53,7 +65,9 @@ async def _source(raw: bytes, fail: StreamInterrupted | None = None) -> AsyncIte
         raise fail
 
 
-async def translate(chunks: list[Chunk], ctx: StreamContext = CTX, fail: StreamInterrupted | None = None) -> list[tuple[str, dict[str, Any]]]:
+async def translate(
+    chunks: list[Chunk], ctx: StreamContext = CTX, fail: StreamInterrupted | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     raw = b"".join(c if isinstance(c, bytes) else data(c) for c in chunks)
     out = b"".join([e async for e in openai_stream_to_anthropic_sse(_source(raw, fail), ctx)])
     events = parse_sse(out)
@@ -90,7 +104,12 @@ async def test_message_start_echoes_requested_model_and_ping_follows() -> None:
 
 
 async def test_e6_empty_content_never_opens_a_block() -> None:
-    chunks: list[Chunk] = [delta(role="assistant", content=""), delta(content=""), delta("stop"), DONE]
+    chunks: list[Chunk] = [
+        delta(role="assistant", content=""),
+        delta(content=""),
+        delta("stop"),
+        DONE,
+    ]
     assert await run(chunks) == ["end end_turn"]
 
 
@@ -125,7 +144,15 @@ async def test_e16_several_calls_in_one_chunk_with_whole_arguments() -> None:
         delta("tool_calls"),
         DONE,
     ]
-    assert await run(chunks) == ["start tool_use A", 'json {"x":1}', "stop", "start tool_use B", 'json {"y":2}', "stop", "end tool_use"]
+    assert await run(chunks) == [
+        "start tool_use A",
+        'json {"x":1}',
+        "stop",
+        "start tool_use B",
+        'json {"y":2}',
+        "stop",
+        "end tool_use",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -145,7 +172,12 @@ async def test_e16_several_calls_in_one_chunk_with_whole_arguments() -> None:
 async def test_tool_arguments(fragments: list[str], expected: str) -> None:
     chunks: list[Chunk] = [delta(tool_calls=[call(0, "c1", "Bash")])]
     chunks += [delta(tool_calls=[call(0, args=f)]) for f in fragments]
-    assert await run([*chunks, delta("tool_calls"), DONE]) == ["start tool_use Bash", f"json {expected}", "stop", "end tool_use"]
+    assert await run([*chunks, delta("tool_calls"), DONE]) == [
+        "start tool_use Bash",
+        f"json {expected}",
+        "stop",
+        "end tool_use",
+    ]
 
 
 async def test_e11_tool_ids_are_minted_unique_and_valid() -> None:
@@ -165,7 +197,11 @@ async def test_e11_tool_ids_are_minted_unique_and_valid() -> None:
 async def test_e13_shortened_tool_names_are_restored() -> None:
     long_name = "mcp__server__" + "x" * 80
     ctx = StreamContext(model="m", message_id="msg_1", tool_names={"short_abc": long_name})
-    chunks: list[Chunk] = [delta(tool_calls=[call(0, "c", "short_abc", "{}")]), delta("tool_calls"), DONE]
+    chunks: list[Chunk] = [
+        delta(tool_calls=[call(0, "c", "short_abc", "{}")]),
+        delta("tool_calls"),
+        DONE,
+    ]
     assert (await run(chunks, ctx))[0] == f"start tool_use {long_name}"
 
 
@@ -195,21 +231,47 @@ async def test_tool_use_wins_over_stop_when_calls_were_made() -> None:
 @pytest.mark.parametrize(
     ("choice_extra", "stops", "expected"),
     [
-        pytest.param({"native_finish_reason": "stop_sequence"}, ("END",), "end stop_sequence END", id="E18-native"),
-        pytest.param({"stop_reason": "###"}, ("END", "###"), "end stop_sequence ###", id="E18-vllm-matched"),
-        pytest.param({"native_finish_reason": "stop_sequence"}, ("A", "B"), "end end_turn", id="E18-ambiguous"),
+        pytest.param(
+            {"native_finish_reason": "stop_sequence"},
+            ("END",),
+            "end stop_sequence END",
+            id="E18-native",
+        ),
+        pytest.param(
+            {"stop_reason": "###"}, ("END", "###"), "end stop_sequence ###", id="E18-vllm-matched"
+        ),
+        pytest.param(
+            {"native_finish_reason": "stop_sequence"},
+            ("A", "B"),
+            "end end_turn",
+            id="E18-ambiguous",
+        ),
         pytest.param({}, ("END",), "end end_turn", id="E18-unproven"),
     ],
 )
-async def test_e18_stop_sequences(choice_extra: dict[str, Any], stops: tuple[str, ...], expected: str) -> None:
+async def test_e18_stop_sequences(
+    choice_extra: dict[str, Any], stops: tuple[str, ...], expected: str
+) -> None:
     ctx = StreamContext(model="m", message_id="msg_1", stop_sequences=stops)
-    finish = {"id": "g", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", **choice_extra}]}
+    finish = {
+        "id": "g",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", **choice_extra}],
+    }
     assert (await run([delta(content="x"), finish, DONE], ctx))[-1] == expected
 
 
 async def test_e19_length_keeps_partial_tool_block() -> None:
-    chunks: list[Chunk] = [delta(tool_calls=[call(0, "c", "Write", '{"path": "a", "text": "abc')]), delta("length"), DONE]
-    assert await run(chunks) == ["start tool_use Write", 'json {"path":"a","text":"abc"}', "stop", "end max_tokens"]
+    chunks: list[Chunk] = [
+        delta(tool_calls=[call(0, "c", "Write", '{"path": "a", "text": "abc')]),
+        delta("length"),
+        DONE,
+    ]
+    assert await run(chunks) == [
+        "start tool_use Write",
+        'json {"path":"a","text":"abc"}',
+        "stop",
+        "end max_tokens",
+    ]
 
 
 async def test_e20_content_filter_is_a_refusal_with_stop_details() -> None:
@@ -220,16 +282,29 @@ async def test_e20_content_filter_is_a_refusal_with_stop_details() -> None:
 
 
 async def test_e20_refusal_delta_becomes_text_and_refusal() -> None:
-    assert await run([delta(refusal="No."), delta("stop"), DONE]) == ["start text", "text No.", "stop", "end refusal"]
+    assert await run([delta(refusal="No."), delta("stop"), DONE]) == [
+        "start text",
+        "text No.",
+        "stop",
+        "end refusal",
+    ]
 
 
 async def test_e21_content_and_finish_in_one_chunk() -> None:
-    chunk = {"choices": [{"index": 0, "delta": {"content": "all at once"}, "finish_reason": "stop"}], "usage": usage()["usage"]}
+    chunk = {
+        "choices": [{"index": 0, "delta": {"content": "all at once"}, "finish_reason": "stop"}],
+        "usage": usage()["usage"],
+    }
     assert await run([chunk, DONE]) == ["start text", "text all at once", "stop", "end end_turn"]
 
 
 async def test_e25_thinking_gets_its_signature_before_it_closes() -> None:
-    detail = {"type": "reasoning.text", "text": "Let me", "format": "anthropic-claude-v1", "index": 0}
+    detail = {
+        "type": "reasoning.text",
+        "text": "Let me",
+        "format": "anthropic-claude-v1",
+        "index": 0,
+    }
     signed = {"type": "reasoning.text", "text": " think", "signature": "sig-1", "index": 0}
     chunks: list[Chunk] = [
         delta(reasoning="Let me", reasoning_details=[detail]),
@@ -239,14 +314,38 @@ async def test_e25_thinking_gets_its_signature_before_it_closes() -> None:
         DONE,
     ]
     events = await translate(chunks)
-    assert summary(events) == ["start thinking", "thinking Let me", "thinking  think", "signature", "stop", "start text", "text Answer", "stop", "end end_turn"]
-    signature = next(d["delta"]["signature"] for n, d in events if n == "content_block_delta" and d["delta"]["type"] == "signature_delta")
-    assert reasoning.unpack(signature) == [{"type": "reasoning.text", "text": "Let me think", "format": "anthropic-claude-v1", "index": 0, "signature": "sig-1"}]
+    assert summary(events) == [
+        "start thinking",
+        "thinking Let me",
+        "thinking  think",
+        "signature",
+        "stop",
+        "start text",
+        "text Answer",
+        "stop",
+        "end end_turn",
+    ]
+    signature = next(
+        d["delta"]["signature"]
+        for n, d in events
+        if n == "content_block_delta" and d["delta"]["type"] == "signature_delta"
+    )
+    assert reasoning.unpack(signature) == [
+        {
+            "type": "reasoning.text",
+            "text": "Let me think",
+            "format": "anthropic-claude-v1",
+            "index": 0,
+            "signature": "sig-1",
+        }
+    ]
 
 
 async def test_e25_encrypted_reasoning_alone_is_a_redacted_thinking_block() -> None:
     secret = {"type": "reasoning.encrypted", "data": "opaque", "index": 0}
-    events = await translate([delta(reasoning_details=[secret]), delta(content="ok"), delta("stop"), DONE])
+    events = await translate(
+        [delta(reasoning_details=[secret]), delta(content="ok"), delta("stop"), DONE]
+    )
     assert summary(events)[:3] == ["start redacted_thinking", "stop", "start text"]
     block = events[2][1]["content_block"]
     assert reasoning.unpack(block["data"]) == [secret]
@@ -255,35 +354,74 @@ async def test_e25_encrypted_reasoning_alone_is_a_redacted_thinking_block() -> N
 async def test_e26_reasoning_details_win_over_the_plain_string() -> None:
     detail = {"type": "reasoning.summary", "summary": "Plan", "index": 0}
     chunks: list[Chunk] = [delta(reasoning="Plan", reasoning_details=[detail]), delta("stop"), DONE]
-    assert await run(chunks) == ["start thinking", "thinking Plan", "signature", "stop", "end end_turn"]
+    assert await run(chunks) == [
+        "start thinking",
+        "thinking Plan",
+        "signature",
+        "stop",
+        "end end_turn",
+    ]
 
 
 async def test_e27_reasoning_the_client_did_not_ask_for_is_dropped() -> None:
     ctx = StreamContext(model="m", message_id="msg_1", thinking=False)
-    chunks: list[Chunk] = [delta(reasoning="hidden"), delta(reasoning_content="also"), delta(content="Hi"), delta("stop"), DONE]
+    chunks: list[Chunk] = [
+        delta(reasoning="hidden"),
+        delta(reasoning_content="also"),
+        delta(content="Hi"),
+        delta("stop"),
+        DONE,
+    ]
     assert await run(chunks, ctx) == ["start text", "text Hi", "stop", "end end_turn"]
 
 
 async def test_e29_crlf_comments_and_multiline_data() -> None:
-    raw = b": keepalive\r\n\r\ndata: {\"choices\":[{\"index\":0,\r\ndata: \"delta\":{\"content\":\"hi\"}}]}\r\n\r\n"
-    assert await run([raw, delta("stop"), DONE]) == ["start text", "text hi", "stop", "end end_turn"]
+    raw = b': keepalive\r\n\r\ndata: {"choices":[{"index":0,\r\ndata: "delta":{"content":"hi"}}]}\r\n\r\n'
+    assert await run([raw, delta("stop"), DONE]) == [
+        "start text",
+        "text hi",
+        "stop",
+        "end end_turn",
+    ]
 
 
 async def test_e30_usage_after_finish_reaches_message_delta_with_cache_counts() -> None:
-    events = await translate([delta(content="x"), delta("stop"), usage(1000, 12, cached=800, written=100), DONE])
-    assert final_usage(events) == {"input_tokens": 100, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 800, "output_tokens": 12}
+    events = await translate(
+        [delta(content="x"), delta("stop"), usage(1000, 12, cached=800, written=100), DONE]
+    )
+    assert final_usage(events) == {
+        "input_tokens": 100,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 800,
+        "output_tokens": 12,
+    }
 
 
 async def test_e31_eof_without_finish_is_an_error_not_end_turn() -> None:
-    assert await run([delta(content="partial")]) == ["start text", "text partial", "stop", "error api_error"]
+    assert await run([delta(content="partial")]) == [
+        "start text",
+        "text partial",
+        "stop",
+        "error api_error",
+    ]
 
 
 async def test_e31_done_without_finish_is_an_error() -> None:
-    assert await run([delta(content="partial"), DONE]) == ["start text", "text partial", "stop", "error api_error"]
+    assert await run([delta(content="partial"), DONE]) == [
+        "start text",
+        "text partial",
+        "stop",
+        "error api_error",
+    ]
 
 
 async def test_finish_without_done_still_completes() -> None:
-    assert await run([delta(content="x"), delta("stop"), usage()]) == ["start text", "text x", "stop", "end end_turn"]
+    assert await run([delta(content="x"), delta("stop"), usage()]) == [
+        "start text",
+        "text x",
+        "stop",
+        "end end_turn",
+    ]
 
 
 async def test_e32_missing_usage_is_estimated_never_zero() -> None:
@@ -296,16 +434,46 @@ async def test_e32_missing_usage_is_estimated_never_zero() -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        pytest.param({"code": 502, "message": "Provider disconnected", "metadata": {"error_type": "provider_unavailable"}}, "api_error", id="int-code"),
+        pytest.param(
+            {
+                "code": 502,
+                "message": "Provider disconnected",
+                "metadata": {"error_type": "provider_unavailable"},
+            },
+            "api_error",
+            id="int-code",
+        ),
         pytest.param({"code": "server_error", "message": "boom"}, "api_error", id="string-code"),
         pytest.param({"code": 429, "message": "slow down"}, "rate_limit_error", id="429"),
-        pytest.param({"code": 503, "message": "busy", "metadata": {"error_type": "provider_overloaded"}}, "overloaded_error", id="overloaded"),
+        pytest.param(
+            {"code": 503, "message": "busy", "metadata": {"error_type": "provider_overloaded"}},
+            "overloaded_error",
+            id="overloaded",
+        ),
     ],
 )
-async def test_e33_mid_stream_error_closes_the_block_and_ends_with_error(error: dict[str, Any], expected: str) -> None:
-    failing = {"id": "g", "error": error, "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}
-    chunks: list[Chunk] = [delta(reasoning="thinking"), failing, delta(content="ignored"), delta("stop"), DONE]
-    assert await run(chunks) == ["start thinking", "thinking thinking", "signature", "stop", f"error {expected}"]
+async def test_e33_mid_stream_error_closes_the_block_and_ends_with_error(
+    error: dict[str, Any], expected: str
+) -> None:
+    failing = {
+        "id": "g",
+        "error": error,
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }
+    chunks: list[Chunk] = [
+        delta(reasoning="thinking"),
+        failing,
+        delta(content="ignored"),
+        delta("stop"),
+        DONE,
+    ]
+    assert await run(chunks) == [
+        "start thinking",
+        "thinking thinking",
+        "signature",
+        "stop",
+        f"error {expected}",
+    ]
 
 
 async def test_finish_reason_error_without_an_error_object() -> None:
@@ -313,11 +481,18 @@ async def test_finish_reason_error_without_an_error_object() -> None:
 
 
 async def test_chunks_after_done_are_never_read() -> None:
-    assert await run([delta(content="x"), delta("stop"), DONE, delta(content="late")]) == ["start text", "text x", "stop", "end end_turn"]
+    assert await run([delta(content="x"), delta("stop"), DONE, delta(content="late")]) == [
+        "start text",
+        "text x",
+        "stop",
+        "end end_turn",
+    ]
 
 
 async def test_malformed_chunk_is_an_error() -> None:
-    assert (await run([delta(content="x"), b"data: {not json\n\n", delta("stop"), DONE]))[-1] == "error api_error"
+    assert (await run([delta(content="x"), b"data: {not json\n\n", delta("stop"), DONE]))[
+        -1
+    ] == "error api_error"
 
 
 async def test_interrupted_connection_is_an_error_event() -> None:
@@ -326,6 +501,13 @@ async def test_interrupted_connection_is_an_error_event() -> None:
 
 
 async def test_several_reasoning_parts_become_several_thinking_blocks() -> None:
-    chunks: list[Chunk] = [delta(reasoning="a"), delta(content="b"), delta(reasoning="c"), delta(content="d"), delta("stop"), DONE]
+    chunks: list[Chunk] = [
+        delta(reasoning="a"),
+        delta(content="b"),
+        delta(reasoning="c"),
+        delta(content="d"),
+        delta("stop"),
+        DONE,
+    ]
     starts = [s for s in await run(chunks) if s.startswith("start")]
     assert starts == ["start thinking", "start text", "start thinking", "start text"]
