@@ -49,13 +49,24 @@ if [ "$installed" != "$CLAUDE_CODE_VERSION" ] || ! "$CLAUDE_PREFIX/node_modules/
     mkdir -p "$CLAUDE_PREFIX"
     npm install --prefix "$CLAUDE_PREFIX" --no-audit --no-fund --loglevel=error \
         "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+    if ! "$CLAUDE_PREFIX/node_modules/.bin/claude" --version >/dev/null 2>&1; then
+        # npm may have skipped the postinstall that puts the native binary in place.
+        (cd "$CLAUDE_PREFIX/node_modules/@anthropic-ai/claude-code" && node install.cjs)
+    fi
     "$CLAUDE_PREFIX/node_modules/.bin/claude" --version >/dev/null
 fi
 
-# 4. Lint, types, tests.
+# 4. Lint, types, tests: all three run; the exit status is non-zero if any of them failed.
+failed=()
 log "ruff check"
-.venv/bin/ruff check .
+.venv/bin/ruff check . || failed+=(ruff)
 log "mypy"
-.venv/bin/mypy
+.venv/bin/mypy || failed+=(mypy)
 log "pytest"
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@" || failed+=(pytest)
+
+if [ ${#failed[@]} -gt 0 ]; then
+    log "FAILED: ${failed[*]}"
+    exit 1
+fi
+log "all checks passed"
