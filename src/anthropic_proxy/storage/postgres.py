@@ -1,0 +1,322 @@
+"""PostgreSQL store: the same contract as SQLite, for several proxy instances sharing one database.
+
+Connections: one writer connection (the recorder thread; a lock keeps start-up and shutdown calls
+from other threads out of its transactions) and a small pool for the API's reader threads, so a
+slow query never waits behind a write. The schema comes from the URL: `?schema=name` (created if
+missing; the parameter is ours, libpq never sees it) or libpq's own `?options=-csearch_path%3D...`.
+
+Several instances run migrations and retention at once: migrations hold a transaction-scoped
+advisory lock, and `prune` takes a *try* lock, so at most one instance prunes at a time and the
+others skip the round instead of queueing. Each write also sends `pg_notify` in its transaction,
+so other instances hear of new rows only once they are committed (see `storage.notify`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.adapt import Loader
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from anthropic_proxy.storage import Row
+from anthropic_proxy.storage.bodies import compress, decompress
+from anthropic_proxy.storage.migrations import MIGRATIONS
+from anthropic_proxy.storage.sqlite import COLUMNS
+
+EXCHANGES_CHANNEL = "anthropic_proxy_exchanges"
+NOTIFY_IDS = 100  # ids per notification: payloads must stay under PostgreSQL's 8000 bytes
+TYPES = ((re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
+UPSERT = (
+    f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}"
+)
+PRUNE_LOCK = "anthropic_proxy.prune"
+MIGRATE_LOCK = "anthropic_proxy.migrate"
+
+
+class StaleBlobCache(RuntimeError):
+    """A written exchange refers to a body part another instance pruned meanwhile: the recorder's
+    cache of known parts is stale. The transaction is rolled back; the recorder clears the cache."""
+
+
+class _NumericLoader(Loader):
+    """numeric (AVG and SUM of integers) as int or float, like SQLite: Decimal is not JSON."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data)
+        return float(text) if b"." in text or b"N" in text else int(text)
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """(libpq URL, schema from `?schema=`): libpq rejects query parameters it does not know."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema or None
+
+
+@lru_cache(maxsize=512)
+def to_pyformat(sql: str) -> str:
+    """Portable SQL ('?' placeholders) -> psycopg's: '?' -> %s outside quotes, '%' -> '%%'."""
+    out: list[str] = []
+    quote = ""
+    for char in sql:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if char == "%" else char)
+    return "".join(out)
+
+
+def translate_ddl(sql: str) -> str:
+    for pattern, replacement in TYPES:
+        sql = pattern.sub(replacement, sql)
+    return sql
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, readers: int = 4) -> None:
+        self.url, self.schema = split_url(url)
+        self.instance_id = secrets.token_hex(6)
+        """Tags this process's notifications so `storage.notify` can skip its own."""
+        self._readers = readers
+        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._writer: psycopg.Connection[Row] | None = None
+        self._lock = threading.RLock()
+
+    # Connections
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Row]:
+        """A new autocommit connection in the store's schema (also used by `storage.notify`)."""
+        conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row, **kwargs)
+        self._configure(conn)
+        return conn
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.adapters.register_loader("numeric", _NumericLoader)
+        if self.schema:
+            conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+
+    def open(self) -> None:
+        with self.connect(connect_timeout=10) as conn:
+            if self.schema:
+                name = pgsql.Identifier(self.schema)
+                conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+            self._migrate(conn)
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._readers,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=self._configure,
+            timeout=10,
+            open=True,
+            name="anthropic-proxy-readers",
+        )
+
+    def _migrate(self, conn: psycopg.Connection[Row]) -> None:
+        with conn.transaction():
+            # Instances starting together apply each step once: the second waits here.
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s || current_schema()))", [MIGRATE_LOCK]
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)"
+            )
+            done = {r["name"] for r in conn.execute("SELECT name FROM migrations")}
+            for name, ddl in MIGRATIONS:
+                if name not in done:
+                    conn.execute(translate_ddl(ddl).encode())
+                    conn.execute("INSERT INTO migrations VALUES (%s, %s)", [name, time.time()])
+
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection[Row]]:
+        """The writer connection, reopened if the server dropped it (restart, network)."""
+        with self._lock:
+            if self._writer is None or self._writer.closed or self._writer.broken:
+                self._writer = self.connect(connect_timeout=10)
+            yield self._writer
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # Writes (recorder thread)
+
+    def mark_interrupted(self) -> int:
+        """Pending rows become 'interrupted'. With several instances this also marks another live
+        instance's in-flight exchanges; its final upsert overwrites the mark when they finish."""
+        return self.execute(
+            "UPDATE exchanges SET state = 'interrupted', error_kind = 'interrupted', "
+            "error_message = 'the proxy stopped before this exchange finished' WHERE state = 'pending'"
+        )
+
+    def write(self, rows: Sequence[Row], blobs: dict[str, bytes]) -> None:
+        with self._writing() as conn, conn.transaction(), conn.cursor() as cur:
+            # Shared with other writers, exclusive with `prune`: a part pruned elsewhere cannot
+            # vanish between the reference check below and the commit.
+            cur.execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtext(%s || current_schema()))",
+                [PRUNE_LOCK],
+            )
+            if blobs:
+                cur.executemany(
+                    "INSERT INTO blobs (hash, data, raw_bytes) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    [(h, compress(raw), len(raw)) for h, raw in blobs.items()],
+                )
+            cur.executemany(UPSERT, [[_value(row.get(c)) for c in COLUMNS] for row in rows])
+            refs = [(row["id"], h) for row in rows for h in row.get("blob_refs", ())]
+            if refs:
+                cur.executemany(
+                    "INSERT INTO exchange_blobs (exchange_id, hash) VALUES (%s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    refs,
+                )
+                _check_refs(cur, sorted({h for _, h in refs}))
+            _notify(cur, self.instance_id, [row["id"] for row in rows])
+
+    def known_blobs(self, hashes: Sequence[str]) -> set[str]:
+        with self._writing() as conn:
+            rows = conn.execute("SELECT hash FROM blobs WHERE hash = ANY(%s)", [list(hashes)])
+            return {r["hash"] for r in rows}
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._writing() as conn:
+            return conn.execute(to_pyformat(sql).encode(), list(params)).rowcount
+
+    def clear(self) -> None:
+        with self._writing() as conn:
+            conn.execute("TRUNCATE exchanges, exchange_blobs, blobs")
+
+    def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
+        """Delete up to `batch` of the oldest finished exchanges over any limit, then their orphaned
+        blobs. Returns 0 at once when another instance is pruning (it holds the try-lock)."""
+        with self._writing() as conn, conn.transaction():
+            lock = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema())) AS ok",
+                [PRUNE_LOCK],
+            ).fetchone()
+            if not lock or not lock["ok"]:
+                return 0
+            victims = self._victims(conn, max_records, max_age_s, max_bytes, batch)
+            if victims:
+                _delete(conn, victims)
+            return len(victims)
+
+    def _victims(
+        self,
+        conn: psycopg.Connection[Row],
+        max_records: int,
+        max_age_s: int,
+        max_bytes: int,
+        batch: int,
+    ) -> list[str]:
+        oldest = "SELECT id FROM exchanges WHERE state != 'pending' {} ORDER BY started_at LIMIT %s"
+        over = 0
+        if max_records:
+            count = conn.execute("SELECT COUNT(*) AS n FROM exchanges").fetchone()
+            over = (count["n"] if count else 0) - max_records
+        if max_bytes and self._size(conn) > max_bytes:
+            over = max(over, batch)
+        ids = []
+        if over > 0:
+            ids = [r["id"] for r in conn.execute(oldest.format("").encode(), [min(over, batch)])]
+        if max_age_s:
+            cutoff = time.time() - max_age_s
+            query = oldest.format("AND started_at < %s").encode()
+            ids += [r["id"] for r in conn.execute(query, [cutoff, batch])]
+        return list(dict.fromkeys(ids))
+
+    # Reads (API thread pool)
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection[Row]]:
+        if self._pool is None:
+            raise RuntimeError("PostgresStore.open() was not called")
+        with self._pool.connection() as conn:
+            yield conn
+
+    def blob(self, ref: str) -> bytes | None:
+        with self._reading() as conn:
+            row = conn.execute("SELECT data FROM blobs WHERE hash = %s", [ref]).fetchone()
+        return decompress(bytes(row["data"])) if row else None
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._reading() as conn:
+            return conn.execute(to_pyformat(sql).encode(), list(params)).fetchall()
+
+    def size_bytes(self) -> int:
+        with self._reading() as conn:
+            return self._size(conn)
+
+    def _size(self, conn: psycopg.Connection[Row]) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c "
+            "WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace "
+            "AND c.relname IN ('exchanges', 'exchange_blobs', 'blobs')"
+        ).fetchone()
+        return int(row["n"]) if row else 0
+
+
+def _value(value: Any) -> Any:
+    """SQLite stores a bool as 0/1; PostgreSQL has no implicit bool -> integer cast."""
+    return int(value) if isinstance(value, bool) else value
+
+
+def _check_refs(cur: psycopg.Cursor[Row], hashes: list[str]) -> None:
+    missing = cur.execute(
+        "SELECT h FROM unnest(%s::text[]) AS h WHERE NOT EXISTS "
+        "(SELECT 1 FROM blobs b WHERE b.hash = h)",
+        [hashes],
+    ).fetchall()
+    if missing:
+        raise StaleBlobCache(
+            f"{len(missing)} body parts were pruned by another instance since this one cached them"
+        )
+
+
+def _notify(cur: psycopg.Cursor[Row], instance: str, ids: list[str]) -> None:
+    for start in range(0, len(ids), NOTIFY_IDS):
+        payload = orjson.dumps({"from": instance, "ids": ids[start : start + NOTIFY_IDS]})
+        cur.execute("SELECT pg_notify(%s, %s)", [EXCHANGES_CHANNEL, payload.decode()])
+
+
+def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
+    hashes = [
+        r["hash"]
+        for r in conn.execute(
+            "SELECT DISTINCT hash FROM exchange_blobs WHERE exchange_id = ANY(%s)", [victims]
+        )
+    ]
+    conn.execute("DELETE FROM exchanges WHERE id = ANY(%s)", [victims])
+    conn.execute("DELETE FROM exchange_blobs WHERE exchange_id = ANY(%s)", [victims])
+    conn.execute(
+        "DELETE FROM blobs WHERE hash = ANY(%s) AND NOT EXISTS "
+        "(SELECT 1 FROM exchange_blobs e WHERE e.hash = blobs.hash)",
+        [hashes],
+    )

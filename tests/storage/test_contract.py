@@ -1,0 +1,263 @@
+"""The storage contract, run against every backend: SQLite and PostgreSQL behave the same.
+
+PostgreSQL tests use a throwaway schema each (see tests/pg.py) and skip with the reason when the
+server is unreachable, unless ANTHROPIC_PROXY_REQUIRE_PG=1 (CI) makes them fail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from anthropic_proxy.monitor import queries, stats
+from anthropic_proxy.storage import Row, Store, bodies, open_store
+from anthropic_proxy.storage.sqlite import COLUMNS
+from tests.pg import fresh_schema, url_for
+
+NOW = 1_750_000_000.0
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with _opened(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    with _opened("sqlite", tmp_path) as lite, _opened("postgres", tmp_path) as pg:
+        yield lite, pg
+
+
+class _opened:
+    """A context manager opening one backend's store (and dropping its schema afterwards)."""
+
+    def __init__(self, backend: str, tmp_path: Path) -> None:
+        self.backend, self.tmp_path = backend, tmp_path
+        self.schema: Any = None
+
+    def __enter__(self) -> Store:
+        url = ""
+        if self.backend == "postgres":
+            self.schema = fresh_schema()
+            url = url_for(self.schema.__enter__())
+        self.store = open_store(url, self.tmp_path / self.backend)
+        self.store.open()
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+        if self.schema is not None:
+            self.schema.__exit__(None, None, None)
+
+
+def row(id: str, **values: Any) -> Row:
+    base: Row = {c: None for c in COLUMNS}
+    base.update(
+        id=id, started_at=NOW, kind="messages", mode="anthropic", method="POST",
+        path="/v1/messages", query="", stream=False, state="pending", request_bytes=10,
+        response_bytes=0, stored_bytes=0, model="claude-sonnet-4-6",
+    )  # fmt: skip
+    base.update(values)
+    return base
+
+
+def final(id: str, **values: Any) -> Row:
+    done = dict(
+        state="success", status=200, finished_at=NOW + 1.5, duration_ms=1500.0, ttft_ms=300.0,
+        ttfb_ms=120.0, input_tokens=100, output_tokens=20, cache_read_tokens=50,
+        cache_creation_tokens=0, cost_usd=0.0123, stop_reason="end_turn", response_bytes=800,
+        response_body=bodies.compress(b'{"content": []}'), preview="hello 100% sure?",
+    )  # fmt: skip
+    return row(id, **{**done, **values})
+
+
+def test_write_then_upsert_pending_to_final(store: Store) -> None:
+    store.write([row("ex_1", stream=True)], {})
+    pending = store.fetch("SELECT * FROM exchanges WHERE id = ?", ["ex_1"])
+    assert pending[0]["state"] == "pending" and pending[0]["stream"] == 1
+    store.write([final("ex_1", stream=True)], {})
+    [got] = store.fetch("SELECT * FROM exchanges")
+    assert got["state"] == "success" and got["status"] == 200 and got["cost_usd"] == 0.0123
+    assert bodies.decompress(bytes(got["response_body"])) == b'{"content": []}'
+    assert got["started_at"] == NOW and got["duration_ms"] == 1500.0
+
+
+def test_blobs_are_content_addressed(store: Store) -> None:
+    ref, parts = bodies.split({"model": "m", "system": "s" * 1000, "messages": [{"role": "user"}]})
+    store.write([row("ex_1", request_ref=ref, blob_refs=list(parts))], parts)
+    store.write([row("ex_2", request_ref=ref, blob_refs=list(parts))], parts)  # same parts again
+    assert store.known_blobs([*parts, "nope"]) == set(parts)
+    assert bodies.join(ref, store.blob)["system"] == "s" * 1000
+    assert store.blob("nope") is None
+    [count] = store.fetch("SELECT COUNT(*) AS n FROM blobs")
+    assert count["n"] == len(parts)
+
+
+def test_mark_interrupted_only_touches_pending(store: Store) -> None:
+    store.write([row("ex_1"), final("ex_2"), row("ex_3")], {})
+    assert store.mark_interrupted() == 2
+    states = {r["id"]: r["state"] for r in store.fetch("SELECT id, state FROM exchanges")}
+    assert states == {"ex_1": "interrupted", "ex_2": "success", "ex_3": "interrupted"}
+
+
+def test_fetch_and_execute_take_portable_placeholders(store: Store) -> None:
+    store.write([final("ex_1"), final("ex_2", model="other")], {})
+    # '?' and '%' inside a literal are text, not placeholders.
+    got = store.fetch(
+        "SELECT id FROM exchanges WHERE preview LIKE '%100%' AND preview LIKE '%?' AND model = ?",
+        ["other"],
+    )
+    assert got == [{"id": "ex_2"}]
+    assert store.execute("UPDATE exchanges SET status = ? WHERE model = ?", [500, "other"]) == 1
+    [avg] = store.fetch("SELECT AVG(status) AS a, SUM(input_tokens) AS s FROM exchanges")
+    assert avg == {"a": 350, "s": 200}  # plain numbers, not Decimal
+    assert orjson.dumps(avg)
+
+
+def test_prune_by_count_and_age_drops_orphan_blobs(store: Store) -> None:
+    shared = {"shared": b'"kept"'}
+    for i in range(30):
+        own = {f"own{i}": b'"x"'}
+        store.write(
+            [final(f"ex_{i:02}", started_at=NOW + 10 * i, blob_refs=[*shared, *own])],
+            {**shared, **own},
+        )
+    store.write([row("ex_pending", started_at=NOW - 100)], {})
+    while store.prune(max_records=11, max_age_s=0, max_bytes=0, batch=7):
+        pass
+    ids = [r["id"] for r in store.fetch("SELECT id FROM exchanges ORDER BY started_at")]
+    assert ids == ["ex_pending", *(f"ex_{i:02}" for i in range(20, 30))]
+    assert store.known_blobs(["shared", "own19", "own20"]) == {"shared", "own20"}
+    cutoff_age = int(time.time() - (NOW + 245))  # cut off between ex_24 and ex_25
+    store.prune(max_records=0, max_age_s=cutoff_age, max_bytes=0)
+    left = {r["id"] for r in store.fetch("SELECT id FROM exchanges")}
+    assert left == {"ex_pending", *(f"ex_{i:02}" for i in range(25, 30))}
+
+
+def test_clear_and_size(store: Store) -> None:
+    store.write([final(f"ex_{i}", preview="p" * 2000) for i in range(50)], {"h": b"1"})
+    assert store.size_bytes() > 0
+    store.clear()
+    assert store.fetch("SELECT COUNT(*) AS n FROM exchanges") == [{"n": 0}]
+    assert store.known_blobs(["h"]) == set()
+
+
+def test_reopen_keeps_data_and_migrations_are_idempotent(store: Store) -> None:
+    store.write([final("ex_1")], {})
+    store.close()
+    store.open()
+    store.open()
+    assert [r["id"] for r in store.fetch("SELECT id FROM exchanges")] == ["ex_1"]
+
+
+def _dataset() -> list[Row]:
+    out = []
+    for i in range(40):
+        state = ("success", "success", "error", "client_closed", "pending")[i % 5]
+        values: dict[str, Any] = {
+            "started_at": NOW + i * 37.7, "model": ("claude-sonnet-4-6", "claude-haiku-4-5")[i % 2],
+            "mode": ("anthropic", "openrouter")[i % 3 == 0], "session_id": f"s{i % 4}",
+            "duration_ms": 100.0 + i * 13, "ttft_ms": None if i % 7 == 0 else 50.0 + i,
+            "input_tokens": 10 * i, "output_tokens": i, "cost_usd": 0.001 * i,
+            "preview": f"turn {i} about_tests 50%",
+        }  # fmt: skip
+        out.append(
+            row(f"ex_{i:02}", **values)
+            if state == "pending"
+            else final(f"ex_{i:02}", state=state, **values)
+        )
+    return out
+
+
+QUERIES = [
+    {},
+    {"status": "failed"},
+    {"model": "claude-haiku-4-5", "sort": "-duration_ms"},
+    {"q": "about_", "sort": "ttft_ms", "order": "asc"},
+    {"q": "50%", "session": "s1"},
+    {"provider": "openrouter", "page": "2", "limit": "3", "sort": "-cost_usd"},
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("query", QUERIES)
+def test_monitor_queries_agree_between_backends(
+    both: tuple[Store, Store], query: dict[str, str]
+) -> None:
+    for store in both:
+        store.write(_dataset(), {})
+    f = queries.parse_filters(query, now=NOW + 2000)
+    page = queries.parse_page(query)
+    lite, pg = (queries.list_exchanges(s, f, page) for s in both)
+    assert lite == pg and lite["total"] > 0
+    lite_stats, pg_stats = (_ties_sorted(stats.compute(s, f, now=NOW + 2000)) for s in both)
+    assert lite_stats == pg_stats
+    detail = [queries.get_exchange(s, "ex_01") for s in both]
+    assert detail[0] == detail[1] and detail[0] is not None
+
+
+def _ties_sorted(result: dict[str, Any]) -> dict[str, Any]:
+    """Groups of equal size come back in either order (`ORDER BY n DESC` has no tie-breaker)."""
+    for name in ("perModel", "perMode"):
+        result[name] = sorted(result[name], key=lambda g: (-g["count"], g["key"]))
+    return result
+
+
+@pytest.mark.postgres
+def test_instances_pruning_at_once_delete_each_row_once(tmp_path: Path) -> None:
+    with fresh_schema() as schema:
+        stores = [open_store(url_for(schema), tmp_path) for _ in range(3)]
+        for s in stores:
+            s.open()  # three instances migrating the same schema
+        stores[0].write([final(f"ex_{i:04}", started_at=NOW + i) for i in range(600)], {})
+        deleted = [0] * len(stores)
+
+        def prune(k: int) -> None:
+            for _ in range(200):
+                deleted[k] += stores[k].prune(max_records=100, max_age_s=0, max_bytes=0, batch=20)
+
+        threads = [threading.Thread(target=prune, args=(k,)) for k in range(len(stores))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(deleted) == 500
+        assert stores[1].fetch("SELECT COUNT(*) AS n FROM exchanges") == [{"n": 100}]
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.postgres
+def test_write_refuses_dangling_part_pruned_elsewhere(tmp_path: Path) -> None:
+    from anthropic_proxy.storage.postgres import StaleBlobCache
+
+    with fresh_schema() as schema:
+        store = open_store(url_for(schema), tmp_path)
+        store.open()
+        with pytest.raises(StaleBlobCache):
+            store.write([final("ex_1", blob_refs=["gone"])], {})  # the cache said "known"
+        assert store.fetch("SELECT COUNT(*) AS n FROM exchanges") == [{"n": 0}]
+        store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    reason="monitor/stats.py buckets by CAST(started_at AS INTEGER): SQLite truncates, PostgreSQL "
+    "rounds, so an exchange in the last half second of a bucket lands in the next one on PostgreSQL",
+    strict=False,
+)
+def test_time_buckets_agree_at_bucket_edges(both: tuple[Store, Store]) -> None:
+    for store in both:
+        edge = (NOW // 60 + 1) * 60 - 0.3  # the last half second of a one-minute bucket
+        store.write([final("ex_a", started_at=NOW), final("ex_b", started_at=edge)], {})
+    f = queries.parse_filters({"from": str(NOW), "to": str(NOW + 600)})
+    lite, pg = (stats.compute(s, f, now=NOW + 600)["buckets"] for s in both)
+    assert lite == pg
