@@ -423,3 +423,30 @@ async def test_ping_is_sent_during_upstream_silence(start_proxy: Any, oai: FakeO
     events = parse_sse(raw)
     check_grammar(events)
     assert [n for n, _ in events].count("ping") >= 2  # the one after message_start, then silence
+
+
+async def test_backend_that_ignores_stream_still_gives_a_stream(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI
+) -> None:
+    oai.enqueue(
+        JSONReply(completion("json instead", tool_calls=[tool_call("Read", {"p": 1})], model="m"))
+    )
+    async with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=50, messages=USER
+    ) as stream:  # type: ignore[arg-type]
+        message = await stream.get_final_message()
+    assert [b.type for b in message.content] == [
+        "text",
+        "tool_use",
+    ] and message.stop_reason == "tool_use"
+
+
+async def test_error_inside_a_200_json_body_is_an_http_error(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI
+) -> None:
+    oai.enqueue(JSONReply(openai_error(429, "rate_limit_exceeded"), 200))
+    with pytest.raises(anthropic.RateLimitError):
+        async with client.messages.stream(
+            model="claude-sonnet-4-6", max_tokens=50, messages=USER
+        ) as stream:  # type: ignore[arg-type]
+            await stream.get_final_message()

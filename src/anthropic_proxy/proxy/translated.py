@@ -24,7 +24,7 @@ from aiohttp import web
 from anthropic_proxy import __version__
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import (
-    ProxyError,
+    NotFound,
     Unauthorized,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -36,7 +36,11 @@ from anthropic_proxy.translate.errors import MappedError, upstream_http_error
 from anthropic_proxy.translate.mappings import ERROR_STATUS
 from anthropic_proxy.translate.models import accepts_cache_control, published_models, resolve
 from anthropic_proxy.translate.request import Target, UpstreamRequest, anthropic_to_openai_request
-from anthropic_proxy.translate.response import UpstreamFailure, openai_to_anthropic_message
+from anthropic_proxy.translate.response import (
+    UpstreamFailure,
+    openai_to_anthropic_message,
+    response_to_chunk,
+)
 from anthropic_proxy.translate.stream import (
     StreamContext,
     StreamInterrupted,
@@ -86,16 +90,33 @@ async def serve_messages(
     try:
         capture.upstream_status = upstream.status
         if upstream.status >= 300:
-            raw = await _read(upstream)
-            estimate = call.stream.estimate_input
-            error = upstream_http_error(upstream.status, raw, upstream.headers, estimate)
-            return _error_reply(capture, error)
-        if body.get("stream"):
+            return _upstream_error(capture, upstream.status, await _read(upstream), upstream, call)
+        if body.get("stream") and upstream.content_type != "application/json":
             source = _upstream_bytes(upstream)
             return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
-        return await _json_reply(capture, orjson_or_error(await _read(upstream)), call)
+        raw = await _read(upstream)
+        reply = orjson_or_error(raw)
+        if isinstance(reply.get("error"), dict):  # an error in a 200 body, before any output
+            code = reply["error"].get("code")
+            status = code if isinstance(code, int) and code >= 400 else 502
+            return _upstream_error(capture, status, raw, upstream, call)
+        if body.get("stream"):  # a backend that ignored `stream`: same events, from one chunk
+            source = _bytes_of(_as_sse(response_to_chunk(reply)))
+            return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
+        return await _json_reply(capture, reply, call)
     finally:
         upstream.close()
+
+
+def _upstream_error(
+    capture: Capture, status: int, raw: bytes, upstream: aiohttp.ClientResponse, call: Call
+) -> web.Response:
+    error = upstream_http_error(status, raw, upstream.headers, call.stream.estimate_input)
+    return _error_reply(capture, error)
+
+
+def _as_sse(chunk: JSON) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
 
 
 def prepare(request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext) -> Call:
@@ -217,11 +238,12 @@ async def _stream_reply(
     await response.prepare(request)
     last = b""
     events = openai_stream_to_anthropic_sse(source, call.stream)
-    async for chunk in with_pings(events, ping_s):
-        await response.write(chunk)
-        capture.chunks.append(chunk)
-        capture.chunk_times.append(capture.elapsed())
-        last = chunk if chunk is not PING else last
+    async with contextlib.aclosing(with_pings(events, ping_s)) as chunks:
+        async for chunk in chunks:
+            await response.write(chunk)
+            capture.chunks.append(chunk)
+            capture.chunk_times.append(capture.elapsed())
+            last = chunk if chunk is not PING else last
     await response.write_eof()
     _finish_stream(capture, last)
     return response
@@ -229,7 +251,7 @@ async def _stream_reply(
 
 async def with_pings(
     source: AsyncGenerator[bytes, None], interval_s: float
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """`source`'s items, plus a ping whenever it stays silent for `interval_s`."""
     pending: asyncio.Future[bytes] = asyncio.ensure_future(anext(source))
     try:
@@ -287,8 +309,7 @@ async def _local_reply(
     reply = {"choices": [{"message": {}, "finish_reason": "length"}], "usage": usage}
     if not body.get("stream"):
         return await _json_reply(capture, reply, call)
-    chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}], "usage": usage}
-    source = _bytes_of(b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n")
+    source = _bytes_of(_as_sse(response_to_chunk(reply)))
     return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
 
 
@@ -337,7 +358,7 @@ async def serve_models(
 ) -> web.Response:
     """GET /v1/models: the mapped families under `claude-…` ids, for Claude Code's model picker."""
     if request.method not in ("GET", "HEAD"):
-        raise ProxyError(f"{request.method} /v1/models is not supported")
+        raise NotFound(f"{request.method} /v1/models is not supported")
     models = published_models(ctx.config.mapping())
     ids = [m["id"] for m in models]
     page = {
