@@ -32,7 +32,7 @@ from anthropic_proxy.translate.tokens import estimate_input_tokens
 JSON = dict[str, Any]
 CHECK_TIMEOUT_S: Final = 60.0
 # A 1x1 red PNG.
-PIXEL: Final = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="  # noqa: E501
+PIXEL: Final = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WEATHER_TOOL: Final = MappingProxyType(
     {
         "name": "get_weather",
