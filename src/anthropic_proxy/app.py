@@ -16,10 +16,11 @@ from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
 from anthropic_proxy.proxy import routes as proxy_routes
 from anthropic_proxy.proxy.translated import TranslationContext
+from anthropic_proxy.record import journal
 from anthropic_proxy.record.recorder import Recorder, Retention
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.state import STATE, AppState
-from anthropic_proxy.storage import open_store
+from anthropic_proxy.storage import Store, open_store
 
 log = logging.getLogger("anthropic_proxy")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,10 +88,7 @@ async def _lifespan(
         log.warning(
             "%d exchanges were pending when the proxy last stopped; marked interrupted", interrupted
         )
-    retention = Retention(settings.max_records, settings.max_age_s, settings.max_db_bytes)
-    recorder = Recorder(
-        store, size=settings.record_queue_size, scrub=settings.scrub_secrets, retention=retention
-    )
+    recorder = await asyncio.to_thread(_recorder, settings, store)
     recorder.start()
     session = _client_session(settings)
     state = AppState(
@@ -107,7 +105,30 @@ async def _lifespan(
     yield
     await session.close()
     await asyncio.to_thread(recorder.stop)
+    if recorder.journal is not None:
+        recorder.journal.close()
     await asyncio.to_thread(store.close)
+
+
+def _recorder(settings: Settings, store: Store) -> Recorder:
+    """A recorder whose journal starts empty, after replaying what a crash left in it."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    path = settings.data_path / "journal.bin"
+    leftover = journal.leftovers(path)
+    recovered = [capture for file in leftover for capture in journal.replay(file)]
+    retention = Retention(settings.max_records, settings.max_age_s, settings.max_db_bytes)
+    recorder = Recorder(
+        store,
+        size=settings.record_queue_size,
+        scrub=settings.scrub_secrets,
+        retention=retention,
+    )
+    if recovered:
+        log.warning("recovered %d exchanges from the crash journal", recorder.recover(recovered))
+    for file in leftover:
+        file.unlink()
+    recorder.journal = journal.Journal(path)
+    return recorder
 
 
 def _client_session(settings: Settings) -> aiohttp.ClientSession:

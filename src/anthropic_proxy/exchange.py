@@ -55,6 +55,7 @@ class Capture:
     upstream_request: dict[str, Any] | None = None
     upstream_model: str | None = None
     upstream_status: int | None = None
+    journal_position: int = 0
 
     @property
     def kind(self) -> str:
@@ -64,7 +65,7 @@ class Capture:
         return time.perf_counter() - self.t0
 
     def finish(self, state: str, error_kind: str | None = None, message: str | None = None) -> None:
-        self.t_end = time.perf_counter()
+        self.t_end = time.perf_counter() - self.t0
         self.state = state
         if error_kind:
             self.error_kind, self.error_message = error_kind, message

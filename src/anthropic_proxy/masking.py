@@ -9,7 +9,13 @@ SECRET_HEADER = re.compile(r"key|token|secret|auth|cookie|password|credential", 
 KEEP_HEAD, KEEP_TAIL = 10, 4
 
 
+MASKED = re.compile(r"^.{10}\.\.\..{4}$|^\*{1,8}$")
+
+
 def mask_value(value: str) -> str:
+    """Idempotent: an already masked value stays as it is."""
+    if MASKED.match(value):
+        return value
     if len(value) <= KEEP_HEAD + KEEP_TAIL + 6:
         return "*" * min(len(value), 8) if value else value
     return f"{value[:KEEP_HEAD]}...{value[-KEEP_TAIL:]}"

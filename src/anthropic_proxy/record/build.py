@@ -49,6 +49,7 @@ def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any
         "response_bytes": 0,
         "stored_bytes": 0,
         "blob_refs": refs,
+        "preview": _preview(body, None),
         **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
     }
     return row, blobs, body

@@ -13,6 +13,7 @@ from typing import Any
 
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.record.build import finished_row, request_row
+from anthropic_proxy.record.journal import Journal
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.bodies import RecentBodies
@@ -41,8 +42,17 @@ Listener = Callable[[Sequence[Row]], None]
 class Recorder:
     """`begin`/`finish` never block and never raise: a full queue drops and counts."""
 
-    def __init__(self, store: Store, *, size: int, scrub: bool, retention: Retention) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        size: int,
+        scrub: bool,
+        retention: Retention,
+        journal: Journal | None = None,
+    ) -> None:
         self.store = store
+        self.journal = journal
         self.dropped = 0
         self.failed_writes = 0
         self.written = 0
@@ -75,7 +85,15 @@ class Recorder:
         self._put("begin", capture)
 
     def finish(self, capture: Capture) -> None:
+        if self.journal is not None:
+            capture.journal_position = self.journal.append(capture)
         self._put("finish", capture)
+
+    def recover(self, captures: Sequence[Capture]) -> int:
+        """Write captures replayed from a crash journal; call before `start`."""
+        for start in range(0, len(captures), BATCH):
+            self._write([("finish", c) for c in captures[start : start + BATCH]])
+        return len(captures)
 
     def _put(self, what: str, capture: Capture) -> None:
         try:
@@ -115,6 +133,9 @@ class Recorder:
             rows.append(row)
             blobs.update(parts)
         self._commit(rows, blobs)
+        if self.journal is not None:
+            # Even after a failed write: the journal must not grow while the store is broken.
+            self.journal.committed(max((c.journal_position for _, c in batch), default=0))
 
     def _row(self, what: str, capture: Capture) -> tuple[Row, dict[str, bytes]]:
         if capture.id in self._pending:
