@@ -128,10 +128,10 @@ def _capture(meta: dict[str, Any], payload: bytes) -> Capture:
         at += n
     fields = {k: meta[k] for k in META_FIELDS}
     capture = Capture(
-        request_headers=[tuple(h) for h in meta["request_headers"]],  # type: ignore[misc]
+        request_headers=[tuple(h) for h in meta["request_headers"]],
         request_body=payload[:body_len],
         **fields,
     )
-    capture.response_headers = [tuple(h) for h in meta["response_headers"]]  # type: ignore[misc]
+    capture.response_headers = [tuple(h) for h in meta["response_headers"]]
     capture.chunks = chunks
     return capture
