@@ -90,7 +90,8 @@ class Guard:
             )
         if request.method not in SAFE_METHODS and is_cross_site(request):
             raise Forbidden("cross-site request refused: the Origin does not match this server")
-        if not proxy and self.token_required and not self.authorized(request, is_login(request)):
+        public = proxy or request.path.startswith("/static/")  # assets hold no data
+        if not public and self.token_required and not self.authorized(request, is_login(request)):
             raise Unauthorized(
                 "an access token is required: send Authorization: Bearer <token>, or open /monitor?token=<token>"
             )

@@ -1,0 +1,153 @@
+"""Prometheus metrics for `GET /metrics`, fed from recorded rows, never from the hot path.
+
+`Metrics.on_rows` is a recorder listener (the writer thread calls it after each committed
+batch), so counting costs the proxy nothing. Each app has its own `CollectorRegistry`: two apps
+in one process (tests) never share counters. Recorder health (queue depth, drops, failed
+writes) is read at scrape time. Rows other instances wrote are not counted here: each instance
+exports its own exchanges and Prometheus sums the instances.
+
+The `model` label comes from the client's request, so it is capped: past `MAX_MODELS` distinct
+names, new ones are counted as "other" rather than growing the series without bound.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from anthropic_proxy.storage import Row
+
+MAX_MODELS = 200
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 60)
+TOKEN_COLUMNS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cache_read": "cache_read_tokens",
+    "cache_write": "cache_creation_tokens",
+}
+FAILED_STATES = frozenset({"error", "timeout", "interrupted"})
+
+
+class RecorderHealth(Protocol):
+    """What /metrics reads from the recorder at scrape time."""
+
+    @property
+    def depth(self) -> int: ...
+
+    dropped: int
+    failed_writes: int
+    written: int
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._models: set[str] = set()
+        self._lock = threading.Lock()
+        r = self.registry
+        labels = ["model", "mode"]
+        self.exchanges = Counter(
+            "anthropic_proxy_exchanges",
+            "Finished exchanges by model, mode, HTTP status and final state",
+            [*labels, "status", "state"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "anthropic_proxy_exchange_duration_seconds",
+            "Time from request to the last response byte",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "anthropic_proxy_time_to_first_token_seconds",
+            "Time from request to the first generated token (streams)",
+            labels,
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "anthropic_proxy_tokens", "Tokens by kind", [*labels, "kind"], registry=r
+        )
+        self.cost = Counter("anthropic_proxy_cost_usd", "Estimated cost in USD", labels, registry=r)
+        self.errors = Counter(
+            "anthropic_proxy_upstream_errors",
+            "Failed exchanges by error type (upstream error type, timeout, connection, ...)",
+            ["type"],
+            registry=r,
+        )
+
+    def watch(self, recorder: RecorderHealth) -> None:
+        """Export the recorder's queue depth, drops and write counts (read at scrape time)."""
+        self.registry.register(_RecorderCollector(recorder))
+
+    def on_rows(self, rows: Sequence[Row]) -> None:
+        """Recorder listener: count each exchange once, when its final row is written."""
+        for row in rows:
+            if row.get("state") not in (None, "pending"):
+                self._observe(row)
+
+    def _observe(self, row: Row) -> None:
+        model, mode = self._model(row.get("model")), str(row.get("mode") or "")
+        status = str(row["status"]) if row.get("status") is not None else "none"
+        self.exchanges.labels(model, mode, status, row["state"]).inc()
+        if row.get("duration_ms") is not None:
+            self.duration.labels(model, mode).observe(row["duration_ms"] / 1000)
+        if row.get("ttft_ms") is not None:
+            self.ttft.labels(model, mode).observe(row["ttft_ms"] / 1000)
+        for kind, column in TOKEN_COLUMNS.items():
+            if row.get(column):
+                self.tokens.labels(model, mode, kind).inc(row[column])
+        if row.get("cost_usd"):
+            self.cost.labels(model, mode).inc(row["cost_usd"])
+        if row["state"] in FAILED_STATES or row.get("error_kind"):
+            self.errors.labels(str(row.get("error_kind") or row["state"])).inc()
+
+    def _model(self, name: Any) -> str:
+        model = str(name or "")
+        with self._lock:
+            if model in self._models:
+                return model
+            if len(self._models) >= MAX_MODELS:
+                return "other"
+            self._models.add(model)
+        return model
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """GET /metrics (guarded like the other APIs by the monitor's security middleware)."""
+        return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class _RecorderCollector(Collector):
+    def __init__(self, recorder: RecorderHealth) -> None:
+        self.recorder = recorder
+
+    def collect(self) -> Iterable[Metric]:
+        r = self.recorder
+        yield GaugeMetricFamily(
+            "anthropic_proxy_recorder_queue_depth", "Captures waiting for the writer", r.depth
+        )
+        yield CounterMetricFamily(
+            "anthropic_proxy_recorder_dropped",
+            "Captures dropped because the recorder queue was full",
+            r.dropped,
+        )
+        yield CounterMetricFamily(
+            "anthropic_proxy_recorder_failed_writes",
+            "Exchange rows lost to failed store writes",
+            r.failed_writes,
+        )
+        yield CounterMetricFamily(
+            "anthropic_proxy_recorder_written", "Exchange rows written to the store", r.written
+        )

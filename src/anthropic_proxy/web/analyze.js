@@ -1,0 +1,86 @@
+// The analysis report view: renders GET /api/monitor/analyze?format=json with text nodes.
+// Used by analyze.html (standalone, printable) and by the Analysis tab of /monitor.
+"use strict";
+
+const Analyze = (() => {
+  const { el, clear, num, ms, usd, pct, ratio, tokens, datetime } = UI;
+  const t = (k, v) => I18N.t(k, v);
+
+  function card(label, value) {
+    return el("div", { class: "card" }, el("div", { class: "card-label" }, label), el("div", { class: "card-value" }, value));
+  }
+
+  function table(columns, rows) {
+    return el("table", { class: "grid-table" },
+      el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, t(c[0]))))),
+      el("tbody", {}, rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, c[1](row)))))));
+  }
+
+  function section(title, ...children) {
+    return el("section", { class: "report-section" }, el("h2", {}, t(title)), children);
+  }
+
+  function exchangeLink(id) {
+    return el("a", { href: "/monitor#" + encodeURIComponent(id) }, id);
+  }
+
+  function render(container, r) {
+    clear(container);
+    const s = r.summary;
+    container.append(
+      el("p", { class: "muted" }, t("generatedAt", { time: datetime(r.generatedAt) })),
+      el("div", { class: "cards" },
+        card(t("totalRequests"), num(s.totalRequests)), card(t("successful"), num(s.successCount)),
+        card(t("failed"), num(s.errorCount)), card(t("successRate"), pct(s.successRate)),
+        card(t("avgDuration"), ms(s.latency.avg)), card("p95", ms(s.latency.p95)),
+        card(t("tokensInOut"), `${tokens(s.tokens.input)} / ${tokens(s.tokens.output)}`),
+        card(t("cacheHit"), ratio(s.cacheHitRatio)), card(t("totalCost"), usd(s.totalCost))),
+      section("requestTypes", table([["type", (x) => x.type], ["count", (x) => num(x.count)], ["percent", (x) => pct(x.percent)]], r.requestTypes)),
+      section("perModel", table([
+        ["model", (x) => x.key || "–"], ["count", (x) => num(x.count)], ["errors", (x) => num(x.errors)],
+        ["avgDuration", (x) => ms(x.avgDuration)], ["tokensInOut", (x) => `${tokens(x.inputTokens)} / ${tokens(x.outputTokens)}`],
+        ["cost", (x) => usd(x.cost)]], r.perModel)),
+      section("errorsByCause", r.errors.length ? table([
+        ["cause", (x) => x.cause], ["state", (x) => [x.state, x.status, x.error_kind].filter(Boolean).join(" · ")],
+        ["count", (x) => num(x.count)], ["sample", (x) => el("span", { class: "clip" }, x.sample || "–")],
+        ["fix", (x) => x.fix], ["latest", (x) => exchangeLink(x.last_id)]], r.errors) : el("p", { class: "muted" }, t("noErrors"))),
+      section("slowest", table([
+        ["time", (x) => datetime(x.started_at)], ["model", (x) => x.model || "–"], ["duration", (x) => ms(x.duration_ms)],
+        ["ttft", (x) => ms(x.ttft_ms)], ["tokensOut", (x) => num(x.output_tokens)], ["id", (x) => exchangeLink(x.id)]], r.slowest)),
+      section("costBreakdown",
+        el("p", {}, t("totalCost"), ": ", usd(r.cost.total), r.cost.unpriced ? " · " + t("unpriced", { n: r.cost.unpriced }) : ""),
+        el("div", { class: "three-col" },
+          ...[["byModel", r.cost.byModel], ["byMode", r.cost.byMode], ["byKind", r.cost.byKind]].map(([name, rows]) =>
+            table([[name, (x) => x.key || "–"], ["count", (x) => num(x.count)], ["cost", (x) => usd(x.cost)]], rows)))),
+      section("cacheEfficiency",
+        el("p", {}, t("cacheHit"), ": ", ratio(r.cache.hitRatio), " · ", t("cacheReadWrite"), ": ",
+          `${tokens(r.cache.cacheRead)} / ${tokens(r.cache.cacheWrite)}`, " · ", t("freshInput"), ": ", tokens(r.cache.input)),
+        table([["model", (x) => x.key || "–"], ["cacheHit", (x) => ratio(x.hitRatio)],
+          ["cacheReadWrite", (x) => `${tokens(x.cacheRead)} / ${tokens(x.cacheWrite)}`]], r.cache.perModel)),
+      section("sessions", table([
+        ["session", (x) => x.session_id], ["count", (x) => num(x.count)], ["agents", (x) => num(x.agents)],
+        ["last", (x) => datetime(x.last)], ["cacheHit", (x) => ratio(x.cache_hit_ratio)], ["cost", (x) => usd(x.cost_usd)]], r.sessions)),
+    );
+  }
+
+  async function load(container, search) {
+    const params = new URLSearchParams(search);
+    params.set("format", "json");
+    try {
+      render(container, await UI.api("/api/monitor/analyze?" + params.toString()));
+    } catch (error) {
+      clear(container).append(el("p", { class: "error" }, error.message));
+    }
+  }
+
+  return { render, load };
+})();
+
+if (document.body.dataset.page === "analyze") {
+  document.addEventListener("DOMContentLoaded", () => {
+    UI.initTheme();
+    I18N.init();
+    Analyze.load(UI.$("#report"), location.search);
+    document.addEventListener("languagechange", () => Analyze.load(UI.$("#report"), location.search));
+  });
+}

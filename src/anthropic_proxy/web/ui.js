@@ -1,0 +1,164 @@
+// Shared helpers for the dashboard pages: DOM building (text nodes only, never innerHTML
+// with data), number formatting, the JSON API wrapper, toasts, clipboard, theme.
+"use strict";
+
+const UI = (() => {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  // el("div", {class: "x", onclick: fn}, "text", child) -> element. Strings become text nodes.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+
+  function setAttrs(node, attrs) {
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (key === "text") node.textContent = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+
+  function append(node, children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    return node;
+  }
+
+  const $ = (selector, root) => (root || document).querySelector(selector);
+
+  // Formatting: numbers arrive as numbers; units are added here only.
+  const dash = "–";
+  function num(n) {
+    return n === null || n === undefined ? dash : Number(n).toLocaleString();
+  }
+  function ms(n) {
+    if (n === null || n === undefined) return dash;
+    return n >= 10000 ? (n / 1000).toFixed(1) + " s" : Math.round(n) + " ms";
+  }
+  function usd(n) {
+    if (n === null || n === undefined) return dash;
+    return "$" + (n >= 1 ? n.toFixed(2) : n.toFixed(4));
+  }
+  function pct(n, digits) {
+    return n === null || n === undefined ? dash : Number(n).toFixed(digits ?? 1) + "%";
+  }
+  function ratio(n) {
+    return n === null || n === undefined ? dash : (100 * n).toFixed(1) + "%";
+  }
+  function tokens(n) {
+    if (!n) return "0";
+    if (n >= 1e6) return (n / 1e6).toFixed(2) + "M";
+    if (n >= 1e4) return (n / 1e3).toFixed(1) + "k";
+    return String(n);
+  }
+  function bytes(n) {
+    if (!n) return "0 B";
+    const units = ["B", "KB", "MB", "GB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : n) + " " + units[i];
+  }
+  function time(seconds) {
+    return seconds ? new Date(seconds * 1000).toLocaleTimeString() : dash;
+  }
+  function datetime(seconds) {
+    return seconds ? new Date(seconds * 1000).toLocaleString() : dash;
+  }
+
+  // fetch JSON; an Anthropic-shaped error body becomes an Error with its message.
+  async function api(path, options) {
+    const response = await fetch(path, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json", ...(options && options.body ? { "Content-Type": "application/json" } : {}) },
+      ...options,
+    });
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+    if (!response.ok) {
+      const message = (data && data.error && data.error.message) || response.statusText || String(response.status);
+      const error = new Error(message);
+      error.fields = data && data.fields;
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function toast(message, kind) {
+    let box = $("#toasts");
+    if (!box) {
+      box = el("div", { id: "toasts", class: "toasts", role: "status", "aria-live": "polite" });
+      document.body.append(box);
+    }
+    const item = el("div", { class: "toast " + (kind || "info") }, message);
+    item.addEventListener("click", () => item.remove());
+    box.append(item);
+    setTimeout(() => item.remove(), kind === "error" ? 7000 : 3500);
+  }
+
+  async function copy(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (_) {
+      const area = el("textarea", { class: "offscreen" });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    toast(I18N.t("copied"), "ok");
+  }
+
+  function copyButton(getText) {
+    return el("button", { class: "small", type: "button", onclick: () => copy(getText()) }, I18N.t("copy"));
+  }
+
+  function initTheme() {
+    const saved = localStorage.getItem("theme");
+    if (saved) document.documentElement.dataset.theme = saved;
+    const button = $("#theme-toggle");
+    if (button) button.addEventListener("click", () => {
+      const dark = document.documentElement.dataset.theme === "dark" ||
+        (!document.documentElement.dataset.theme && matchMedia("(prefers-color-scheme: dark)").matches);
+      const next = dark ? "light" : "dark";
+      document.documentElement.dataset.theme = next;
+      localStorage.setItem("theme", next);
+    });
+  }
+
+  // A modal <dialog> asking to confirm; resolves true or false. Keyboard: Enter / Esc.
+  function confirmDialog(message, confirmLabel) {
+    return new Promise((resolve) => {
+      const dialog = el("dialog", { class: "confirm" },
+        el("p", {}, message),
+        el("form", { method: "dialog", class: "actions" },
+          el("button", { value: "cancel", type: "submit" }, I18N.t("cancel")),
+          el("button", { value: "ok", type: "submit", class: "danger" }, confirmLabel || I18N.t("confirm"))));
+      dialog.addEventListener("close", () => { resolve(dialog.returnValue === "ok"); dialog.remove(); });
+      document.body.append(dialog);
+      dialog.showModal();
+    });
+  }
+
+  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, datetime, api, toast, copy, copyButton, initTheme, confirmDialog };
+})();
