@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from anthropic_proxy import operations
 from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(proxy_routes.routes())
     app.router.add_routes(ConfigApi(config, lambda: app[STATE].session).routes())
     app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config))
+    operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
     return app
 
 

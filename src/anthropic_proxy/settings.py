@@ -202,6 +202,57 @@ OPTIONS: tuple[Option, ...] = (
         "OpenRouter attribution",
     ),
     Option("x_title", ("X_TITLE",), "anthropic-proxy", "OpenRouter attribution"),
+    Option(
+        "budget_daily_usd",
+        ("BUDGET_DAILY_USD",),
+        0.0,
+        "daily cost budget for the whole proxy, USD (UTC days; 0 = none)",
+        float,
+        "--budget-daily",
+    ),
+    Option(
+        "budget_monthly_usd",
+        ("BUDGET_MONTHLY_USD",),
+        0.0,
+        "monthly cost budget for the whole proxy, USD (UTC months; 0 = none)",
+        float,
+        "--budget-monthly",
+    ),
+    Option(
+        "session_budget_daily_usd",
+        ("SESSION_BUDGET_DAILY_USD",),
+        0.0,
+        "daily cost budget per Claude Code session, USD (0 = none)",
+        float,
+    ),
+    Option(
+        "session_budget_monthly_usd",
+        ("SESSION_BUDGET_MONTHLY_USD",),
+        0.0,
+        "monthly cost budget per Claude Code session, USD (0 = none)",
+        float,
+    ),
+    Option(
+        "budget_webhook_url",
+        ("BUDGET_WEBHOOK_URL",),
+        "",
+        "POSTed a JSON alert once per budget and period when a budget is crossed",
+        flag="--budget-webhook",
+        secret=True,
+    ),
+    Option(
+        "otel_endpoint",
+        ("ANTHROPIC_PROXY_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "",
+        "OTLP/HTTP base URL: one span per exchange (needs the [otel] extra; empty = off)",
+        flag="--otel-endpoint",
+    ),
+    Option(
+        "otel_service_name",
+        ("OTEL_SERVICE_NAME",),
+        "anthropic-proxy",
+        "service.name of the exported spans",
+    ),
 )
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
@@ -232,6 +283,13 @@ class Settings:
     openrouter_default_model: str = ""
     http_referer: str = "https://github.com/anthropic-proxy/anthropic-proxy"
     x_title: str = "anthropic-proxy"
+    budget_daily_usd: float = 0.0
+    budget_monthly_usd: float = 0.0
+    session_budget_daily_usd: float = 0.0
+    session_budget_monthly_usd: float = 0.0
+    budget_webhook_url: str = ""
+    otel_endpoint: str = ""
+    otel_service_name: str = "anthropic-proxy"
 
     @property
     def data_path(self) -> Path:

@@ -35,7 +35,6 @@ from anthropic_proxy.storage.bodies import compress, decompress
 from anthropic_proxy.storage.migrations import MIGRATIONS
 from anthropic_proxy.storage.sqlite import COLUMNS
 
-EXCHANGES_CHANNEL = "anthropic_proxy_exchanges"
 NOTIFY_IDS = 100  # ids per notification: payloads must stay under PostgreSQL's 8000 bytes
 TYPES = ((re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
 UPSERT = (
@@ -97,6 +96,8 @@ class PostgresStore:
         self.url, self.schema = split_url(url)
         self.instance_id = secrets.token_hex(6)
         """Tags this process's notifications so `storage.notify` can skip its own."""
+        self.namespace = self.schema or "public"
+        """The schema actually used (known after `open`): notification channels are per schema."""
         self._readers = readers
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._writer: psycopg.Connection[Row] | None = None
@@ -121,6 +122,8 @@ class PostgresStore:
                 name = pgsql.Identifier(self.schema)
                 conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
             self._migrate(conn)
+            row = conn.execute("SELECT current_schema() AS s").fetchone()
+            self.namespace = str(row["s"]) if row else self.namespace
         self._pool = ConnectionPool(
             self.url,
             min_size=1,
@@ -147,6 +150,10 @@ class PostgresStore:
                 if name not in done:
                     conn.execute(translate_ddl(ddl).encode())
                     conn.execute("INSERT INTO migrations VALUES (%s, %s)", [name, time.time()])
+
+    def channel(self, topic: str) -> str:
+        """The LISTEN/NOTIFY channel for `topic` in this schema (at most 63 bytes, like names)."""
+        return f"anthropic_proxy.{topic}.{self.namespace}"[:63]
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Row]]:
@@ -198,7 +205,7 @@ class PostgresStore:
                     refs,
                 )
                 _check_refs(cur, sorted({h for _, h in refs}))
-            _notify(cur, self.instance_id, [row["id"] for row in rows])
+            _notify(cur, self.channel("exchanges"), self.instance_id, [row["id"] for row in rows])
 
     def known_blobs(self, hashes: Sequence[str]) -> set[str]:
         with self._writing() as conn:
@@ -300,10 +307,10 @@ def _check_refs(cur: psycopg.Cursor[Row], hashes: list[str]) -> None:
         )
 
 
-def _notify(cur: psycopg.Cursor[Row], instance: str, ids: list[str]) -> None:
+def _notify(cur: psycopg.Cursor[Row], channel: str, instance: str, ids: list[str]) -> None:
     for start in range(0, len(ids), NOTIFY_IDS):
         payload = orjson.dumps({"from": instance, "ids": ids[start : start + NOTIFY_IDS]})
-        cur.execute("SELECT pg_notify(%s, %s)", [EXCHANGES_CHANNEL, payload.decode()])
+        cur.execute("SELECT pg_notify(%s, %s)", [channel, payload.decode()])
 
 
 def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
