@@ -159,7 +159,7 @@ def _login(request: web.Request) -> web.StreamResponse:
     """A valid ?token= on a page: keep it in a cookie, then drop it from the address bar."""
     token = request.query["token"]
     target = request.rel_url.without_query_params("token")
-    response = web.HTTPFound(str(target))
+    response = web.Response(status=302, headers={"Location": str(target)})
     response.set_cookie(
         COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.secure
     )
@@ -167,7 +167,8 @@ def _login(request: web.Request) -> web.StreamResponse:
 
 
 async def strip_cors(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare hook: drop wildcard CORS; add the page headers to non-proxy routes."""
+    """on_response_prepare hook: drop wildcard CORS (the one upstream header we do not pass on:
+    it would let any web page read this local endpoint); add the page headers off proxy routes."""
     if response.headers.get("Access-Control-Allow-Origin") == "*":
         del response.headers["Access-Control-Allow-Origin"]
         response.headers.popall("Access-Control-Allow-Credentials", None)

@@ -187,7 +187,8 @@ def buckets(
     """Dense time series for the charts: one entry per bucket, empty ones included."""
     if not totals["n"]:
         return {"width": 60, "start": now, "items": []}
-    end = f.until if f.until is not None else max(now, totals["last"])
+    # A relative range ends now; without one the charts span the data itself.
+    end = f.until if f.until is not None else (now if f.since is not None else totals["last"])
     begin = f.since if f.since is not None else totals["first"]
     width = bucket_width(end - begin)
     start = int(begin // width * width)
