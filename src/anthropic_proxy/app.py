@@ -15,6 +15,7 @@ from anthropic_proxy import operations
 from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
+from anthropic_proxy.monitor import api as monitor_api
 from anthropic_proxy.proxy import routes as proxy_routes
 from anthropic_proxy.proxy.translated import TranslationContext
 from anthropic_proxy.record import journal
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(proxy_routes.routes())
     app.router.add_routes(ConfigApi(config, lambda: app[STATE].session).routes())
     app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config))
+    monitor_api.setup(app, settings)  # pages, /api/monitor/*, the security guard, live events
     operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
     return app
 
