@@ -15,7 +15,7 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.app import create_app
-from anthropic_proxy.settings import Settings, add_arguments, load
+from anthropic_proxy.settings import Settings, add_arguments, load, markdown_table
 
 log = logging.getLogger("anthropic_proxy")
 
@@ -28,13 +28,17 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("command", nargs="?", default="serve", choices=("serve", "settings"))
     p.add_argument("--version", action="version", version=f"anthropic-proxy {__version__}")
+    p.add_argument("--table", action="store_true", help="with `settings`: print the settings table")
     add_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
-    command = args.pop("command")
+    command, table = args.pop("command"), args.pop("table")
+    if table:
+        print(markdown_table())
+        return 0
     try:
         settings = load(args)
     except ValueError as exc:

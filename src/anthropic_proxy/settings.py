@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "max_body_bytes",
         ("MAX_BODY_SIZE",),
-        32 * 1024**2,
+        "32MB",
         "largest accepted request body (413 above)",
         parse_size,
         "--max-body-size",
@@ -341,7 +341,7 @@ def load(
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = _first(option, cli or {}, env, dotenv)
-        values[option.name] = option.default if raw is None else _parse(option, raw)
+        values[option.name] = _parse(option, option.default if raw is None else raw)
     return Settings(**values)
 
 
@@ -366,6 +366,12 @@ def _parse(option: Option, raw: Any) -> Any:
         ) from exc
 
 
-def settings_help() -> Sequence[tuple[str, str, str]]:
-    """(env vars, default, help) rows for the README table."""
-    return [("/".join(o.env), str(o.default), o.help) for o in OPTIONS]
+def markdown_table() -> str:
+    """The README's settings table, generated from OPTIONS (a test keeps the README in sync)."""
+    rows = ["| flag | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for o in OPTIONS:
+        default = "" if o.secret or o.default in ("", 0) else str(o.default)
+        flag = f"`{o.flag}`" if o.flag else ""
+        env = ", ".join(f"`{e}`" for e in o.env)
+        rows.append(f"| {flag} | {env} | {default} | {o.help} |")
+    return "\n".join(rows)
