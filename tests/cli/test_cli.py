@@ -80,3 +80,51 @@ def test_help_lists_the_flags() -> None:
         "--max-records",
     ):
         assert flag in out
+
+
+def test_debug_log_shows_more_but_never_the_key(tmp_path: Path) -> None:
+    """A real process at LOG_LEVEL=DEBUG: the access line and masked headers, no full key."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = "sk-ant-api03-" + "k" * 60 + "QWER"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "anthropic_proxy",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--log-level",
+            "debug",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/messages",
+            data=b'{"model":"m","max_tokens":1,"messages":[]}',
+            headers={"x-api-key": key, "content-type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(request)
+    finally:
+        proc.terminate()  # a graceful stop drains the recorder, so its log lines are written
+        log = proc.communicate(timeout=10)[1]
+    assert "POST /v1/messages model=m status=502" in log
+    assert "sk-ant-api...QWER" in log and key not in log

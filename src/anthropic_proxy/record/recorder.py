@@ -198,6 +198,17 @@ class Recorder:
 
 
 def _log_access(row: Row) -> None:
+    if access_log.isEnabledFor(logging.DEBUG):
+        # Headers are masked before they reach a row; bodies stay out of the log.
+        access_log.debug(
+            "exchange %s request headers %s response headers %s ttfb=%sms ttft=%sms error=%s",
+            row["id"],
+            row.get("request_headers"),
+            row.get("response_headers"),
+            row.get("ttfb_ms"),
+            row.get("ttft_ms"),
+            row.get("error_message"),
+        )
     access_log.info(
         "%s %s%s model=%s status=%s state=%s %.0fms in=%s out=%s cache_read=%s",
         row["method"],
