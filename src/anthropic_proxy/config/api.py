@@ -17,7 +17,7 @@ from aiohttp import web
 from anthropic_proxy.config.selftest import run_self_test
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.config.validate import ConfigError
-from anthropic_proxy.errors import error_body
+from anthropic_proxy.errors import BadRequest, error_body
 from anthropic_proxy.translate.wire import obj
 
 JSON = dict[str, Any]
@@ -132,8 +132,8 @@ async def _body(request: web.Request, default: object = None) -> Any:
         return default
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
 
 
 def _json(data: JSON) -> web.Response:

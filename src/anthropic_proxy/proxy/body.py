@@ -21,6 +21,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise TooLarge(f"request body exceeds the limit of {limit} bytes") from exc
 
 
+def check_json_content_type(value: str | None) -> None:
+    """A Messages route refuses a body declared as something other than JSON (none is fine)."""
+    media = (value or "").partition(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise BadRequest(f"content-type must be application/json, not {media}")
+
+
 def parse_json_body(body: bytes) -> dict[str, Any]:
     """The Messages routes take a JSON object; anything else is a clear 400."""
     if not body.strip():

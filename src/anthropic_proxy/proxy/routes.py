@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import orjson
@@ -12,10 +13,16 @@ from anthropic_proxy import __version__
 from anthropic_proxy.errors import LoopDetected, ProxyError, new_request_id, render
 from anthropic_proxy.exchange import Capture, new_exchange_id
 from anthropic_proxy.proxy import passthrough, translated
-from anthropic_proxy.proxy.body import JSON_ROUTES, parse_json_body, read_body
+from anthropic_proxy.proxy.body import (
+    JSON_ROUTES,
+    check_json_content_type,
+    parse_json_body,
+    read_body,
+)
 from anthropic_proxy.proxy.headers import LOOP_HEADER
 from anthropic_proxy.state import STATE, AppState
 
+log = logging.getLogger("anthropic_proxy")
 TRANSLATED = {
     "/v1/messages": translated.serve_messages,
     "/v1/messages/count_tokens": translated.serve_count_tokens,
@@ -49,6 +56,12 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except (asyncio.CancelledError, ConnectionResetError):
         capture.finish("client_closed", "client_closed", "the client disconnected")
         raise
+    except Exception as exc:
+        if capture.t_headers is not None:  # the response has started: nothing else to send
+            raise
+        log.exception("internal error serving %s %s", capture.method, capture.path)
+        internal = ProxyError(f"internal proxy error ({type(exc).__name__}); see the proxy log")
+        return _failed(capture, internal)
     finally:
         if capture.t_end is None:
             capture.finish("error", "internal", "the proxy failed while serving this request")
@@ -60,6 +73,7 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
     state.recorder.begin(capture)
     handler = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
     if capture.path in JSON_ROUTES and capture.method == "POST":
+        check_json_content_type(request.headers.get("Content-Type"))
         body = capture.body_json = parse_json_body(capture.request_body)
         if handler is not None:
             return await handler(request, capture, body, state.translation)

@@ -24,6 +24,7 @@ from aiohttp import web
 from anthropic_proxy import __version__
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import (
+    BadRequest,
     NotFound,
     Unauthorized,
     UpstreamTimeout,
@@ -190,9 +191,11 @@ def upstream_headers(
 
 async def _open(session: aiohttp.ClientSession, call: Call) -> aiohttp.ClientResponse:
     try:
-        return await session.post(
-            call.url, data=orjson.dumps(call.upstream.body), headers=call.headers
-        )
+        data = orjson.dumps(call.upstream.body)
+    except orjson.JSONEncodeError as exc:  # e.g. nested deeper than 254 levels
+        raise BadRequest(f"the request cannot be translated: {exc}") from exc
+    try:
+        return await session.post(call.url, data=data, headers=call.headers)
     except TimeoutError as exc:
         raise UpstreamTimeout("timed out connecting to the translation backend") from exc
     except aiohttp.ClientError as exc:

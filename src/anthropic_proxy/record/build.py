@@ -28,9 +28,13 @@ def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any
     body = (
         capture.body_json if capture.body_json is not None else parse_request(capture.request_body)
     )
-    ref, refs, blobs = (
-        recent.split(capture.request_body, body) if body is not None else (None, [], {})
-    )
+    try:
+        ref, refs, blobs = (
+            recent.split(capture.request_body, body) if body is not None else (None, [], {})
+        )
+    except TypeError:  # nested deeper than orjson re-encodes (255+ levels): keep the raw text
+        body = capture.request_body.decode("utf-8", "replace")
+        ref, refs, blobs = recent.split(capture.request_body, body)
     row: Row = {
         "id": capture.id,
         "started_at": capture.started_at,
@@ -76,7 +80,7 @@ def finished_row(capture: Capture, row: Row, body: Any) -> Row:
         status=capture.status,
         upstream_model=capture.upstream_model,
         response_headers=orjson.dumps(headers).decode(),
-        response_body=compress(orjson.dumps(outcome.body)) if outcome.body is not None else None,
+        response_body=_compressed(outcome.body, b"".join(capture.chunks)),
         response_bytes=sum(map(len, capture.chunks)),
         timeline=compress(orjson.dumps(outcome.timeline)) if outcome.timeline else None,
         upstream_request=_compressed(capture.upstream_request),
@@ -112,8 +116,13 @@ def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:
     return response.from_json(raw)
 
 
-def _compressed(value: Any) -> bytes | None:
-    return compress(orjson.dumps(value)) if value is not None else None
+def _compressed(value: Any, raw: bytes = b"") -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return compress(orjson.dumps(value))
+    except TypeError:  # nested too deeply to re-encode: the raw text instead
+        return compress(orjson.dumps(raw.decode("utf-8", "replace") or "<nested too deeply>"))
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -54,7 +54,11 @@ class Journal:
         meta["request_headers"] = list(mask_headers(capture.request_headers).items())
         meta["response_headers"] = list(mask_headers(capture.response_headers).items())
         meta["chunk_lens"] = [len(c) for c in capture.chunks]
-        encoded = orjson.dumps(meta)
+        try:
+            encoded = orjson.dumps(meta)
+        except TypeError:  # an upstream request nested too deeply to encode: journal without it
+            meta["upstream_request"] = None
+            encoded = orjson.dumps(meta)
         size = len(capture.request_body) + sum(meta["chunk_lens"])
         parts = [
             FRAME.pack(MAGIC, len(encoded), size),
