@@ -12,8 +12,9 @@ and the event hub). The routes sit under the monitor's security middleware like 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -22,7 +23,10 @@ from anthropic_proxy.monitor.metrics import Metrics
 from anthropic_proxy.record import otel
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE
-from anthropic_proxy.storage import Row, notify
+from anthropic_proxy.storage import Row
+
+if TYPE_CHECKING:
+    from anthropic_proxy.storage.notify import ClusterSync
 
 
 @dataclass
@@ -31,7 +35,7 @@ class Operations:
     metrics: Metrics = field(default_factory=Metrics)
     budget: BudgetWatch | None = None
     tracing: otel.Tracing | None = None
-    cluster: notify.ClusterSync | None = None
+    cluster: ClusterSync | None = None
 
     async def budget_report(self, request: web.Request) -> web.Response:
         if self.budget is None:
@@ -64,14 +68,17 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     )
     if ops.tracing is not None:
         recorder.listen(ops.tracing.on_rows)
-    ops.cluster = await notify.start_cluster(state.store, state.config, [_to_hub(app)])
+    if settings.database_url.startswith(("postgres://", "postgresql://")):
+        from anthropic_proxy.storage import notify  # psycopg is the optional [postgres] extra
+
+        ops.cluster = await notify.start_cluster(state.store, state.config, [_to_hub(app)])
     yield
     if ops.cluster is not None:
         await ops.cluster.stop()
     await ops.budget.stop()
 
 
-def _to_hub(app: web.Application) -> notify.Listener:
+def _to_hub(app: web.Application) -> Callable[[Sequence[Row]], None]:
     """Other instances' rows go to the monitor's hub, looked up late: setup order is free."""
 
     def deliver(rows: Sequence[Row]) -> None:
