@@ -91,7 +91,6 @@ class RecordedRequest:
     query_string: str
     headers: CIMultiDict[str]
     body: bytes
-    received_at: float = field(default_factory=time.monotonic)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -103,16 +102,11 @@ class RecordedRequest:
         return json.loads(self.body) if self.body else None
 
 
-# ---------------------------------------------------------------- message / SSE builders
-
-
 def text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
-def thinking_block(
-    thinking: str, signature: str = "EqQBCkYIBRgCKkBfakesignature=="
-) -> dict[str, Any]:
+def thinking_block(thinking: str, signature: str = "EqQBCkYIfakesig==") -> dict[str, Any]:
     return {"type": "thinking", "thinking": thinking, "signature": signature}
 
 
@@ -123,14 +117,8 @@ def tool_use_block(name: str, input: dict[str, Any], id: str | None = None) -> d
 
 def usage(**counts: Any) -> dict[str, Any]:
     """Usage with non-zero defaults; override with the API's names, e.g. `output_tokens=7`."""
-    return {
-        "input_tokens": 120,
-        "cache_creation_input_tokens": 40,
-        "cache_read_input_tokens": 800,
-        "output_tokens": 35,
-        "service_tier": "standard",
-        **counts,
-    }
+    return {"input_tokens": 120, "cache_creation_input_tokens": 40, "cache_read_input_tokens": 800,
+            "output_tokens": 35, "service_tier": "standard", **counts}  # fmt: skip
 
 
 def message(
@@ -146,16 +134,9 @@ def message(
     """
     if stop_reason is None:
         stop_reason = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
-    return {
-        "id": id or f"msg_fake{next(_ids):06d}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": list(blocks),
-        "stop_reason": stop_reason,
-        "stop_sequence": None,
-        "usage": usage_ or usage(),
-    }
+    return {"id": id or f"msg_fake{next(_ids):06d}", "type": "message", "role": "assistant",
+            "model": model, "content": list(blocks), "stop_reason": stop_reason,
+            "stop_sequence": None, "usage": usage_ or usage()}  # fmt: skip
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -235,27 +216,18 @@ _ERROR_TYPES = {
 }  # fmt: skip
 
 
-def error_reply(
-    status: int,
-    type_: str | None = None,
-    message_: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONReply:
+def error_reply(status: int, type_: str | None = None, message_: str | None = None,
+                headers: dict[str, str] | None = None) -> JSONReply:  # fmt: skip
     """An Anthropic-shaped HTTP error, e.g. `error_reply(429, headers={"retry-after": "2"})`."""
     t = type_ or _ERROR_TYPES.get(status, "api_error")
     body = {**error_body(t, message_ or f"fake {t}"), "request_id": f"req_fake{next(_ids):06d}"}
     return JSONReply(body, status, headers or {})
 
 
-MODELS = {
-    "data": [
-        {"type": "model", "id": m, "display_name": m, "created_at": "2026-02-17T00:00:00Z"}
-        for m in ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5")
-    ],
-    "has_more": False,
-    "first_id": "claude-sonnet-4-6",
-    "last_id": "claude-haiku-4-5",
-}
+_MODEL_IDS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5")
+MODELS = {"data": [{"type": "model", "id": m, "display_name": m, "created_at": "2026-02-17T00:00:00Z"}
+                   for m in _MODEL_IDS],
+          "has_more": False, "first_id": _MODEL_IDS[0], "last_id": _MODEL_IDS[-1]}  # fmt: skip
 
 
 def echo_reply(rec: RecordedRequest) -> JSONReply:
@@ -264,11 +236,8 @@ def echo_reply(rec: RecordedRequest) -> JSONReply:
     return JSONReply({"echo": echo})
 
 
-# ---------------------------------------------------------------- server
-
-
 class FakeServer:
-    """Recording aiohttp server; subclasses implement `default_reply` and `render_message`."""
+    """The recording aiohttp server; subclasses define `default_reply` and `render_message`."""
 
     def __init__(self, responder: Responder | None = None) -> None:
         self.requests: list[RecordedRequest] = []
