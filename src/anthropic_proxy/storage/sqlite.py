@@ -132,7 +132,8 @@ class SQLiteStore:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+                conn.execute("ROLLBACK")
             raise
 
     def known_blobs(self, hashes: Sequence[str]) -> set[str]:
