@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
-from tests.monitor.conftest import StartMonitor, http, start_monitor  # noqa: F401  (fixtures)
+from tests.monitor.conftest import StartMonitor, http, mon, start_monitor  # noqa: F401  (fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -110,7 +110,10 @@ const Detail = (() => {
 
   function translation(x) {
     const changes = diff(x.request, x.upstream_request, "", []).slice(0, 300);
+    const notes = x.translation_changes || [];
     return el("div", {},
+      notes.length ? el("h4", {}, t("translationNotes", { n: notes.length })) : null,
+      notes.length ? el("ul", { class: "changes translation-notes" }, notes.map((note) => el("li", {}, note))) : null,
       el("h4", {}, t("whatChanged", { n: changes.length })),
       el("ul", { class: "changes" }, changes.map(([path, kind]) => el("li", { class: "change-" + kind }, el("code", {}, path || "/"), " ", t("change_" + kind)))),
       el("div", { class: "two-col" },
@@ -171,13 +174,19 @@ const Detail = (() => {
     for (const [at, label] of tl) {
       chart.append(svg("line", { x1: pos(at), x2: pos(at), y1: 32, y2: 42, class: "wf-event ev-" + label.replace(/[^a-z_]/g, "") }, svg("title", {}, `${ms(at)} ${label}`)));
     }
-    marks.forEach(([name, at], i) => {
+    // Marks closer than 60px share one label, so simultaneous milestones stay legible.
+    const groups = [];
+    for (const [name, at] of marks) {
+      const last = groups[groups.length - 1];
+      if (last && pos(at) - pos(last.at) < 60) last.names.push(t(name));
+      else groups.push({ at, names: [t(name)] });
+    }
+    groups.forEach(({ at, names }, i) => {
       chart.append(svg("line", { x1: pos(at), x2: pos(at), y1: 20, y2: 56, class: "wf-mark" }));
-      // Staggered rows, and right-anchored past 60% of the width, so close marks stay legible.
       const anchor = pos(at) > 0.6 * W ? "end" : "start";
-      chart.append(svg("text", { x: pos(at), y: 66 + (i % 4) * 11, class: "axis", "text-anchor": anchor }, t(name)));
+      chart.append(svg("text", { x: pos(at), y: 70 + (i % 3) * 12, class: "axis", "text-anchor": anchor }, names.join(" · ")));
     });
-    const rate = x.output_tokens && x.ttft_ms !== null && x.duration_ms > x.ttft_ms ? (1000 * x.output_tokens) / (x.duration_ms - x.ttft_ms) : null;
+    const rate = x.output_tokens && x.ttft_ms !== null && x.duration_ms - x.ttft_ms >= 10 ? (1000 * x.output_tokens) / (x.duration_ms - x.ttft_ms) : null;
     return el("div", {}, chart, facts([
       ...marks.map(([name, at]) => [name, ms(at)]),
       ["events", num(tl.length)], ["medianGap", ms(info.median)], ["maxGap", ms(info.maxGap)],

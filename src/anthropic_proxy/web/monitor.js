@@ -82,7 +82,8 @@
       el("td", { class: "num" }, tokens(x.cache_read_tokens)), el("td", { class: "num" }, usd(x.cost_usd)),
       el("td", { class: "preview" }, (x.preview || x.error_message || "").slice(0, 160)));
     tr.addEventListener("click", () => openDetail(x.id));
-    tr.addEventListener("keydown", (e) => { if (e.key === "Enter") openDetail(x.id); });
+    // preventDefault: otherwise the same Enter would press the dialog's focused Close button.
+    tr.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); openDetail(x.id); } });
     return tr;
   }
 

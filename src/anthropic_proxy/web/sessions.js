@@ -41,7 +41,7 @@
       el("td", { class: "num" }, ratio(s.cache_hit_ratio)), el("td", { class: "num" }, usd(s.cost_usd)));
     const open = () => loadSession(s.session_id);
     tr.addEventListener("click", open);
-    tr.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+    tr.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); open(); } });
     return tr;
   }
 
