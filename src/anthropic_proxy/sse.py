@@ -36,8 +36,11 @@ class SSEParser:
 
     def close(self) -> Iterator[Event]:
         self._buffer += self._decoder.decode(b"", final=True)
-        if self._buffer:
+        if self._buffer.endswith("\r"):  # a final lone CR ends its line (same length as LF)
+            self._buffer = self._buffer[:-1] + "\n"
+        elif self._buffer:  # an unterminated last line: end it, without counting the end
             self._buffer += "\n"
+            self._size -= 1
         yield from self._drain()
         if self._data or self._event:
             yield from self._dispatch()
