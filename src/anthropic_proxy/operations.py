@@ -78,15 +78,21 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     await ops.budget.stop()
 
 
-def _to_hub(app: web.Application) -> Callable[[Sequence[Row]], None]:
-    """Other instances' rows go to the monitor's hub, looked up late: setup order is free."""
+def _to_hub(
+    app: web.Application,
+) -> tuple[Callable[[Sequence[Row]], None], Callable[[], bool]]:
+    """Other instances' rows go to the monitor's hub, looked up late (setup order is free),
+    and are read from the database only while some dashboard is subscribed."""
 
     def deliver(rows: Sequence[Row]) -> None:
         on_rows = getattr(app[STATE].hub, "on_rows", None)
         if on_rows is not None:
             on_rows(rows)
 
-    return deliver
+    def wanted() -> bool:
+        return bool(getattr(app[STATE].hub, "subscribers", None))
+
+    return deliver, wanted
 
 
 async def _flush_spans(app: web.Application) -> None:

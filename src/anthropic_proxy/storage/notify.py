@@ -32,9 +32,16 @@ from psycopg import sql as pgsql
 from anthropic_proxy.config.store import EDITABLE, ConfigError, ConfigStore
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.postgres import PostgresStore
+from anthropic_proxy.storage.sqlite import COLUMNS
+
+BULKY = {"request_headers", "response_headers", "upstream_request", "response_body", "timeline"}
 
 log = logging.getLogger("anthropic_proxy.cluster")
 Listener = Callable[[Sequence[Row]], None]
+Wanted = Callable[[], bool]
+LIVE_COLUMNS = [c for c in COLUMNS if c not in BULKY]
+"""What live listeners get of another instance's rows: not the compressed bodies and headers,
+which only the detail view needs (it reads them from the store)."""
 JSON = dict[str, Any]
 CONFIG_NAME = "runtime"
 RETRY_S = (0.5, 1, 2, 5, 10)
@@ -48,15 +55,16 @@ class ClusterSync:
         self.config = config
         self.received = 0
         """Exchange rows received from other instances (for tests and /metrics)."""
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, Wanted]] = []
         self._applied: JSON | None = None
         self._task: asyncio.Task[None] | None = None
         self._publishing: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
 
-    def listen(self, listener: Listener) -> None:
-        """Call `listener(rows)` with rows other instances wrote (same shape as the recorder's)."""
-        self._listeners.append(listener)
+    def listen(self, listener: Listener, wanted: Wanted = lambda: True) -> None:
+        """Call `listener(rows)` with rows other instances wrote (the recorder's row shape, less
+        `BULKY` columns). Rows are read only while some listener's `wanted()` is true."""
+        self._listeners.append((listener, wanted))
 
     async def start(self) -> None:
         """Adopt or seed the shared config, then listen; returns once LISTEN is in place."""
@@ -111,10 +119,14 @@ class ClusterSync:
         await asyncio.to_thread(self._deliver, list(message["ids"]))
 
     def _deliver(self, ids: list[str]) -> None:
+        listeners = [listener for listener, wanted in self._listeners if wanted()]
+        if not listeners:
+            return
         marks = ", ".join("?" * len(ids))
-        rows = self.store.fetch(f"SELECT * FROM exchanges WHERE id IN ({marks})", ids)
+        sql = f"SELECT {', '.join(LIVE_COLUMNS)} FROM exchanges WHERE id IN ({marks})"
+        rows = self.store.fetch(sql, ids)
         self.received += len(rows)
-        for listener in self._listeners:
+        for listener in listeners:
             listener(rows)
 
     async def _on_config(self, payload: str) -> None:
@@ -203,13 +215,15 @@ def as_patch(current: JSON, target: JSON) -> JSON:
 
 
 async def start_cluster(
-    store: object, config: ConfigStore | None, listeners: Sequence[Listener] = ()
+    store: object,
+    config: ConfigStore | None,
+    listeners: Sequence[tuple[Listener, Wanted]] = (),
 ) -> ClusterSync | None:
-    """For `app._lifespan`: a started ClusterSync when the store is PostgreSQL, else None."""
+    """A started ClusterSync when the store is PostgreSQL, else None."""
     if not isinstance(store, PostgresStore):
         return None
     sync = ClusterSync(store, config)
-    for listener in listeners:
-        sync.listen(listener)
+    for listener, wanted in listeners:
+        sync.listen(listener, wanted)
     await sync.start()
     return sync
