@@ -146,7 +146,8 @@ async def test_config_change_takes_effect_for_next_request(
         await expect(p.locator(".toast.ok")).to_be_visible()
         await shot(p, "config-saved")
         await send(http, mon, ask("through the backend", stream=False))
-        assert backend.requests[-1].json()["model"] == "vendor/picked-model"
+        sent = [r.json() for r in backend.requests if r.path.endswith("/chat/completions")]
+        assert sent[-1]["model"] == "vendor/picked-model", [r.path for r in backend.requests]
         row = (await mon.rows(1))[0]
         assert row["mode"] == "openrouter" and row["upstream_model"] == "vendor/picked-model"
         await p.click("#reset")
