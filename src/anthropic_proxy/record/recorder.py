@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from anthropic_proxy.exchange import Capture
-from anthropic_proxy.record.build import finished_row, request_row
+from anthropic_proxy.record.build import COMPRESSED, finished_row, request_row
 from anthropic_proxy.record.journal import Journal
-from anthropic_proxy.record.scrub import Scrubber
+from anthropic_proxy.record.scrub import Scrubber, scrub_text
 from anthropic_proxy.storage import Row, Store
-from anthropic_proxy.storage.bodies import RecentBodies
+from anthropic_proxy.storage.bodies import RecentBodies, compress, decompress
 
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")
@@ -146,8 +146,23 @@ class Recorder:
             parts = self._new_parts(all_parts)
         if what == "begin":
             self._pending[capture.id] = (row, body)
-            return dict(row), parts
-        return finished_row(capture, row, body), parts
+            return self._scrub_row(dict(row)), parts
+        return self._scrub_row(finished_row(capture, row, body)), parts
+
+    def _scrub_row(self, row: Row) -> Row:
+        """What else carries body text: the preview, the error, the response, what was sent
+        to a translation backend (models quote the files they read)."""
+        if not self._scrubber.enabled:
+            return row
+        for column in ("preview", "error_message"):
+            if row.get(column):
+                row[column] = scrub_text(row[column])
+        for column in ("response_body", "upstream_request"):
+            if row.get(column):
+                row[column] = compress(self._scrubber.scrub_json(decompress(row[column])))
+        if "stored_bytes" in row and row.get("response_body") is not None:
+            row["stored_bytes"] = sum(len(row.get(c) or b"") for c in COMPRESSED)
+        return row
 
     def _new_parts(self, parts: dict[str, bytes]) -> dict[str, bytes]:
         unknown = [h for h in parts if h not in self._known]
