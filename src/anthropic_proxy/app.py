@@ -13,6 +13,7 @@ from aiohttp import web
 
 from anthropic_proxy import operations
 from anthropic_proxy.config.api import ConfigApi
+from anthropic_proxy.config.models import ModelCatalog
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
 from anthropic_proxy.monitor import api as monitor_api
@@ -74,15 +75,16 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[anthropic_errors])
     config = ConfigStore(settings.data_path / "config.json", settings)
     app.router.add_routes(proxy_routes.routes())
-    app.router.add_routes(ConfigApi(config, lambda: app[STATE].session).routes())
-    app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config))
+    catalog = ModelCatalog(config, lambda: app[STATE].session)  # config API + translated edge
+    app.router.add_routes(ConfigApi(config, catalog.client, catalog=catalog).routes())
+    app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config, catalog))
     monitor_api.setup(app, settings)  # pages, /api/monitor/*, the security guard, live events
     operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
     return app
 
 
 async def _lifespan(
-    app: web.Application, settings: Settings, config: ConfigStore
+    app: web.Application, settings: Settings, config: ConfigStore, catalog: ModelCatalog
 ) -> AsyncIterator[None]:
     data = settings.data_path
     store = open_store(settings.database_url, data)
@@ -104,9 +106,12 @@ async def _lifespan(
         upstream_url=upstream_url(settings),
         hop_token=secrets.token_hex(8),
     )
-    state.translation = TranslationContext(session=session, settings=settings, config=config)
+    state.translation = TranslationContext(
+        session=session, settings=settings, config=config, catalog=catalog
+    )
     app[STATE] = state
     yield
+    await catalog.close()
     await session.close()
     await asyncio.to_thread(recorder.stop)
     if recorder.journal is not None:

@@ -55,6 +55,10 @@ class Capture:
     upstream_request: dict[str, Any] | None = None
     upstream_model: str | None = None
     upstream_status: int | None = None
+    translation_changes: list[str] = field(default_factory=list)
+    """What the translation dropped, clamped or rewrote (`UpstreamRequest.changes`)."""
+    upstream_cost_usd: float | None = None
+    """The backend's own price for the exchange (OpenRouter `usage.cost`), preferred when set."""
     journal_position: int = 0
 
     @property

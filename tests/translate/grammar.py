@@ -10,10 +10,10 @@ from anthropic_proxy.sse import SSEParser
 
 Event = tuple[str, dict[str, Any]]
 DELTA_BLOCK = {
-    "text_delta": "text",
-    "thinking_delta": "thinking",
-    "signature_delta": "thinking",
-    "input_json_delta": "tool_use",
+    "text_delta": {"text"},
+    "thinking_delta": {"thinking"},
+    "signature_delta": {"thinking"},
+    "input_json_delta": {"tool_use", "server_tool_use"},
 }
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"}
 
@@ -45,6 +45,7 @@ class _State:
         self.open: dict[str, Any] | None = None
         self.next_index = 0
         self.delta_seen = False
+        self.server_calls: set[str] = set()
 
     def message_start(self, data: dict[str, Any]) -> None:
         assert not self.started
@@ -72,13 +73,18 @@ class _State:
             assert block["thinking"] == "" and block["signature"] == ""
         if block["type"] == "text":
             assert block["text"] == ""
-        if block["type"] == "tool_use":
+        if block["type"] in ("tool_use", "server_tool_use"):
             assert block["input"] == {} and block["id"] and block["name"]
+        if block["type"] == "server_tool_use":
+            self.server_calls.add(block["id"])
+        if block["type"] == "web_search_tool_result":
+            assert block["tool_use_id"] in self.server_calls, "a result without its server call"
+            assert isinstance(block["content"], list | dict)
 
     def content_block_delta(self, data: dict[str, Any]) -> None:
         assert self.open is not None and data["index"] == self.next_index - 1
         delta = data["delta"]
-        assert DELTA_BLOCK[delta["type"]] == self.open["block"]["type"], "delta/block mismatch"
+        assert self.open["block"]["type"] in DELTA_BLOCK[delta["type"]], "delta/block mismatch"
         assert not self.open["signature"], "a delta after the signature"
         if delta["type"] == "text_delta":
             assert delta["text"], "an empty text delta"
@@ -96,7 +102,7 @@ class _State:
             assert self.open["signature"], "a thinking block closed without a signature"
         if kind == "text":
             assert self.open["text"].strip() or self.open["text"], "an empty text block"
-        if kind == "tool_use":
+        if kind in ("tool_use", "server_tool_use"):
             assert isinstance(orjson.loads(self.open["json"] or "{}"), dict)
         self.open = None
 

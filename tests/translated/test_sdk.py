@@ -323,7 +323,8 @@ async def test_client_disconnect_closes_the_upstream(
         )
         assert b"message_start" in await response.content.readuntil(b"\n\n")
         response.close()
-    await oai.wait_disconnect(timeout=10)
+    chat = oai.requests.index(oai.requests_to("/v1/chat/completions")[-1])  # not the model list
+    await oai.wait_disconnect(chat, timeout=10)
 
 
 async def test_count_tokens_is_local(client: anthropic.AsyncAnthropic, oai: FakeOpenAI) -> None:

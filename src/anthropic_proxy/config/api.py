@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from anthropic_proxy.config.models import (
+    ModelCatalog,
+    ModelListError,
+    get_json,
+    upstream_message,
+)
 from anthropic_proxy.config.selftest import run_self_test
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.config.validate import ConfigError
@@ -21,8 +27,6 @@ from anthropic_proxy.errors import BadRequest, error_body
 from anthropic_proxy.translate.wire import obj
 
 JSON = dict[str, Any]
-MODELS_TTL_S: Final = 3600.0
-PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=20)
 
 
 class ConfigApi:
@@ -33,9 +37,10 @@ class ConfigApi:
         store: ConfigStore,
         client: Callable[[], aiohttp.ClientSession],
         clock: Callable[[], float] = time.monotonic,
+        catalog: ModelCatalog | None = None,
     ) -> None:
         self.store, self.client, self.clock = store, client, clock
-        self._models: dict[str, tuple[float, list[JSON]]] = {}
+        self.catalog = catalog or ModelCatalog(store, client, clock)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -77,53 +82,29 @@ class ConfigApi:
         fields = ("label", "limit", "limit_remaining", "usage", "is_free_tier")
         result.update({name: info.get(name) for name in fields})
         if status != 200:
-            result["error"] = _upstream_message(data, status)
+            result["error"] = upstream_message(data, status)
         return _json(result)
 
     async def models(self, request: web.Request) -> web.Response:
         """Every backend model (unfiltered, with context length and prices); `?q=` searches."""
         base = self.store.base_url
-        cached = self._models.get(base)
-        if cached is None or self.clock() - cached[0] > MODELS_TTL_S:
-            url = f"{base}/v1/models"
-            status, data = await self._get(url, self.store.backend_key(url))
-            if status != 200:
-                message = f"listing models failed: {_upstream_message(data, status)}"
-                return _error(502, "api_error", message)
-            cached = (self.clock(), [m for m in data.get("data") or [] if isinstance(m, dict)])
-            self._models[base] = cached
+        try:
+            models = await self.catalog.models(base)
+        except ModelListError as error:
+            return _error(502, "api_error", str(error))
         query = request.query.get("q", "").strip().lower()
-        found = [m for m in cached[1] if not query or query in _searchable(m)]
+        found = [m for m in models if not query or query in _searchable(m)]
         return _json({"data": found, "total": len(found), "baseUrl": base})
 
     async def self_test(self, request: web.Request) -> web.Response:
         return _json(await run_self_test(self.client(), self.store))
 
     async def _get(self, url: str, key: str) -> tuple[int, JSON]:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        attribution = self.store.attribution
-        headers |= {"HTTP-Referer": attribution["httpReferer"], "X-Title": attribution["title"]}
-        try:
-            async with self.client().get(url, headers=headers, timeout=PROBE_TIMEOUT) as response:
-                raw = await response.read()
-                status = response.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return 0, {"error": {"message": f"backend unreachable: {exc}"}}
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = {"error": {"message": raw[:200].decode("utf-8", "replace")}}
-        return status, data if isinstance(data, dict) else {}
+        return await get_json(self.client(), url, key, self.store.attribution)
 
 
 def _searchable(model: JSON) -> str:
     return f"{model.get('id', '')} {model.get('name', '')}".lower()
-
-
-def _upstream_message(data: JSON, status: int) -> str:
-    error = data.get("error")
-    message = error.get("message") if isinstance(error, dict) else None
-    return str(message or f"HTTP {status}")
 
 
 async def _body(request: web.Request, default: object = None) -> Any:

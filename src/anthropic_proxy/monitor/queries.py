@@ -292,6 +292,7 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
 
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
+    upstream, changes = _upstream(_unpacked(row.get("upstream_request")))
     out.update(
         query=row.get("query") or "",
         client_addr=row.get("client_addr"),
@@ -300,11 +301,20 @@ def detail(store: Store, row: Row) -> dict[str, Any]:
         request_headers=_json_text(row.get("request_headers")),
         response_headers=_json_text(row.get("response_headers")),
         request=_request_body(store, row.get("request_ref")),
-        upstream_request=_unpacked(row.get("upstream_request")),
+        upstream_request=upstream,
+        translation_changes=changes,
         response=_unpacked(row.get("response_body")),
         timeline=_unpacked(row.get("timeline")) or [],
     )
     return out
+
+
+def _upstream(value: Any) -> tuple[Any, list[str]]:
+    """The `upstream_request` column: `{"request": body, "changes": [...]}`, or (rows recorded
+    before the changes were kept) the bare body."""
+    if isinstance(value, dict) and value.keys() == {"request", "changes"}:
+        return value["request"], list(value["changes"] or [])
+    return value, []
 
 
 def _json_text(text: str | None) -> Any:

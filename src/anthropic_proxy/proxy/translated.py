@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 
 from anthropic_proxy import __version__
+from anthropic_proxy.config.models import ModelCatalog, ModelInfo
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import (
     BadRequest,
@@ -34,6 +35,7 @@ from anthropic_proxy.errors import (
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.translate.errors import MappedError, upstream_http_error
+from anthropic_proxy.translate.limits import is_output_limit_error
 from anthropic_proxy.translate.mappings import ERROR_STATUS
 from anthropic_proxy.translate.models import accepts_cache_control, published_models, resolve
 from anthropic_proxy.translate.request import Target, UpstreamRequest, anthropic_to_openai_request
@@ -48,6 +50,7 @@ from anthropic_proxy.translate.stream import (
     openai_stream_to_anthropic_sse,
 )
 from anthropic_proxy.translate.tokens import estimate_input_tokens, quick_estimate
+from anthropic_proxy.translate.usage import upstream_cost
 
 JSON = dict[str, Any]
 PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
@@ -69,6 +72,8 @@ class TranslationContext:
     config: ConfigStore
     ping_interval_s: float = 15.0
     """Claude Code's stall watchdog fires at about 20 s without bytes (protocol.md E35)."""
+    catalog: ModelCatalog | None = None
+    """The backend's model list (shared with the config API): output limits, image support."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +96,17 @@ async def serve_messages(
     try:
         capture.upstream_status = upstream.status
         if upstream.status >= 300:
-            return _upstream_error(capture, upstream.status, await _read(upstream), upstream, call)
+            raw = await _read(upstream)
+            if _probe_failed(call, upstream.status, raw):
+                return await _local_reply(request, capture, body, call, ctx)
+            return _upstream_error(capture, upstream.status, raw, upstream, call)
         if body.get("stream") and upstream.content_type != "application/json":
             source = _upstream_bytes(upstream)
             return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
         raw = await _read(upstream)
         reply = orjson_or_error(raw)
+        if isinstance(reply.get("error"), dict) and _probe_failed(call, 400, raw):
+            return await _local_reply(request, capture, body, call, ctx)
         if isinstance(reply.get("error"), dict):  # an error in a 200 body, before any output
             code = reply["error"].get("code")
             status = code if isinstance(code, int) and code >= 400 else 502
@@ -116,6 +126,13 @@ def _upstream_error(
     return _error_reply(capture, error)
 
 
+def _probe_failed(call: Call, status: int, raw: bytes) -> bool:
+    """A tiny max_tokens the provider could not honour (E36): answered like Anthropic would, 200
+    with `stop_reason: "max_tokens"`, instead of an error that reads as "model unavailable"."""
+    limited = call.upstream.output_limit is not None and status in (400, 422)
+    return limited and is_output_limit_error(raw)
+
+
 def _as_sse(chunk: JSON) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
 
@@ -126,9 +143,11 @@ def prepare(request: web.Request, capture: Capture, body: JSON, ctx: Translation
     model = resolve(requested, ctx.config.mapping())
     base = ctx.config.base_url
     session_id = request.headers.get(SESSION_HEADER)
-    target = target_for(base, model, session_id)
+    info = ctx.catalog.lookup(base, model) if ctx.catalog is not None else None
+    target = target_for(base, model, session_id, info)
     upstream = anthropic_to_openai_request(body, target)
     capture.upstream_request, capture.upstream_model = upstream.body, model
+    capture.translation_changes = list(upstream.changes)
     url = f"{base}/v1/chat/completions"
     key = client_key(request) or ctx.config.backend_key(url)
     if not key and target.openrouter:
@@ -143,6 +162,9 @@ def prepare(request: web.Request, capture: Capture, body: JSON, ctx: Translation
         stop_sequences=upstream.stop_sequences,
         tool_names=upstream.tool_names,
         thinking=upstream.thinking,
+        output_limit=upstream.output_limit,
+        web_search=upstream.web_search,
+        on_usage=_cost_recorder(capture),
     )
     headers = upstream_headers(
         key, ctx.config.attribution, session_id if target.openrouter else None
@@ -150,16 +172,31 @@ def prepare(request: web.Request, capture: Capture, body: JSON, ctx: Translation
     return Call(url, headers, upstream, stream)
 
 
-def target_for(base_url: str, model: str, session_id: str | None) -> Target:
-    """What the backend at `base_url` accepts: OpenRouter's extras, OpenAI's token field."""
+def target_for(
+    base_url: str, model: str, session_id: str | None, info: ModelInfo | None = None
+) -> Target:
+    """What the backend at `base_url` accepts: OpenRouter's extras, OpenAI's token field, and,
+    when its model list is cached, the model's output limit and image support."""
     host = (urlsplit(base_url).hostname or "").lower()
+    info = info or ModelInfo()
     return Target(
         model=model,
         openrouter="openrouter" in host,
         cache_control=accepts_cache_control(model),
         session_id=session_id,
         max_tokens_key="max_completion_tokens" if host == "api.openai.com" else "max_tokens",
+        max_output=info.max_completion_tokens,
+        images=info.images is not False,
     )
+
+
+def _cost_recorder(capture: Capture) -> Callable[[JSON], None]:
+    def record(usage: JSON) -> None:
+        cost = upstream_cost(usage)
+        if cost is not None:
+            capture.upstream_cost_usd = cost
+
+    return record
 
 
 def client_key(request: web.Request) -> str:

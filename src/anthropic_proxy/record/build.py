@@ -19,6 +19,7 @@ SESSION_HEADERS = {
 }
 PREVIEW_CHARS = 300
 COMPRESSED = ("response_body", "timeline", "upstream_request")
+BACKEND_PRICE = "backend usage.cost"
 
 
 def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any]:
@@ -83,7 +84,7 @@ def finished_row(capture: Capture, row: Row, body: Any) -> Row:
         response_body=_compressed(outcome.body, b"".join(capture.chunks)),
         response_bytes=sum(map(len, capture.chunks)),
         timeline=compress(orjson.dumps(outcome.timeline)) if outcome.timeline else None,
-        upstream_request=_compressed(capture.upstream_request),
+        upstream_request=_compressed(upstream_record(capture)),
         ttfb_ms=_ms(capture.t_headers),
         ttft_ms=outcome.ttft_ms,
         duration_ms=_ms(capture.t_end),
@@ -91,8 +92,10 @@ def finished_row(capture: Capture, row: Row, body: Any) -> Row:
         output_tokens=outcome.usage.get("output_tokens"),
         cache_creation_tokens=outcome.usage.get("cache_creation_input_tokens"),
         cache_read_tokens=outcome.usage.get("cache_read_input_tokens"),
-        cost_usd=pricing.price(priced_model, capture.mode, outcome.usage),
-        price_version=pricing.PRICE_VERSION,
+        cost_usd=_cost(capture, priced_model, outcome.usage),
+        price_version=BACKEND_PRICE
+        if capture.upstream_cost_usd is not None
+        else pricing.PRICE_VERSION,
         stop_reason=outcome.stop_reason,
         upstream_request_id=headers.get("request-id") or headers.get("x-generation-id"),
         error_kind=capture.error_kind or (error.get("type") if error else None),
@@ -103,6 +106,22 @@ def finished_row(capture: Capture, row: Row, body: Any) -> Row:
         row["state"] = "error"
     row["stored_bytes"] = sum(len(row[c] or b"") for c in COMPRESSED)
     return row
+
+
+def upstream_record(capture: Capture) -> Any:
+    """The `upstream_request` column: the body sent to the backend together with what the
+    translation changed, `{"request": body, "changes": [...]}` (`monitor.queries.detail` splits
+    it again; rows written before hold the bare body)."""
+    if capture.upstream_request is None:
+        return None
+    return {"request": capture.upstream_request, "changes": capture.translation_changes}
+
+
+def _cost(capture: Capture, model: str | None, usage: dict[str, int]) -> float | None:
+    """The backend's own price (OpenRouter `usage.cost`) when it reported one, else genai-prices."""
+    if capture.upstream_cost_usd is not None:
+        return capture.upstream_cost_usd
+    return pricing.price(model, capture.mode, usage)
 
 
 def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:

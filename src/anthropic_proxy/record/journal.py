@@ -26,7 +26,8 @@ FRAME = struct.Struct("<4sIQ")
 MAGIC = b"APJ1"
 META_FIELDS = (
     "id method path query client_addr mode started_at status t_headers t_end state error_kind "
-    "error_message truncated upstream_model upstream_status upstream_request chunk_times"
+    "error_message truncated upstream_model upstream_status upstream_request chunk_times "
+    "translation_changes upstream_cost_usd"
 ).split()
 
 
@@ -130,7 +131,7 @@ def _capture(meta: dict[str, Any], payload: bytes) -> Capture:
     for n in lens:
         chunks.append(payload[at : at + n])
         at += n
-    fields = {k: meta[k] for k in META_FIELDS}
+    fields = {k: meta[k] for k in META_FIELDS if k in meta}  # older journals lack newer fields
     capture = Capture(
         request_headers=[tuple(h) for h in meta["request_headers"]],
         request_body=payload[:body_len],

@@ -22,6 +22,7 @@ from anthropic_proxy.translate.wire import objects
 
 JSON = dict[str, Any]
 NO_RESULT: Final = "(no result: the tool call was interrupted)"
+IMAGE_OMITTED: Final = "[image omitted: the backend model does not accept images]"
 EMPTY_RESULT: Final = "(empty)"
 
 
@@ -31,6 +32,8 @@ class Conversion:
 
     cache_control: bool
     openrouter: bool
+    images: bool = True
+    """False for text-only models: each image becomes `IMAGE_OMITTED` text (E8)."""
     changes: list[str] = field(default_factory=list)
 
     def note(self, change: str) -> None:
@@ -133,7 +136,7 @@ def _user(
                 {
                     "type": "text",
                     "text": f"[tool result {block.get('tool_use_id')}]\n"
-                    + _result_text(block, parts),
+                    + _result_text(block, parts, conv),
                 }
             )
         elif kind == "mid_conv_system":
@@ -147,7 +150,7 @@ def _user(
 
 
 def _tool_message(block: JSON, images: list[JSON], conv: Conversion) -> JSON:
-    text = _result_text(block, images) or EMPTY_RESULT
+    text = _result_text(block, images, conv) or EMPTY_RESULT
     if block.get("is_error") and not text.lstrip().startswith("<tool_use_error>"):
         text = f"Error: {text}"
     content: Any = text
@@ -156,12 +159,14 @@ def _tool_message(block: JSON, images: list[JSON], conv: Conversion) -> JSON:
     return {"role": "tool", "tool_call_id": block["tool_use_id"], "content": content}
 
 
-def _result_text(block: JSON, images: list[JSON]) -> str:
+def _result_text(block: JSON, images: list[JSON], conv: Conversion) -> str:
     """The text of a tool_result; its images go to `images`, sent in a user message right after
     the tool messages, so a screenshot never becomes a data URL inside text (E4)."""
     texts: list[str] = []
     for part in _blocks(block.get("content")):
-        if part.get("type") == "image":
+        if part.get("type") == "image" and not conv.images:
+            texts.append(_omitted_image(conv))
+        elif part.get("type") == "image":
             images.append(_image_part(part))
         elif part.get("type") == "text":
             texts.append(str(part.get("text", "")))
@@ -188,7 +193,14 @@ def _text(block: JSON, conv: Conversion) -> list[JSON]:
 
 
 def _image(block: JSON, conv: Conversion) -> list[JSON]:
+    if not conv.images:
+        return [{"type": "text", "text": _omitted_image(conv)}]
     return [_image_part(block)]
+
+
+def _omitted_image(conv: Conversion) -> str:
+    conv.note("replaced images with text: the backend model does not accept images")
+    return IMAGE_OMITTED
 
 
 def _image_part(block: JSON) -> JSON:

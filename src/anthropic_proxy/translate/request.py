@@ -6,6 +6,7 @@ clamped on the way is listed in `UpstreamRequest.changes` for the recorder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,6 +29,8 @@ from anthropic_proxy.translate.messages import (
 from anthropic_proxy.translate.wire import obj
 
 JSON = dict[str, Any]
+SEARCH_QUERY: Final = re.compile(r"web search for the query:\s*(.+)", re.IGNORECASE | re.DOTALL)
+QUERY_LIMIT: Final = 500
 USER_LIMIT: Final = 256
 SESSION_LIMIT: Final = 256
 
@@ -43,6 +46,10 @@ class Target:
     session_id: str | None = None
     max_tokens_key: str = "max_tokens"
     """`max_completion_tokens` for backends (OpenAI's own) that reject `max_tokens`."""
+    max_output: int | None = None
+    """The model's `top_provider.max_completion_tokens`, when the backend's model list is known."""
+    images: bool = True
+    """False when the model list says the model takes no image input (E8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +61,17 @@ class UpstreamRequest:
     stop_sequences: tuple[str, ...] = ()
     thinking: bool = False
     """Whether the client asked for thinking; reasoning it did not ask for is dropped (E27)."""
+    output_limit: int | None = None
+    """A max_tokens below the providers' minimum, raised on the way out: the reply is cut back
+    to it (E36)."""
+    web_search: str | None = None
+    """The query shown in the reply's server_tool_use block when web search was mapped (E41)."""
 
 
 def anthropic_to_openai_request(body: JSON, target: Target) -> UpstreamRequest:
-    conv = Conversion(cache_control=target.cache_control, openrouter=target.openrouter)
+    conv = Conversion(
+        cache_control=target.cache_control, openrouter=target.openrouter, images=target.images
+    )
     out: JSON = {"model": target.model}
     out["messages"] = system_messages(body.get("system"), conv) + chat_messages(
         body.get("messages"), conv
@@ -73,7 +87,36 @@ def anthropic_to_openai_request(body: JSON, target: Target) -> UpstreamRequest:
         if isinstance(stops, list)
         else (),
         thinking=_thinking_requested(body),
+        output_limit=_output_limit(body),
+        web_search=search_query(body) if "plugins" in out else None,
     )
+
+
+def _output_limit(body: JSON) -> int | None:
+    value = body.get("max_tokens")
+    return value if isinstance(value, int) and 0 < value < MIN_MAX_TOKENS else None
+
+
+def search_query(body: JSON) -> str:
+    """What the web plugin searches for: the last user text (Claude Code's WebSearch phrasing
+    "Perform a web search for the query: …" reduced to the query)."""
+    text = ""
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = _plain_text(message.get("content")) or text
+    found = SEARCH_QUERY.search(text)
+    return (found.group(1) if found else text).strip()[:QUERY_LIMIT]
+
+
+def _plain_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    texts = [
+        b.get("text")
+        for b in (content if isinstance(content, list) else [])
+        if isinstance(b, dict) and b.get("type") == "text"
+    ]
+    return "\n".join(t for t in texts if isinstance(t, str))
 
 
 def _shortened_names(body: JSON) -> dict[str, str]:
@@ -93,8 +136,14 @@ def _max_tokens(body: JSON, out: JSON, target: Target, conv: Conversion) -> None
     value = body.get("max_tokens")
     if not isinstance(value, int):
         return
-    if value < MIN_MAX_TOKENS:
-        conv.note(f"raised max_tokens {value} -> {MIN_MAX_TOKENS} (some providers' minimum)")
+    if 0 < value < MIN_MAX_TOKENS:
+        conv.note(
+            f"raised max_tokens {value} -> {MIN_MAX_TOKENS} (some providers' minimum); "
+            f"the reply is cut back to {value}"
+        )
+    elif target.max_output is not None and value > target.max_output:
+        conv.note(f"clamped max_tokens {value} -> {target.max_output} (the model's output limit)")
+        value = target.max_output
     out[target.max_tokens_key] = max(value, MIN_MAX_TOKENS)
 
 

@@ -24,6 +24,7 @@ _MESSAGE_FIELDS: Final = (
     "reasoning",
     "reasoning_content",
     "reasoning_details",
+    "annotations",
 )
 
 

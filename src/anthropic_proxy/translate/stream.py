@@ -22,10 +22,11 @@ from anthropic_proxy.sse import SSEParser, encode
 from anthropic_proxy.translate import reasoning
 from anthropic_proxy.translate.arguments import parse_arguments
 from anthropic_proxy.translate.errors import stream_error
+from anthropic_proxy.translate.limits import limit_output
 from anthropic_proxy.translate.mappings import STOP_REASONS
 from anthropic_proxy.translate.tokens import count_text
 from anthropic_proxy.translate.usage import estimated_usage, openai_to_anthropic_usage, start_usage
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.translate.wire import obj, objects
 
 JSON = dict[str, Any]
 Event = tuple[str, JSON]
@@ -45,6 +46,13 @@ class StreamContext:
     stop_sequences: tuple[str, ...] = ()
     tool_names: Mapping[str, str] = field(default_factory=dict)
     thinking: bool = True
+    output_limit: int | None = None
+    """The client's max_tokens when it was raised to the providers' minimum: cut back (E36)."""
+    web_search: str | None = None
+    """The query, when the client's web_search tool became the web plugin: citations in the
+    reply become server_tool_use + web_search_tool_result blocks (E41)."""
+    on_usage: Callable[[JSON], None] | None = None
+    """Called with the upstream usage object as it arrives (the edge records `usage.cost`)."""
 
 
 class StreamInterrupted(Exception):
@@ -100,6 +108,8 @@ async def anthropic_events(chunks: AsyncIterable[JSON], ctx: StreamContext) -> A
     blocks = _Blocks()
     calls: dict[object, _Call] = {}
     end = _End()
+    if ctx.output_limit is not None:
+        chunks = limit_output(chunks, ctx.output_limit)
     try:
         async for chunk in chunks:
             failure = _failure(chunk)
@@ -112,6 +122,8 @@ async def anthropic_events(chunks: AsyncIterable[JSON], ctx: StreamContext) -> A
                 return
             if isinstance(chunk.get("usage"), dict):
                 end.usage = chunk["usage"]
+                if ctx.on_usage is not None:
+                    ctx.on_usage(chunk["usage"])
             choices = chunk.get("choices")
             if isinstance(choices, list) and choices and isinstance(choices[0], dict):
                 for event in _choice(choices[0], blocks, calls, end, ctx):
@@ -165,6 +177,8 @@ class _End:
     refused: bool = False
     usage: JSON | None = None
     produced: list[str] = field(default_factory=list)
+    cited: set[str] = field(default_factory=set)
+    searches: int = 0
 
 
 @dataclass(slots=True)
@@ -252,6 +266,8 @@ def _choice(
     """One choice of one chunk: reasoning, text, tool-call fragments, then the finish (E21)."""
     delta = obj(choice.get("delta"))
     events: list[Event] = []
+    if ctx.web_search is not None:
+        events += _search(delta.get("annotations"), blocks, end, ctx)
     for text, detail in _reasoning_parts(delta) if ctx.thinking else ():
         end.produced.append(text)
         events += blocks.reasoning(text, detail)
@@ -269,6 +285,39 @@ def _choice(
         matched = choice.get("stop_reason")
         end.matched = matched if isinstance(matched, str) else None
     return events
+
+
+def _search(annotations: Any, blocks: _Blocks, end: _End, ctx: StreamContext) -> list[Event]:
+    """URL citations not shown yet -> one server_tool_use + web_search_tool_result pair. They
+    come before the text in a whole reply, as Anthropic's do; a stream shows them when they
+    arrive (OpenRouter sends them near the end), so after the text streamed so far."""
+    results: list[JSON] = []
+    for annotation in objects(annotations):
+        if annotation.get("type") != "url_citation":
+            continue
+        citation = obj(annotation.get("url_citation")) or annotation
+        url = citation.get("url")
+        if isinstance(url, str) and url and url not in end.cited:
+            end.cited.add(url)
+            results.append(_search_result(url, citation.get("title")))
+    if not results:
+        return []
+    end.searches += 1
+    tool_id = f"srvtoolu_{ctx.message_id.removeprefix('msg_')}{end.searches:02d}"
+    call = {"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {}}
+    query = orjson.dumps({"query": ctx.web_search}).decode()
+    result = {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": results}
+    return [*blocks.close(), *blocks.whole(call, query), *blocks.whole(result)]
+
+
+def _search_result(url: str, title: Any) -> JSON:
+    return {
+        "type": "web_search_result",
+        "url": url,
+        "title": title if isinstance(title, str) and title else url,
+        "encrypted_content": "",
+        "page_age": None,
+    }
 
 
 def _reasoning_parts(delta: JSON) -> list[tuple[str, JSON | None]]:
@@ -355,6 +404,10 @@ def _stop_reason(end: _End, has_calls: bool, ctx: StreamContext) -> tuple[str, s
 
 def _final_usage(end: _End, ctx: StreamContext) -> JSON:
     if end.usage is not None:
-        return openai_to_anthropic_usage(end.usage)
-    input_tokens = ctx.estimate_input() if ctx.estimate_input else ctx.input_tokens
-    return estimated_usage(input_tokens, count_text("".join(end.produced)))
+        usage = openai_to_anthropic_usage(end.usage)
+    else:
+        input_tokens = ctx.estimate_input() if ctx.estimate_input else ctx.input_tokens
+        usage = estimated_usage(input_tokens, count_text("".join(end.produced)))
+    if end.searches and "server_tool_use" not in usage:
+        usage["server_tool_use"] = {"web_search_requests": end.searches}
+    return usage

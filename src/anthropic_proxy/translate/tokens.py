@@ -41,6 +41,17 @@ def count_text(text: str) -> int:
     return len(encoding.encode_ordinary(text))
 
 
+def truncate_text(text: str, tokens: int) -> str:
+    """The first `tokens` cl100k tokens of `text` (3 characters a token without the encoding)."""
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding(ENCODING)
+    except (ImportError, ValueError):
+        return text[: tokens * 3]
+    return encoding.decode(encoding.encode_ordinary(text)[:tokens])
+
+
 def estimate_input_tokens(body: JSON) -> int:
     """What Anthropic would count as input for this Messages (or count_tokens) request."""
     texts: list[str] = []

@@ -1,0 +1,275 @@
+"""Through the real app: the shared model list (E36 clamp, E8 images), the max_tokens 1 probe,
+web search (E41) with the Anthropic SDK, and what the recorder keeps of a translation (changes,
+the backend's own cost)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any, ClassVar
+
+import aiohttp
+import anthropic
+import pytest
+
+from anthropic_proxy.config.models import ModelCatalog, ModelInfo, model_info
+from anthropic_proxy.monitor.queries import detail
+from anthropic_proxy.proxy import translated
+from tests.conftest import RunningProxy
+from tests.fakes import openai_upstream
+from tests.fakes.openai_upstream import (
+    FakeOpenAI,
+    JSONReply,
+    StreamReply,
+    completion,
+    data,
+    openai_error,
+)
+from tests.translate.grammar import check_grammar, parse_sse
+from tests.translated.test_sdk import raw_stream
+
+USER = [{"role": "user", "content": "hi"}]
+IMG = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}}
+SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+CITES = [
+    {"type": "url_citation", "url_citation": {"url": "https://docs.aiohttp.org/", "title": "aiohttp"}},
+    {"type": "url_citation", "url_citation": {"url": "https://pypi.org/p/aiohttp", "title": "PyPI"}},
+]  # fmt: skip
+
+
+@pytest.fixture
+def as_openrouter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake backend's host is 127.0.0.1: treat it as OpenRouter (plugins, annotations)."""
+    original = translated.target_for
+
+    def target_for(*args: Any) -> Any:
+        return dataclasses.replace(original(*args), openrouter=True)
+
+    monkeypatch.setattr(translated, "target_for", target_for)
+
+
+async def models_fetched(oai: FakeOpenAI, n: int = 1) -> None:
+    async with asyncio.timeout(5):
+        while len(oai.requests_to("/v1/models", "GET")) < n:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the response parsed and cached
+
+
+async def test_max_tokens_clamped_once_the_model_list_is_known(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI, translating: RunningProxy
+) -> None:
+    big = {"model": "claude-sonnet-4-6", "max_tokens": 100000, "messages": USER}
+    await client.messages.create(**big, timeout=60)  # type: ignore[arg-type]
+    first = oai.requests_to("/v1/chat/completions")[-1].json()
+    assert first["max_tokens"] == 100000  # not cached yet: not waited for, sent unclamped
+    await models_fetched(oai)
+    await client.messages.create(**big, timeout=60)  # type: ignore[arg-type]
+    assert oai.requests_to("/v1/chat/completions")[-1].json()["max_tokens"] == 64000
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{translating.url}/api/config/models") as response,
+    ):
+        assert response.status == 200 and (await response.json())["total"] == 3
+    assert len(oai.requests_to("/v1/models", "GET")) == 1  # one list, shared with the config API
+    rows = await translating.rows(2, kind="messages")
+    record = detail(translating.state.store, rows[-1])
+    assert record["upstream_request"]["max_tokens"] == 64000
+    assert (
+        "clamped max_tokens 100000 -> 64000 (the model's output limit)"
+        in (record["translation_changes"])
+    )
+    assert record["cost_usd"] == pytest.approx(0.0003)  # the backend's usage.cost
+    assert rows[-1]["price_version"] == "backend usage.cost"
+
+
+async def test_images_replaced_for_a_text_only_model(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text_only = [
+        {**m, "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]}}
+        for m in openai_upstream.MODELS["data"]
+    ]
+    monkeypatch.setitem(openai_upstream.MODELS, "data", text_only)
+    ask = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMG]}]
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 100, "messages": ask}
+    await client.messages.create(**body)  # type: ignore[arg-type]
+    assert "image_url" in oai.requests_to("/v1/chat/completions")[-1].body.decode()
+    await models_fetched(oai)
+    message = await client.messages.create(**body)  # type: ignore[arg-type]
+    assert message.stop_reason == "end_turn"
+    sent = oai.requests_to("/v1/chat/completions")[-1].json()
+    assert sent["messages"][-1]["content"] == (
+        "what is this?\n\n[image omitted: the backend model does not accept images]"
+    )
+
+
+async def test_max_tokens_1_probe_answers_like_anthropic(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI, translating: RunningProxy
+) -> None:
+    oai.enqueue(completion("Hello! How can I help you today?", completion_tokens=9))
+    probe = {"model": "claude-sonnet-4-6", "max_tokens": 1, "messages": USER}
+    message = await client.messages.create(**probe)  # type: ignore[arg-type]
+    assert oai.requests_to("/v1/chat/completions")[-1].json()["max_tokens"] == 16
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 1
+    assert message.content[0].text == "Hello"  # type: ignore[union-attr]
+    oai.enqueue(completion("Hello! How can I help you today?", completion_tokens=9))
+    status, raw = await raw_stream(translating, {**probe, "stream": True})
+    events = parse_sse(raw)
+    check_grammar(events)
+    assert status == 200 and events[-2][1]["delta"]["stop_reason"] == "max_tokens"
+
+
+async def test_provider_refusing_a_tiny_max_tokens_becomes_a_max_tokens_reply(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI
+) -> None:
+    refusal = "Could not finish the message because max_tokens was reached"
+    oai.enqueue(JSONReply(openai_error(400, "invalid_request", refusal), 400))
+    probe = {"model": "claude-sonnet-4-6", "max_tokens": 1, "messages": USER}
+    message = await client.messages.create(**probe)  # type: ignore[arg-type]
+    assert message.stop_reason == "max_tokens" and message.content == []
+    oai.enqueue(JSONReply(openai_error(400, "invalid_request", refusal), 400))
+    with pytest.raises(anthropic.BadRequestError):  # a normal request keeps the error
+        await client.messages.create(**{**probe, "max_tokens": 100})  # type: ignore[arg-type]
+
+
+def search_reply(stream: bool) -> Any:
+    reply = completion("aiohttp 4 is not out yet.", prompt_tokens=900, completion_tokens=12)
+    reply["choices"][0]["message"]["annotations"] = CITES
+    reply["usage"]["server_tool_use_details"] = {"web_search_requests": 1}
+    if not stream:
+        return reply
+    base = {"id": reply["id"], "object": "chat.completion.chunk", "created": 1767000000}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return data({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    return StreamReply(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "aiohttp 4 is "}),
+            chunk({"content": "not out yet."}),
+            chunk({"annotations": CITES}, "stop"),
+            data({**base, "choices": [], "usage": reply["usage"]}),
+            b"data: [DONE]\n\n",
+        ]
+    )
+
+
+async def test_web_search_non_stream(
+    client: anthropic.AsyncAnthropic,
+    oai: FakeOpenAI,
+    translating: RunningProxy,
+    as_openrouter: None,
+) -> None:
+    oai.enqueue(search_reply(stream=False))
+    ask = [{"role": "user", "content": "Perform a web search for the query: aiohttp 4 release"}]
+    message = await client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=1000, messages=ask, tools=[SEARCH]
+    )  # type: ignore[arg-type,list-item]
+    assert oai.requests_to("/v1/chat/completions")[-1].json()["plugins"] == [
+        {"id": "web", "max_results": 5}
+    ]
+    kinds = [b.type for b in message.content]
+    assert kinds == ["server_tool_use", "web_search_tool_result", "text"]
+    call, result = message.content[0], message.content[1]
+    assert call.input == {"query": "aiohttp 4 release"}  # type: ignore[union-attr]
+    assert result.tool_use_id == call.id  # type: ignore[union-attr]
+    urls = [r.url for r in result.content]  # type: ignore[union-attr]
+    assert urls == ["https://docs.aiohttp.org/", "https://pypi.org/p/aiohttp"]
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_search_requests == 1
+    record = detail(translating.state.store, (await translating.rows(kind="messages"))[-1])
+    assert (
+        "mapped the web_search server tool to OpenRouter's web plugin"
+        in (record["translation_changes"])
+    )
+
+
+async def test_web_search_stream(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI, as_openrouter: None
+) -> None:
+    oai.enqueue(search_reply(stream=True))
+    async with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=1000, messages=USER, tools=[SEARCH]
+    ) as stream:  # type: ignore[arg-type,list-item]
+        message = await stream.get_final_message()
+    kinds = [b.type for b in message.content]
+    assert kinds == ["text", "server_tool_use", "web_search_tool_result"]
+    assert message.content[1].input == {"query": "hi"}  # type: ignore[union-attr]
+    assert message.usage.server_tool_use.web_search_requests == 1  # type: ignore[union-attr]
+
+
+async def test_web_search_stream_grammar(
+    translating: RunningProxy, oai: FakeOpenAI, as_openrouter: None
+) -> None:
+    oai.enqueue(search_reply(stream=True))
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 100, "stream": True, "messages": USER}
+    status, raw = await raw_stream(translating, {**body, "tools": [SEARCH]})
+    assert status == 200
+    check_grammar(parse_sse(raw))
+
+
+# -- the catalog on its own
+
+
+class _Store:
+    base_url = ""
+    attribution: ClassVar = {"httpReferer": "http://x", "title": "t"}
+
+    def backend_key(self, url: str) -> str:
+        return "k"
+
+
+async def test_catalog_never_waits_backs_off_after_failure_and_serves_stale(
+    oai: FakeOpenAI,
+) -> None:
+    now = [0.0]
+    async with aiohttp.ClientSession() as http:
+        catalog = ModelCatalog(_Store(), lambda: http, clock=lambda: now[0])  # type: ignore[arg-type]
+        assert catalog.lookup(oai.url, "openai/gpt-5.2") is None  # returns at once
+        await models_fetched(oai)
+        assert catalog.lookup(oai.url, "openai/gpt-5.2") == ModelInfo(64000, None)
+        now[0] = 3601.0  # stale: still served, refreshed in the background
+        assert catalog.lookup(oai.url, "openai/gpt-5.2") == ModelInfo(64000, None)
+        await models_fetched(oai, 2)
+        missing = f"{oai.url}/nowhere"
+        assert catalog.lookup(missing, "m") is None
+        await asyncio.sleep(0.2)
+        assert catalog.lookup(missing, "m") is None  # failed a moment ago: no new fetch
+        await asyncio.sleep(0.1)
+        assert len(oai.requests_to("/nowhere/v1/models", "GET")) == 1
+        await catalog.close()
+
+
+def test_model_info_reads_limits_and_modalities() -> None:
+    entry = {
+        "top_provider": {"max_completion_tokens": 8192},
+        "architecture": {"input_modalities": ["text", "image"]},
+    }
+    assert model_info(entry) == ModelInfo(8192, True)
+    assert model_info({"top_provider": {"max_completion_tokens": None}}) == ModelInfo(None, None)
+    assert model_info({"architecture": {"input_modalities": ["text"]}}).images is False
+
+
+def test_journal_keeps_translation_changes_and_cost(tmp_path: Any) -> None:
+    from anthropic_proxy.exchange import Capture
+    from anthropic_proxy.record import journal
+
+    capture = Capture("ex_1", "POST", "/v1/messages", "", "127.0.0.1", [], b"{}", mode="openrouter")
+    capture.upstream_request = {"model": "m", "messages": []}
+    capture.translation_changes, capture.upstream_cost_usd = ["dropped speed"], 0.25
+    capture.finish("success")
+    log = journal.Journal(tmp_path / "j.bin")
+    log.append(capture)
+    log.close()
+    [back] = journal.replay(tmp_path / "j.bin")
+    assert (back.translation_changes, back.upstream_cost_usd) == (["dropped speed"], 0.25)
+
+
+def test_rows_recorded_before_keep_their_bare_upstream_body() -> None:
+    from anthropic_proxy.monitor.queries import _upstream
+
+    body = {"model": "m", "messages": []}
+    assert _upstream(body) == (body, [])
+    assert _upstream({"request": body, "changes": ["x"]}) == (body, ["x"])
+    assert _upstream(None) == (None, [])
