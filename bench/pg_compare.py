@@ -70,7 +70,13 @@ class Procs:
         log = open(os.path.join(self.logdir, f"{name}.log"), "wb")  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "DATABASE"))}
         self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env))
-        wait_http(health)
+        try:
+            wait_http(health)
+        except RuntimeError:
+            with open(log.name, "rb") as fh:
+                sys.stderr.write(fh.read()[-3000:].decode(errors="replace"))
+            self.stop_all()
+            raise
 
     def stop_all(self) -> None:
         for p in self.procs:
@@ -332,6 +338,7 @@ def main() -> None:
     ap.add_argument("--freeze", type=float, default=6.0, help="seconds the database is frozen")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", help="write raw results here")
+    ap.add_argument("--phases", default="targets,freeze", help="comma separated: targets,freeze")
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.freeze = 3.0, 4.0
@@ -342,16 +349,20 @@ def main() -> None:
         ups.start("upstream", [PY, os.path.join(HERE, "upstream.py"), "--port", str(up_port)],
                   upstream + "/health")  # fmt: skip
         try:
-            results = {
-                "targets": run_targets(a, upstream, tmp),
-                "freeze": run_freeze(a, upstream, tmp),
-            }
+            results = {}
+            if "targets" in a.phases:
+                results["targets"] = run_targets(a, upstream, tmp)
+                print(table(results["targets"], a.conns), file=sys.stderr)
+            if "freeze" in a.phases:
+                results["freeze"] = run_freeze(a, upstream, tmp)
         finally:
             ups.stop_all()
-    print(f"## Store and instances ({a.seconds:.0f} s phases, non-stream ~1.3 KB bodies)\n")
-    print(table(results["targets"], a.conns))
-    print(f"\n## PostgreSQL frozen for {a.freeze:.0f} s mid-run (TCP relay stops all bytes)\n")
-    print(freeze_table(results["freeze"], a.conns))
+    if "targets" in results:
+        print(f"## Store and instances ({a.seconds:.0f} s phases, non-stream ~1.3 KB bodies)\n")
+        print(table(results["targets"], a.conns))
+    if "freeze" in results:
+        print(f"\n## PostgreSQL frozen for {a.freeze:.0f} s mid-run (TCP relay stops all bytes)\n")
+        print(freeze_table(results["freeze"], a.conns))
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(results, fh, indent=2)
