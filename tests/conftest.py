@@ -32,7 +32,7 @@ class RunningProxy:
     async def rows(self, n: int = 1, timeout: float = 10.0, **where: Any) -> list[dict[str, Any]]:
         """Wait until n finished exchanges matching `where` are stored; return them, oldest first."""
         clause = " AND ".join(f"{k} = ?" for k in where) or "1 = 1"
-        sql = f"SELECT * FROM exchanges WHERE state != 'pending' AND {clause} ORDER BY started_at"
+        sql = f"SELECT * FROM exchange_details WHERE state != 'pending' AND {clause} ORDER BY started_at"
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             found = await asyncio.to_thread(self.state.store.fetch, sql, list(where.values()))

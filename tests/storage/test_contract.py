@@ -84,7 +84,7 @@ def test_write_then_upsert_pending_to_final(store: Store) -> None:
     pending = store.fetch("SELECT * FROM exchanges WHERE id = ?", ["ex_1"])
     assert pending[0]["state"] == "pending" and pending[0]["stream"] == 1
     store.write([final("ex_1", stream=True)], {})
-    [got] = store.fetch("SELECT * FROM exchanges")
+    [got] = store.fetch("SELECT * FROM exchange_details")
     assert got["state"] == "success" and got["status"] == 200 and got["cost_usd"] == 0.0123
     assert bodies.decompress(bytes(got["response_body"])) == b'{"content": []}'
     assert got["started_at"] == NOW and got["duration_ms"] == 1500.0

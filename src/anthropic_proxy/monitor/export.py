@@ -50,7 +50,7 @@ def pages(store: Store, f: queries.Filters) -> Iterator[list[Row]]:
     while True:
         after = f"{joiner}(started_at > ? OR (started_at = ? AND id > ?))" if cursor else ""
         extra = [cursor[0], cursor[0], cursor[1]] if cursor else []
-        sql = f"SELECT {', '.join(DETAIL_COLUMNS)} FROM exchanges{clause}{after} ORDER BY started_at, id LIMIT ?"
+        sql = f"SELECT {', '.join(DETAIL_COLUMNS)} FROM exchange_details{clause}{after} ORDER BY started_at, id LIMIT ?"
         rows = store.fetch(sql, [*params, *extra, PAGE])
         if rows:
             yield rows

@@ -286,7 +286,9 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
         "response_body",
         "timeline",
     ]
-    rows = store.fetch(f"SELECT {', '.join(columns)} FROM exchanges WHERE id = ?", [exchange_id])
+    rows = store.fetch(
+        f"SELECT {', '.join(columns)} FROM exchange_details WHERE id = ?", [exchange_id]
+    )
     return detail(store, rows[0]) if rows else None
 
 

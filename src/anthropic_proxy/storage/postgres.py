@@ -33,14 +33,12 @@ from psycopg_pool import ConnectionPool
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import compress, decompress
 from anthropic_proxy.storage.migrations import MIGRATIONS
-from anthropic_proxy.storage.sqlite import COLUMNS
+from anthropic_proxy.storage.sqlite import COLUMNS, PAYLOAD_COLUMNS, upsert
 
 NOTIFY_IDS = 100  # ids per notification: payloads must stay under PostgreSQL's 8000 bytes
 TYPES = ((re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
-UPSERT = (
-    f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}"
-)
+UPSERT = upsert("exchanges", COLUMNS, "%s")
+UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS, "%s")
 PRUNE_LOCK = "anthropic_proxy.prune"
 MIGRATE_LOCK = "anthropic_proxy.migrate"
 
@@ -208,6 +206,9 @@ class PostgresStore:
                     [(h, compress(raw), len(raw)) for h, raw in blobs.items()],
                 )
             cur.executemany(UPSERT, [[_value(row.get(c)) for c in COLUMNS] for row in rows])
+            cur.executemany(
+                UPSERT_PAYLOAD, [[_value(row.get(c)) for c in PAYLOAD_COLUMNS] for row in rows]
+            )
             _notify(cur, self.channel("exchanges"), self.instance_id, [row["id"] for row in rows])
             refs = [(row["id"], h) for row in rows for h in row.get("blob_refs", ())]
             if refs:
@@ -235,7 +236,7 @@ class PostgresStore:
 
     def clear(self) -> None:
         with self._writing() as conn:
-            conn.execute("TRUNCATE exchanges, exchange_blobs, blobs")
+            conn.execute("TRUNCATE exchanges, exchange_payloads, exchange_blobs, blobs")
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
         """Delete up to `batch` of the oldest finished exchanges over any limit, then their orphaned
@@ -302,7 +303,7 @@ class PostgresStore:
         row = conn.execute(
             "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c "
             "WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace "
-            "AND c.relname IN ('exchanges', 'exchange_blobs', 'blobs')"
+            "AND c.relname IN ('exchanges', 'exchange_payloads', 'exchange_blobs', 'blobs')"
         ).fetchone()
         return int(row["n"]) if row else 0
 
@@ -335,6 +336,7 @@ def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
         )
     ]
     conn.execute("DELETE FROM exchanges WHERE id = ANY(%s)", [victims])
+    conn.execute("DELETE FROM exchange_payloads WHERE id = ANY(%s)", [victims])
     conn.execute("DELETE FROM exchange_blobs WHERE exchange_id = ANY(%s)", [victims])
     conn.execute(
         "DELETE FROM blobs WHERE hash = ANY(%s) AND NOT EXISTS "

@@ -13,52 +13,28 @@ from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import decompress
 from anthropic_proxy.storage.migrations import MIGRATIONS
 
-COLUMNS = [
-    "id",
-    "started_at",
-    "finished_at",
-    "kind",
-    "mode",
-    "method",
-    "path",
-    "query",
-    "client_addr",
-    "model",
-    "upstream_model",
-    "stream",
-    "state",
-    "status",
-    "request_headers",
-    "request_ref",
-    "request_bytes",
-    "upstream_request",
-    "response_headers",
-    "response_body",
-    "response_bytes",
-    "timeline",
-    "ttfb_ms",
-    "ttft_ms",
-    "duration_ms",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "cost_usd",
-    "price_version",
-    "stop_reason",
-    "upstream_request_id",
-    "session_id",
-    "agent_id",
-    "parent_agent_id",
-    "error_kind",
-    "error_message",
-    "preview",
-    "stored_bytes",
-]
-UPSERT = (
-    f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS[1:])}"
+COLUMNS = (
+    "id started_at finished_at kind mode method path query client_addr model upstream_model stream "
+    "state status request_ref request_bytes response_bytes ttfb_ms ttft_ms duration_ms "
+    "input_tokens output_tokens cache_creation_tokens cache_read_tokens cost_usd price_version "
+    "stop_reason upstream_request_id session_id agent_id parent_agent_id error_kind error_message "
+    "preview stored_bytes"
+).split()
+PAYLOAD_COLUMNS = (
+    "id request_headers response_headers upstream_request response_body timeline".split()
 )
+
+
+def upsert(table: str, columns: list[str], mark: str = "?") -> str:
+    """Insert a row, or overwrite every column of the row with the same id."""
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns[1:])}"
+    )
+
+
+UPSERT = upsert("exchanges", COLUMNS)
+UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS)
 
 
 class SQLiteStore:
@@ -127,6 +103,9 @@ class SQLiteStore:
             )
             conn.executemany(UPSERT, ([row.get(c) for c in COLUMNS] for row in rows))
             conn.executemany(
+                UPSERT_PAYLOAD, ([row.get(c) for c in PAYLOAD_COLUMNS] for row in rows)
+            )
+            conn.executemany(
                 "INSERT OR IGNORE INTO exchange_blobs (exchange_id, hash) VALUES (?, ?)",
                 ((row["id"], h) for row in rows for h in row.get("blob_refs", ())),
             )
@@ -156,7 +135,8 @@ class SQLiteStore:
 
     def clear(self) -> None:
         self.writer.executescript(
-            "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_blobs; DELETE FROM blobs; COMMIT;"
+            "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM exchange_blobs; "
+            "DELETE FROM blobs; COMMIT;"
         )
 
     def size_bytes(self) -> int:
@@ -181,6 +161,7 @@ class SQLiteStore:
             )
         ]
         conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
+        conn.execute(f"DELETE FROM exchange_payloads WHERE id IN ({marks})", victims)
         conn.execute(f"DELETE FROM exchange_blobs WHERE exchange_id IN ({marks})", victims)
         for start in range(0, len(hashes), 500):
             part = hashes[start : start + 500]
