@@ -8,7 +8,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from anthropic_proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable, render_sse
+from anthropic_proxy.errors import UpstreamTimeout, UpstreamUnavailable, render_sse
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.proxy import headers
 
@@ -84,9 +84,3 @@ async def _end_broken_stream(
 
 def _status_kind(status: int) -> str | None:
     return None if status < 400 else f"http_{status}"
-
-
-def upstream_error(error: ProxyError, capture: Capture) -> None:
-    capture.finish(
-        "timeout" if isinstance(error, UpstreamTimeout) else "error", error.kind, error.message
-    )
