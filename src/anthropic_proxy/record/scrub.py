@@ -29,7 +29,15 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?m)^(\s*(?:export\s+)?[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)[A-Z0-9_]*\s*=\s*)"
         r"(['\"]?)([^\s'\"]{6,})\2"
     ),
+    # Opaque tokens after a Bearer/Basic scheme (curl commands, HTTP dumps in tool results).
+    "bearer_token": re.compile(r"(?i)(\b(?:bearer|basic)\s+)()([A-Za-z0-9._~+/\-]{16,}=*)"),
+    # The password in a connection string: postgres://user:PASSWORD@host (DATABASE_URL=...).
+    "url_credentials": re.compile(
+        r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]+:)()([^\s@/'\"]{3,})(?=@)"
+    ),
 }
+# Patterns whose groups are (prefix, quote, secret): only the secret is redacted.
+CONTEXTUAL = frozenset({"env_assignment", "bearer_token", "url_credentials"})
 
 
 class Scrubber:
@@ -61,9 +69,7 @@ def _walk(value: Any) -> Any:
 
 def scrub_text(text: str) -> str:
     for name, pattern in PATTERNS.items():
-        text = pattern.sub(
-            _redact_assignment if name == "env_assignment" else _redactor(name), text
-        )
+        text = pattern.sub(_redact_assignment if name in CONTEXTUAL else _redactor(name), text)
     return text
 
 
