@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +102,82 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+# ---------------------------------------------------------------- the proxy as a real process
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ProxyProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def rss_kb(self) -> int:
+        """VmRSS of the proxy process, from /proc."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+async def spawn_proxy(
+    data: Path, upstream: str, *args: str, log_level: str = "INFO"
+) -> ProxyProcess:
+    """`python -m anthropic_proxy` on a free port, in a clean environment; waits for /health
+    (at most 20 s)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENROUTER"))}
+    env["LOG_LEVEL"] = log_level
+    data.mkdir(parents=True, exist_ok=True)
+    log = data.parent / f"proxy-{port}.log"
+    command = [sys.executable, "-m", "anthropic_proxy", "--port", str(port), "--upstream", upstream]
+    command += ["--data-dir", str(data), *args]
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=data.parent
+        )
+    running = ProxyProcess(proc, f"http://127.0.0.1:{port}", log)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"proxy exited: {log.read_text()[-2000:]}")
+            try:
+                async with http.get(f"{running.url}/health") as resp:
+                    if resp.status == 200:
+                        return running
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    running.stop()
+    raise RuntimeError(f"proxy did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[ProxyProcess]]:
+    """Proxy processes a test started; stopped at teardown."""
+    started: list[ProxyProcess] = []
+    yield started
+    for running in started:
+        running.stop()
