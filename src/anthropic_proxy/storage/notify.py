@@ -34,14 +34,12 @@ from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.postgres import PostgresStore
 from anthropic_proxy.storage.sqlite import COLUMNS
 
-BULKY = {"request_headers", "response_headers", "upstream_request", "response_body", "timeline"}
-
 log = logging.getLogger("anthropic_proxy.cluster")
 Listener = Callable[[Sequence[Row]], None]
 Wanted = Callable[[], bool]
-LIVE_COLUMNS = [c for c in COLUMNS if c not in BULKY]
-"""What live listeners get of another instance's rows: not the compressed bodies and headers,
-which only the detail view needs (it reads them from the store)."""
+LIVE_COLUMNS = COLUMNS
+"""What live listeners get of another instance's rows: the `exchanges` row, not the bodies and
+headers in `exchange_payloads`, which only the detail view needs (it reads them itself)."""
 JSON = dict[str, Any]
 CONFIG_NAME = "runtime"
 RETRY_S = (0.5, 1, 2, 5, 10)
@@ -63,7 +61,7 @@ class ClusterSync:
 
     def listen(self, listener: Listener, wanted: Wanted = lambda: True) -> None:
         """Call `listener(rows)` with rows other instances wrote (the recorder's row shape, less
-        `BULKY` columns). Rows are read only while some listener's `wanted()` is true."""
+        payloads). Rows are read only while some listener's `wanted()` is true."""
         self._listeners.append((listener, wanted))
 
     async def start(self) -> None:
