@@ -38,7 +38,7 @@ async def start_proxy(data: Path, upstream: str) -> tuple[subprocess.Popen[bytes
             str(data),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(data / "proxy.log", "a"),  # noqa: SIM115
     )
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
@@ -98,6 +98,9 @@ async def test_kill_9_under_load_loses_no_completed_exchange(tmp_path: Path) -> 
     stored = {preview.split("\n")[0]: state for state, preview in rows if state != "interrupted"}
     interrupted = [preview for state, preview in rows if state == "interrupted"]
     missing = [m for m in done if stored.get(m) != "success"]
-    assert not missing, f"{len(missing)} of {len(done)} completed exchanges lost: {missing[:5]}"
+    log = (tmp_path / "proxy.log").read_text()
+    assert not missing, (
+        f"{len(missing)} of {len(done)} lost: {missing[:5]} {[r for r in rows if r[1].startswith(missing[0])]}\n{log[-3000:]}"
+    )
     assert "pending" not in stored.values()
     assert all(p.split("\n")[0] not in done for p in interrupted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -12,11 +13,19 @@ from anthropic_proxy.errors import UpstreamTimeout, UpstreamUnavailable, render_
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.proxy import headers
 
+Completed = Callable[[Capture], None]
+
 
 async def relay(
-    request: web.Request, capture: Capture, session: aiohttp.ClientSession, url: str, hop: str
+    request: web.Request,
+    capture: Capture,
+    session: aiohttp.ClientSession,
+    url: str,
+    hop: str,
+    completed: Completed,
 ) -> web.StreamResponse:
-    """Open the upstream request, commit its status, then forward each chunk as it arrives."""
+    """Open the upstream request, commit its status, then forward each chunk as it arrives.
+    `completed` runs just before the client can see the response complete (crash journal)."""
     try:
         upstream = await session.request(
             capture.method,
@@ -29,13 +38,13 @@ async def relay(
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable(f"upstream unreachable: {exc}") from exc
     try:
-        return await _stream_back(request, capture, upstream)
+        return await _stream_back(request, capture, upstream, completed)
     finally:
         upstream.close()
 
 
 async def _stream_back(
-    request: web.Request, capture: Capture, upstream: aiohttp.ClientResponse
+    request: web.Request, capture: Capture, upstream: aiohttp.ClientResponse, completed: Completed
 ) -> web.StreamResponse:
     capture.t_headers = time.perf_counter() - capture.t0
     capture.status = upstream.status
@@ -47,17 +56,27 @@ async def _stream_back(
     )
     await response.prepare(request)
     chunks, times, t0 = capture.chunks, capture.chunk_times, capture.t0
+    length, sent = upstream.content_length, 0
     try:
         async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
             chunks.append(chunk)
             times.append(time.perf_counter() - t0)
+            sent += len(chunk)
+            if sent == length:  # this write completes the body for the client
+                _complete(capture, upstream.status, completed)
+            await response.write(chunk)
     except (TimeoutError, aiohttp.ClientError) as exc:
         await _end_broken_stream(request, response, capture, exc)
         return response
+    if capture.t_end is None:
+        _complete(capture, upstream.status, completed)
     await response.write_eof()
-    capture.finish("success" if upstream.status < 400 else "error", _status_kind(upstream.status))
     return response
+
+
+def _complete(capture: Capture, status: int, completed: Completed) -> None:
+    capture.finish("success" if status < 400 else "error", _status_kind(status))
+    completed(capture)
 
 
 async def _end_broken_stream(

@@ -65,7 +65,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     finally:
         if capture.t_end is None:
             capture.finish("error", "internal", "the proxy failed while serving this request")
-        state.recorder.finish(capture)
+        if not capture.handed_over:
+            state.recorder.finish(capture)
 
 
 async def _serve(request: web.Request, state: AppState, capture: Capture) -> web.StreamResponse:
@@ -80,7 +81,9 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
     elif handler is not None:
         return await handler(request, capture, {}, state.translation)
     url = state.upstream_url + request.rel_url.raw_path_qs
-    return await passthrough.relay(request, capture, state.session, url, state.hop_token)
+    return await passthrough.relay(
+        request, capture, state.session, url, state.hop_token, state.recorder.finish
+    )
 
 
 def _failed(capture: Capture, error: ProxyError) -> web.Response:

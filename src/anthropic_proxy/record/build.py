@@ -9,6 +9,8 @@ import orjson
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.masking import mask_headers
 from anthropic_proxy.record import pricing, response
+from anthropic_proxy.record.pricing import Pricer
+from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import Blobs, RecentBodies, compress
 
@@ -69,10 +71,12 @@ def parse_request(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def finished_row(capture: Capture, row: Row, body: Any) -> Row:
-    """Add the outcome: response, timings, usage, cost, error."""
+def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pricer: Pricer) -> Row:
+    """Add the outcome: response, timings, usage, cost, error. Scrubbing covers everything that
+    carries body text: models quote the files (and .env files) they read back."""
     headers = mask_headers(capture.response_headers)
     outcome = _outcome(capture, headers)
+    outcome.body = scrubber.scrub(outcome.body)
     priced_model = capture.upstream_model if capture.mode == "openrouter" else row["model"]
     error = outcome.error or {}
     row.update(
@@ -84,7 +88,7 @@ def finished_row(capture: Capture, row: Row, body: Any) -> Row:
         response_body=_compressed(outcome.body, b"".join(capture.chunks)),
         response_bytes=sum(map(len, capture.chunks)),
         timeline=compress(orjson.dumps(outcome.timeline)) if outcome.timeline else None,
-        upstream_request=_compressed(upstream_record(capture)),
+        upstream_request=_compressed(scrubber.scrub(upstream_record(capture))),
         ttfb_ms=_ms(capture.t_headers),
         ttft_ms=outcome.ttft_ms,
         duration_ms=_ms(capture.t_end),
@@ -92,15 +96,17 @@ def finished_row(capture: Capture, row: Row, body: Any) -> Row:
         output_tokens=outcome.usage.get("output_tokens"),
         cache_creation_tokens=outcome.usage.get("cache_creation_input_tokens"),
         cache_read_tokens=outcome.usage.get("cache_read_input_tokens"),
-        cost_usd=_cost(capture, priced_model, outcome.usage),
+        cost_usd=_cost(capture, priced_model, outcome.usage, pricer),
         price_version=BACKEND_PRICE
         if capture.upstream_cost_usd is not None
         else pricing.PRICE_VERSION,
         stop_reason=outcome.stop_reason,
         upstream_request_id=headers.get("request-id") or headers.get("x-generation-id"),
         error_kind=capture.error_kind or (error.get("type") if error else None),
-        error_message=capture.error_message or (error.get("message") if error else None),
-        preview=_preview(body, outcome.body),
+        error_message=scrubber.text(
+            capture.error_message or (error.get("message") if error else None)
+        ),
+        preview=scrubber.text(_preview(body, outcome.body)),
     )
     if capture.state == "success" and error:
         row["state"] = "error"
@@ -117,11 +123,13 @@ def upstream_record(capture: Capture) -> Any:
     return {"request": capture.upstream_request, "changes": capture.translation_changes}
 
 
-def _cost(capture: Capture, model: str | None, usage: dict[str, int]) -> float | None:
+def _cost(
+    capture: Capture, model: str | None, usage: dict[str, int], pricer: Pricer
+) -> float | None:
     """The backend's own price (OpenRouter `usage.cost`) when it reported one, else genai-prices."""
     if capture.upstream_cost_usd is not None:
         return capture.upstream_cost_usd
-    return pricing.price(model, capture.mode, usage)
+    return pricer(model, capture.mode, usage)
 
 
 def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from anthropic_proxy.exchange import Capture
-from anthropic_proxy.record.build import COMPRESSED, finished_row, request_row
+from anthropic_proxy.record.build import finished_row, request_row
 from anthropic_proxy.record.journal import Journal
-from anthropic_proxy.record.scrub import Scrubber, scrub_text
+from anthropic_proxy.record.pricing import Pricer
+from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row, Store
-from anthropic_proxy.storage.bodies import RecentBodies, compress, decompress
+from anthropic_proxy.storage.bodies import RecentBodies
 
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")
@@ -58,6 +59,7 @@ class Recorder:
         self.written = 0
         self._queue: queue.Queue[tuple[str, Capture] | None] = queue.Queue(maxsize=size)
         self._scrubber = Scrubber(scrub)
+        self._pricer = Pricer()
         self._retention = retention
         self._listeners: list[Listener] = []
         self._known: OrderedDict[str, None] = OrderedDict()
@@ -85,6 +87,7 @@ class Recorder:
         self._put("begin", capture)
 
     def finish(self, capture: Capture) -> None:
+        capture.handed_over = True
         if self.journal is not None:
             capture.journal_position = self.journal.append(capture)
         self._put("finish", capture)
@@ -135,7 +138,10 @@ class Recorder:
         self._commit(rows, blobs)
         if self.journal is not None:
             # Even after a failed write: the journal must not grow while the store is broken.
-            self.journal.committed(max((c.journal_position for _, c in batch), default=0))
+            # Only finishes count: a 'begin' here may belong to a capture journaled since,
+            # whose finish is still queued.
+            done = (c.journal_position for what, c in batch if what == "finish")
+            self.journal.committed(max(done, default=0))
 
     def _row(self, what: str, capture: Capture) -> tuple[Row, dict[str, bytes]]:
         if capture.id in self._pending:
@@ -146,23 +152,8 @@ class Recorder:
             parts = self._new_parts(all_parts)
         if what == "begin":
             self._pending[capture.id] = (row, body)
-            return self._scrub_row(dict(row)), parts
-        return self._scrub_row(finished_row(capture, row, body)), parts
-
-    def _scrub_row(self, row: Row) -> Row:
-        """What else carries body text: the preview, the error, the response, what was sent
-        to a translation backend (models quote the files they read)."""
-        if not self._scrubber.enabled:
-            return row
-        for column in ("preview", "error_message"):
-            if row.get(column):
-                row[column] = scrub_text(row[column])
-        for column in ("response_body", "upstream_request"):
-            if row.get(column):
-                row[column] = compress(self._scrubber.scrub_json(decompress(row[column])))
-        if "stored_bytes" in row and row.get("response_body") is not None:
-            row["stored_bytes"] = sum(len(row.get(c) or b"") for c in COMPRESSED)
-        return row
+            return {**row, "preview": self._scrubber.text(row.get("preview"))}, parts
+        return finished_row(capture, row, body, self._scrubber, self._pricer), parts
 
     def _new_parts(self, parts: dict[str, bytes]) -> dict[str, bytes]:
         unknown = [h for h in parts if h not in self._known]

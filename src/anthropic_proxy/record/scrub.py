@@ -36,6 +36,12 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]+:)()([^\s@/'\"]{3,})(?=@)"
     ),
 }
+TOO_DEEP = "[not stored: nested too deeply to scrub]"
+# Every pattern needs one of these substrings: one scan of a clean string instead of twelve.
+TRIGGER = re.compile(
+    r"sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|k_(?:live|test)_|eyJ|-----BEGIN|"
+    r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]|://"
+)
 # Patterns whose groups are (prefix, quote, secret): only the secret is redacted.
 CONTEXTUAL = frozenset({"env_assignment", "bearer_token", "url_credentials"})
 
@@ -49,7 +55,14 @@ class Scrubber:
     def scrub(self, value: Any) -> Any:
         if not self.enabled:
             return value
-        return _walk(value)
+        try:
+            return _walk(value)
+        except RecursionError:
+            # Pathological nesting (hundreds of levels): store nothing rather than a secret.
+            return TOO_DEEP
+
+    def text(self, value: str | None) -> str | None:
+        return scrub_text(value) if self.enabled and value else value
 
     def scrub_json(self, data: bytes) -> bytes:
         if not self.enabled:
@@ -68,6 +81,8 @@ def _walk(value: Any) -> Any:
 
 
 def scrub_text(text: str) -> str:
+    if not TRIGGER.search(text):
+        return text
     for name, pattern in PATTERNS.items():
         text = pattern.sub(_redact_assignment if name in CONTEXTUAL else _redactor(name), text)
     return text
