@@ -6,6 +6,7 @@ The recorder turns a finished Capture into a stored record, off the hot path.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,9 +20,18 @@ KINDS = {
 }
 
 
-def new_exchange_id() -> str:
-    """Time-ordered, collision-free: 12 hex digits of ms + 8 random hex."""
-    return f"ex_{int(time.time() * 1000):012x}{os.urandom(4).hex()}"
+class ExchangeIds:
+    """Time-ordered ids, unique across instances: ms + a random per-process prefix + a counter.
+    No syscall per id: on the hot path a GIL release can cost a whole switch interval."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(3).hex()
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return (
+            f"ex_{int(time.time() * 1000):012x}{self._prefix}{next(self._counter) & 0xFFFFFF:06x}"
+        )
 
 
 def kind_of(path: str) -> str:
@@ -37,7 +47,6 @@ class Capture:
     client_addr: str
     request_headers: list[tuple[str, str]]
     request_body: bytes
-    body_json: Any = None  # parsed once on the hot path (validation) and reused by the recorder
     mode: str = "anthropic"
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)

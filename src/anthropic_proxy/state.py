@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.exchange import ExchangeIds
 from anthropic_proxy.record.recorder import Recorder
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.storage import Store
@@ -23,6 +24,7 @@ class AppState:
     session: aiohttp.ClientSession
     upstream_url: str
     hop_token: str
+    new_id: ExchangeIds = field(default_factory=ExchangeIds)
     translation: Any = None
     hub: Any = None
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import LoopDetected, ProxyError, new_request_id, render
-from anthropic_proxy.exchange import Capture, new_exchange_id
+from anthropic_proxy.exchange import Capture
 from anthropic_proxy.proxy import passthrough, translated
 from anthropic_proxy.proxy.body import (
     JSON_ROUTES,
@@ -40,7 +40,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
         )
     mode = state.config.mode
     capture = Capture(
-        id=new_exchange_id(),
+        id=state.new_id(),
         method=request.method,
         path=request.path,
         query=request.query_string,
@@ -75,7 +75,7 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
     handler = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
     if capture.path in JSON_ROUTES and capture.method == "POST":
         check_json_content_type(request.headers.get("Content-Type"))
-        body = capture.body_json = parse_json_body(capture.request_body)
+        body = parse_json_body(capture.request_body)
         if handler is not None:
             return await handler(request, capture, body, state.translation)
     elif handler is not None:

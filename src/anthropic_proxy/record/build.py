@@ -28,9 +28,7 @@ def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any
     """The part known when the request arrives: enough for a 'pending' row, plus the body's
     content-addressed parts (hashed before scrubbing, so scrubbing runs only on new parts)."""
     headers = mask_headers(capture.request_headers)
-    body = (
-        capture.body_json if capture.body_json is not None else parse_request(capture.request_body)
-    )
+    body = parse_request(capture.request_body)
     try:
         ref, refs, blobs = (
             recent.split(capture.request_body, body) if body is not None else (None, [], {})

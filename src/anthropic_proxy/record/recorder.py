@@ -51,6 +51,7 @@ class Recorder:
         scrub: bool,
         retention: Retention,
         journal: Journal | None = None,
+        max_queued_bytes: int = 256 * 1024**2,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -58,6 +59,10 @@ class Recorder:
         self.failed_writes = 0
         self.written = 0
         self._queue: queue.Queue[tuple[str, Capture] | None] = queue.Queue(maxsize=size)
+        self.max_queued_bytes = max_queued_bytes
+        # Each counter has one writer (the event loop, the writer thread): no lock needed.
+        self._enqueued_bytes = 0
+        self._dequeued_bytes = 0
         self._scrubber = Scrubber(scrub)
         self._pricer = Pricer()
         self._retention = retention
@@ -99,19 +104,30 @@ class Recorder:
         return len(captures)
 
     def _put(self, what: str, capture: Capture) -> None:
+        size = _size(what, capture)
+        if self._enqueued_bytes - self._dequeued_bytes + size > self.max_queued_bytes:
+            self.dropped += 1  # a slow store must not hold gigabytes of bodies in memory
+            return
         try:
             self._queue.put_nowait((what, capture))
         except queue.Full:
             self.dropped += 1
+            return
+        self._enqueued_bytes += size
 
     def _run(self) -> None:
         while True:
             batch = self._take()
             stop = None in batch
-            self._write([item for item in batch if item is not None])
+            items = [item for item in batch if item is not None]
+            self._write(items)
+            self._taken(items)
             if stop:
                 return
             self._maybe_prune()
+
+    def _taken(self, batch: list[tuple[str, Capture]]) -> None:
+        self._dequeued_bytes += sum(_size(what, capture) for what, capture in batch)
 
     def _take(self) -> list[tuple[str, Capture] | None]:
         batch = [self._queue.get()]
@@ -201,6 +217,12 @@ class Recorder:
                 self._known.clear()
         except Exception as exc:
             log.warning("pruning failed: %s", exc)
+
+
+def _size(what: str, capture: Capture) -> int:
+    """Bytes a queued item keeps alive (an upper bound: begin and finish share the request)."""
+    request = len(capture.request_body)
+    return request if what == "begin" else request + sum(map(len, capture.chunks))
 
 
 def _log_access(row: Row) -> None:
