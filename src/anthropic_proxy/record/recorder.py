@@ -151,7 +151,7 @@ class Recorder:
                 continue
             rows.append(row)
             blobs.update(parts)
-        self._commit(rows, blobs)
+        self._commit(rows, self._new_parts(blobs))
         if self.journal is not None:
             # Even after a failed write: the journal must not grow while the store is broken.
             # Only finishes count: a 'begin' here may belong to a capture journaled since,
@@ -164,14 +164,14 @@ class Recorder:
             row, body = self._pending.pop(capture.id)
             parts: dict[str, bytes] = {}
         else:
-            row, all_parts, body = request_row(capture, self._recent)
-            parts = self._new_parts(all_parts)
+            row, parts, body = request_row(capture, self._recent)
         if what == "begin":
             self._pending[capture.id] = (row, body)
             return {**row, "preview": self._scrubber.text(row.get("preview"))}, parts
         return finished_row(capture, row, body, self._scrubber, self._pricer), parts
 
     def _new_parts(self, parts: dict[str, bytes]) -> dict[str, bytes]:
+        """The batch's body parts the store does not have yet, scrubbed (one query a batch)."""
         unknown = [h for h in parts if h not in self._known]
         if unknown:
             unknown = [h for h in unknown if h not in self.store.known_blobs(unknown)]
