@@ -188,8 +188,10 @@ def _int(query: Mapping[str, str], name: str, default: int) -> int:
         raise BadRequest(f"{name}: not an integer: {query.get(name)!r}") from None
 
 
-def where(f: Filters) -> tuple[str, list[Any]]:
-    """A WHERE clause (or '') and its parameters."""
+def where(f: Filters, dialect: str = "") -> tuple[str, list[Any]]:
+    """A WHERE clause (or '') and its parameters. On SQLite a text search first narrows the rows
+    with the trigram index `exchanges_search` (a superset of the LIKE matches; 3+ characters).
+    Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
     parts: list[str] = []
     params: list[Any] = []
     for column, values in (("state", f.states), ("status", f.statuses), ("model", f.models),
@@ -205,8 +207,19 @@ def where(f: Filters) -> tuple[str, list[Any]]:
     if f.q:
         pattern = "%" + _escape_like(f.q.lower()) + "%"
         likes = " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in SEARCHED)
-        parts.append(f"(id = ? OR session_id = ? OR {likes})")
-        params.extend([f.q, f.q, *[pattern] * len(SEARCHED)])
+        if dialect == "sqlite" and len(f.q) >= 3:
+            parts.append(
+                "rowid IN (SELECT rowid FROM exchanges WHERE id = ? UNION "
+                "SELECT rowid FROM exchanges WHERE session_id = ? UNION "
+                "SELECT rowid FROM exchanges WHERE rowid IN "
+                "(SELECT rowid FROM exchanges_search WHERE exchanges_search MATCH ?) "
+                f"AND ({likes}))"
+            )
+            phrase = '"' + f.q.replace('"', '""') + '"'
+            params.extend([f.q, f.q, phrase, *[pattern] * len(SEARCHED)])
+        else:
+            parts.append(f"(id = ? OR session_id = ? OR {likes})")
+            params.extend([f.q, f.q, *[pattern] * len(SEARCHED)])
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
@@ -254,20 +267,45 @@ def order_by(page: Page) -> str:
 
 def list_exchanges(store: Store, f: Filters, page: Page) -> dict[str, Any]:
     """One page of summaries, newest first by default: `{data, total, page, limit, pages}`."""
-    clause, params = where(f)
+    clause, params = where(f, getattr(store, "dialect", "sqlite"))
     total = store.fetch(f"SELECT COUNT(*) AS n FROM exchanges{clause}", params)[0]["n"]
-    order = order_by(page)
-    # Skip OFFSET rows on ids only, then read the wide rows of the one page that is shown.
-    ids = f"SELECT id FROM exchanges{clause}{order} LIMIT ? OFFSET ?"
-    sql = f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM exchanges WHERE id IN ({ids}){order}"
-    rows = store.fetch(sql, [*params, page.limit, page.offset])
+    # Skip OFFSET rows on ids only (an index gives the order), then read the page's wide rows.
+    ids = _page_ids(store, clause, params, page)
+    rows: dict[str, Row] = {}
+    if ids:
+        sql = f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM exchanges WHERE id IN ({', '.join('?' * len(ids))})"
+        rows = {r["id"]: r for r in store.fetch(sql, ids)}
     return {
-        "data": [summary(r) for r in rows],
+        "data": [summary(rows[i]) for i in ids if i in rows],
         "total": total,
         "page": page.page,
         "limit": page.limit,
         "pages": max(1, -(-total // page.limit)),
     }
+
+
+def _page_ids(store: Store, clause: str, params: list[Any], page: Page) -> list[str]:
+    """The ids of one page in `order_by(page)` order. A nullable sort column is read in two
+    parts (values, then NULLs) so each part can walk the column's (column, id) index."""
+    if page.sort == "started_at" or page.sort in NOT_NULL:
+        sql = f"SELECT id FROM exchanges{clause}{order_by(page)} LIMIT ? OFFSET ?"
+        return [r["id"] for r in store.fetch(sql, [*params, page.limit, page.offset])]
+    direction = "DESC" if page.descending else "ASC"
+    keep = f"{clause} AND" if clause else " WHERE"
+    sql = (
+        f"SELECT id FROM exchanges{keep} {page.sort} IS NOT NULL "
+        f"ORDER BY {page.sort} {direction}, id {direction} LIMIT ? OFFSET ?"
+    )
+    ids = [r["id"] for r in store.fetch(sql, [*params, page.limit, page.offset])]
+    if len(ids) == page.limit:
+        return ids
+    valued = store.fetch(f"SELECT COUNT({page.sort}) AS n FROM exchanges{clause}", params)[0]["n"]
+    sql = (
+        f"SELECT id FROM exchanges{keep} {page.sort} IS NULL "
+        f"ORDER BY id {direction} LIMIT ? OFFSET ?"
+    )
+    more = store.fetch(sql, [*params, page.limit - len(ids), max(0, page.offset - valued)])
+    return ids + [r["id"] for r in more]
 
 
 def summary(row: Mapping[str, Any]) -> dict[str, Any]:

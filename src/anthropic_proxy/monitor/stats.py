@@ -52,27 +52,217 @@ FROM exchanges"""
 
 
 def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any]:
-    """All stats for the filters; safe to call from a worker thread."""
+    """All stats for the filters; safe to call from a worker thread.
+
+    Sums come from `exchange_rollup` (per-minute/per-hour sums kept by triggers) for whole slots,
+    and from `exchanges` for the partial slots at the ends of a time range; filters the rollup
+    does not know (session, agent, text) read `exchanges`. Percentiles walk an index."""
     now = time.time() if now is None else now
-    clause, params = where(f)
-    totals = store.fetch(TOTALS + clause, params)[0]
+    dialect = getattr(store, "dialect", "sqlite")
+    clause, params = where(f, dialect)
+    rollup = not (f.session or f.agent or f.q)
+    first, last = _span(store, f, clause, params, rollup)
+    if first is None or last is None:
+        result = _totals({**_sum_groups([]), "first": None, "last": None})
+        result["latency"] = {"avg": None, "p50": None, "p95": None, "p99": None}
+        result["ttft"] = {"avg": None, "p50": None, "p95": None}
+        result["avgDuration"] = 0
+        result["perModel"] = result["perMode"] = []
+        result["requestsPerModel"] = {}
+        result["cost"]["perModel"] = {}
+        result["buckets"] = {"width": 60, "start": now, "items": []}
+        return result
+    # A relative range ends now; without one the charts span the data itself.
+    end = f.until if f.until is not None else (now if f.since is not None else last)
+    begin = f.since if f.since is not None else first
+    width = bucket_width(end - begin)
+    start = int(begin // width * width)
+    if rollup:
+        groups = _rollup_groups(store, f, clause, params, start, width)
+    else:
+        groups = _raw_groups(store, clause, params, start, width)
+    totals = _sum_groups(groups)
+    totals["first"], totals["last"] = first, last
     result = _totals(totals)
+    hint = dialect == "sqlite" and rollup
     result["latency"] = {
-        "avg": _round(totals["avg_duration"]),
-        **_percentiles(store, "duration_ms", clause, params, totals["n_duration"], (50, 95, 99)),
+        "avg": _avg(totals["sum_duration"], totals["n_duration"]),
+        **_percentiles(
+            store, "duration_ms", clause, params, totals["n_duration"], (50, 95, 99), hint
+        ),
     }
     result["ttft"] = {
-        "avg": _round(totals["avg_ttft"]),
-        **_percentiles(store, "ttft_ms", clause, params, totals["n_ttft"], (50, 95)),
+        "avg": _avg(totals["sum_ttft"], totals["n_ttft"]),
+        **_percentiles(store, "ttft_ms", clause, params, totals["n_ttft"], (50, 95), hint),
     }
     result["avgDuration"] = result["latency"]["avg"] or 0
-    models = grouped(store, "COALESCE(model, '')", clause, params)
+    models = _by(groups, "model")
     result["perModel"] = models
-    result["perMode"] = grouped(store, "mode", clause, params)
+    result["perMode"] = _by(groups, "mode")
     result["requestsPerModel"] = {m["key"]: m["count"] for m in models}
     result["cost"]["perModel"] = {m["key"]: m["cost"] for m in models}
-    result["buckets"] = buckets(store, f, clause, params, totals, now)
+    count = int((end - start) // width) + 1
+    by_bucket: dict[int, list[Row]] = {}
+    for g in groups:
+        by_bucket.setdefault(int(g["b"]), []).append(g)
+    items = [
+        {"t": start + i * width, **_group(_sum_groups(by_bucket.get(i, [])))} for i in range(count)
+    ]
+    for item in items:
+        del item["key"]
+    result["buckets"] = {"width": width, "start": start, "items": items}
     return result
+
+
+MEASURES = (
+    "n ok errors closed pending n_duration sum_duration n_ttft sum_ttft input output cache_read "
+    "cache_write cost request_bytes response_bytes"
+).split()
+RAW_MEASURES = f"""COUNT(*) AS n,
+  SUM(CASE WHEN state = 'success' THEN 1 ELSE 0 END) AS ok,
+  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN state = 'client_closed' THEN 1 ELSE 0 END) AS closed,
+  SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
+  COUNT(duration_ms) AS n_duration, SUM(duration_ms) AS sum_duration,
+  COUNT(ttft_ms) AS n_ttft, SUM(ttft_ms) AS sum_ttft,
+  SUM(input_tokens) AS input, SUM(output_tokens) AS output,
+  SUM(cache_read_tokens) AS cache_read, SUM(cache_creation_tokens) AS cache_write,
+  SUM(cost_usd) AS cost, SUM(request_bytes) AS request_bytes, SUM(response_bytes) AS response_bytes"""
+ROLLUP_MEASURES = f"""SUM(n) AS n,
+  SUM(CASE WHEN state = 'success' THEN n ELSE 0 END) AS ok,
+  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN n ELSE 0 END) AS errors,
+  SUM(CASE WHEN state = 'client_closed' THEN n ELSE 0 END) AS closed,
+  SUM(CASE WHEN state = 'pending' THEN n ELSE 0 END) AS pending,
+  SUM(n_duration) AS n_duration, SUM(sum_duration) AS sum_duration,
+  SUM(n_ttft) AS n_ttft, SUM(sum_ttft) AS sum_ttft, SUM(input) AS input, SUM(output) AS output,
+  SUM(cache_read) AS cache_read, SUM(cache_write) AS cache_write, SUM(cost) AS cost,
+  SUM(request_bytes) AS request_bytes, SUM(response_bytes) AS response_bytes"""
+HOUR = 3600
+
+
+def _rollup_where(f: Filters) -> tuple[str, list[Any]]:
+    """The filters the rollup knows (all but session, agent, text and time) on its columns."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for column, values in (("state", f.states), ("status", f.statuses), ("model", f.models),
+                           ("mode", f.modes), ("kind", f.kinds)):  # fmt: skip
+        if values:
+            parts.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    return "".join(f" AND {p}" for p in parts), params
+
+
+def _span(
+    store: Store, f: Filters, clause: str, params: list[Any], rollup: bool
+) -> tuple[float | None, float | None]:
+    """(first, last) started_at among the filtered exchanges, or (None, None) when there are none.
+    With the rollup, its first and last non-empty hours say where to look."""
+    keep = " AND" if clause else " WHERE"
+    lo: float | None = None
+    hi: float | None = None
+    if rollup:
+        cond, cparams = _rollup_where(f)
+        bounds: list[Any] = []
+        if f.since is not None:
+            cond += " AND slot >= ?"
+            bounds.append(math.floor(f.since / HOUR))
+        if f.until is not None:
+            cond += " AND slot <= ?"
+            bounds.append(math.floor(f.until / HOUR))
+        row = store.fetch(
+            f"SELECT MIN(slot) AS lo, MAX(slot) AS hi FROM exchange_rollup WHERE width = {HOUR} "
+            f"AND n > 0{cond}",
+            [*cparams, *bounds],
+        )[0]
+        if row["lo"] is None:
+            return None, None
+        lo, hi = row["lo"] * HOUR, (row["hi"] + 1) * HOUR
+    after = (f"{keep} started_at >= ?", [lo]) if lo is not None else ("", [])
+    before = (f"{keep} started_at < ?", [hi]) if hi is not None else ("", [])
+    first = store.fetch(
+        f"SELECT started_at FROM exchanges{clause}{after[0]} ORDER BY started_at LIMIT 1",
+        [*params, *after[1]],
+    )
+    if not first:
+        return None, None
+    last = store.fetch(
+        f"SELECT started_at FROM exchanges{clause}{before[0]} ORDER BY started_at DESC LIMIT 1",
+        [*params, *before[1]],
+    )
+    return first[0]["started_at"], last[0]["started_at"]
+
+
+def _raw_groups(
+    store: Store, clause: str, params: list[Any], start: int, width: int, extra: str = "",
+    extra_params: tuple[Any, ...] = (),
+) -> list[Row]:  # fmt: skip
+    """Sums per (bucket, model, mode) read from `exchanges`."""
+    # Integer arithmetic on integer seconds: portable flooring for SQLite and PostgreSQL.
+    key = f"((CAST(started_at AS INTEGER) - {start}) / {width})"
+    sql = (
+        f"SELECT {key} AS b, COALESCE(model, '') AS model, mode, {RAW_MEASURES} FROM exchanges"
+        f"{clause}{extra} GROUP BY {key}, COALESCE(model, ''), mode"
+    )
+    return store.fetch(sql, [*params, *extra_params])
+
+
+def _rollup_groups(
+    store: Store, f: Filters, clause: str, params: list[Any], start: int, width: int
+) -> list[Row]:
+    """Sums per (bucket, model, mode): whole slots from the rollup, partial ones from the rows."""
+    slot_width = HOUR if width % HOUR == 0 else 60
+    lo = math.ceil(f.since / slot_width) if f.since is not None else None
+    hi = math.floor(f.until / slot_width) if f.until is not None else None
+    keep = " AND" if clause else " WHERE"
+    if lo is not None and hi is not None and lo >= hi:  # inside one slot: rows only
+        return _raw_groups(store, clause, params, start, width)
+    groups: list[Row] = []
+    cond, cparams = _rollup_where(f)
+    if lo is not None:
+        cond += " AND slot >= ?"
+        cparams.append(lo)
+        if f.since is not None and lo * slot_width > f.since:
+            extra = f"{keep} started_at < ?"
+            groups += _raw_groups(store, clause, params, start, width, extra, (lo * slot_width,))
+    if hi is not None:
+        cond += " AND slot < ?"
+        cparams.append(hi)
+        if f.until is not None and hi * slot_width < f.until:
+            extra = f"{keep} started_at >= ?"
+            groups += _raw_groups(store, clause, params, start, width, extra, (hi * slot_width,))
+    key = f"((slot * {slot_width} - {start}) / {width})"
+    groups += store.fetch(
+        f"SELECT {key} AS b, model, mode, {ROLLUP_MEASURES} FROM exchange_rollup "
+        f"WHERE width = {slot_width}{cond} GROUP BY {key}, model, mode HAVING SUM(n) > 0",
+        cparams,
+    )
+    return groups
+
+
+def _sum_groups(groups: list[Row]) -> Row:
+    out: Row = dict.fromkeys(MEASURES, 0)
+    for g in groups:
+        for m in MEASURES:
+            out[m] += g[m] or 0
+    return out
+
+
+def _by(groups: list[Row], key: str) -> list[dict[str, Any]]:
+    """Per-model or per-mode figures, largest group first."""
+    parts: dict[str, list[Row]] = {}
+    for g in groups:
+        parts.setdefault(g[key], []).append(g)
+    out = []
+    for name, rows in parts.items():
+        total = _sum_groups(rows)
+        total["key"] = name
+        out.append(_group(total))
+    out.sort(key=lambda r: (-r["count"], str(r["key"])))
+    return out
+
+
+def _avg(total: float, n: int) -> float | None:
+    return _round(total / n) if n else None
 
 
 def _totals(t: Row) -> dict[str, Any]:
@@ -136,19 +326,35 @@ def nearest_rank(p: float, n: int) -> int:
 
 
 def _percentiles(
-    store: Store, column: str, clause: str, params: list[Any], n: int, ps: tuple[int, ...]
+    store: Store,
+    column: str,
+    clause: str,
+    params: list[Any],
+    n: int,
+    ps: tuple[int, ...],
+    hint: bool = False,
 ) -> dict[str, float | None]:
+    """Nearest-rank percentiles, each the one value at its rank in index order (walked from
+    whichever end is nearer). `hint` (SQLite, many rows): walk the (column, filters…) covering
+    index instead of sorting the rows a filter index finds."""
     if not n:
         return {f"p{p}": None for p in ps}
-    ranks = {p: nearest_rank(p, n) for p in ps}
     keep = f"{clause} AND {column} IS NOT NULL" if clause else f" WHERE {column} IS NOT NULL"
-    marks = ", ".join("?" * len(ranks))
-    sql = (
-        f"SELECT v, rn FROM (SELECT {column} AS v, ROW_NUMBER() OVER (ORDER BY {column}) AS rn "
-        f"FROM exchanges{keep}) ranked WHERE rn IN ({marks})"
-    )
-    by_rank = {r["rn"]: r["v"] for r in store.fetch(sql, [*params, *ranks.values()])}
-    return {f"p{p}": _round(by_rank.get(rank)) for p, rank in ranks.items()}
+    index = f" INDEXED BY {PERCENTILE_INDEX[column]}" if hint and n >= 2000 else ""
+    out: dict[str, float | None] = {}
+    for p in ps:
+        rank = nearest_rank(p, n)
+        ascending = rank - 1 <= n - rank
+        sql = (
+            f"SELECT {column} AS v FROM exchanges{index}{keep} "
+            f"ORDER BY {column} {'ASC' if ascending else 'DESC'} LIMIT 1 OFFSET ?"
+        )
+        rows = store.fetch(sql, [*params, rank - 1 if ascending else n - rank])
+        out[f"p{p}"] = _round(rows[0]["v"]) if rows else None
+    return out
+
+
+PERCENTILE_INDEX = {"duration_ms": "exchanges_duration", "ttft_ms": "exchanges_ttft"}
 
 
 def grouped(store: Store, key: str, clause: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -161,10 +367,12 @@ def grouped(store: Store, key: str, clause: str, params: list[Any]) -> list[dict
 
 def _group(r: Row) -> dict[str, Any]:
     return {
-        "key": r["key"],
+        "key": r.get("key"),
         "count": int(r["n"]),
         "errors": int(r["errors"] or 0),
-        "avgDuration": _round(r["avg_duration"]),
+        "avgDuration": _round(r["avg_duration"])
+        if "avg_duration" in r
+        else _avg(r["sum_duration"], r["n_duration"]),
         "inputTokens": int(r["input"] or 0),
         "outputTokens": int(r["output"] or 0),
         "cacheRead": int(r["cache_read"] or 0),
@@ -181,7 +389,7 @@ def bucket_width(span_s: float) -> int:
     return BUCKET_WIDTHS[-1]
 
 
-def buckets(
+def buckets(  # kept for callers outside compute
     store: Store, f: Filters, clause: str, params: list[Any], totals: Row, now: float
 ) -> dict[str, Any]:
     """Dense time series for the charts: one entry per bucket, empty ones included."""

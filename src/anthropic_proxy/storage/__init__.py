@@ -16,6 +16,9 @@ Row = dict[str, Any]
 class Store(Protocol):
     """A backend: SQLite (embedded default) or PostgreSQL."""
 
+    dialect: str
+    """"sqlite" or "postgresql", for the few queries that differ (text search, index hints)."""
+
     def open(self) -> None: ...
     def close(self) -> None: ...
     def mark_interrupted(self) -> int:

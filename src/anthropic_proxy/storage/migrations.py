@@ -1,9 +1,97 @@
 """Ordered, named schema steps. Applied names are kept in `migrations`; SQL is portable between
-SQLite and PostgreSQL (the PostgreSQL store swaps BLOB for BYTEA and REAL for DOUBLE PRECISION)."""
+SQLite and PostgreSQL (the PostgreSQL store swaps BLOB for BYTEA and REAL for DOUBLE PRECISION),
+except steps given as `{dialect: sql}` (triggers, full-text search), picked by `ddl`."""
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[tuple[str, str], ...] = (
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+ROLLUP_WIDTHS = (60, 3600)
+"""`exchange_rollup` keeps per-minute and per-hour sums; stats read them instead of every row."""
+# (rollup column, value for one exchange row `R`); sums of COALESCEd values, counts of non-NULL.
+ROLLUP_MEASURES = (
+    ("n", "1"),
+    ("n_duration", "CASE WHEN R.duration_ms IS NULL THEN 0 ELSE 1 END"),
+    ("sum_duration", "COALESCE(R.duration_ms, 0)"),
+    ("n_ttft", "CASE WHEN R.ttft_ms IS NULL THEN 0 ELSE 1 END"),
+    ("sum_ttft", "COALESCE(R.ttft_ms, 0)"),
+    ("input", "COALESCE(R.input_tokens, 0)"),
+    ("output", "COALESCE(R.output_tokens, 0)"),
+    ("cache_read", "COALESCE(R.cache_read_tokens, 0)"),
+    ("cache_write", "COALESCE(R.cache_creation_tokens, 0)"),
+    ("cost", "COALESCE(R.cost_usd, 0)"),
+    ("request_bytes", "R.request_bytes"),
+    ("response_bytes", "R.response_bytes"),
+)
+ROLLUP_KEYS = (
+    ("state", "R.state"),
+    ("status", "COALESCE(R.status, 0)"),
+    ("model", "COALESCE(R.model, '')"),
+    ("mode", "R.mode"),
+    ("kind", "R.kind"),
+)
+SEARCH_COLUMNS = ("preview", "model", "upstream_model", "error_message")
+
+
+def _rollup_upsert(row: str, sign: int, width: int, slot: str) -> str:
+    """One exchange row (NEW or OLD) added to (sign 1) or taken from (-1) its rollup rows."""
+    keys = ", ".join(k for k, _ in ROLLUP_KEYS)
+    values = [
+        str(width),
+        slot.replace("R.", f"{row}."),
+        *(v.replace("R.", f"{row}.") for _, v in ROLLUP_KEYS),
+    ]
+    values += [
+        f"{'-' if sign < 0 else ''}({v.replace('R.', f'{row}.')})" for _, v in ROLLUP_MEASURES
+    ]
+    sets = ", ".join(f"{m} = exchange_rollup.{m} + excluded.{m}" for m, _ in ROLLUP_MEASURES)
+    return (
+        f"INSERT INTO exchange_rollup (width, slot, {keys}, {', '.join(m for m, _ in ROLLUP_MEASURES)}) "
+        f"VALUES ({', '.join(values)}) ON CONFLICT (width, slot, {keys}) DO UPDATE SET {sets};"
+    )
+
+
+def _rollup_steps(row: str, sign: int, dialect: str) -> str:
+    slot = (
+        "CAST(R.started_at / {w} AS INTEGER)"
+        if dialect == SQLITE
+        else "FLOOR(R.started_at / {w})::BIGINT"
+    )
+    return "\n".join(_rollup_upsert(row, sign, w, slot.format(w=w)) for w in ROLLUP_WIDTHS)
+
+
+def _rollup_backfill(dialect: str) -> str:
+    slot = (
+        "CAST(started_at / {w} AS INTEGER)"
+        if dialect == SQLITE
+        else "FLOOR(started_at / {w})::BIGINT"
+    )
+    keys = ", ".join(k for k, _ in ROLLUP_KEYS)
+    measures = ", ".join(m for m, _ in ROLLUP_MEASURES)
+    return "\n".join(
+        f"INSERT INTO exchange_rollup (width, slot, {keys}, {measures}) "
+        f"SELECT {w}, {slot.format(w=w)}, {', '.join(v.replace('R.', '') for _, v in ROLLUP_KEYS)}, "
+        f"{', '.join(f'SUM({v})'.replace('R.', '') for _, v in ROLLUP_MEASURES)} FROM exchanges "
+        f"GROUP BY {slot.format(w=w)}, {', '.join(v.replace('R.', '') for _, v in ROLLUP_KEYS)};"
+        for w in ROLLUP_WIDTHS
+    )
+
+
+ROLLUP_TABLE = f"""
+CREATE TABLE exchange_rollup (         -- sums per (minute or hour, state, status, model, mode, kind)
+    width INTEGER NOT NULL,            -- slot width in seconds: 60 or 3600
+    slot BIGINT NOT NULL,              -- floor(started_at / width)
+    state TEXT NOT NULL, status INTEGER NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    n INTEGER NOT NULL, n_duration INTEGER NOT NULL, sum_duration REAL NOT NULL,
+    n_ttft INTEGER NOT NULL, sum_ttft REAL NOT NULL, input BIGINT NOT NULL, output BIGINT NOT NULL,
+    cache_read BIGINT NOT NULL, cache_write BIGINT NOT NULL, cost REAL NOT NULL,
+    request_bytes BIGINT NOT NULL, response_bytes BIGINT NOT NULL,
+    PRIMARY KEY (width, slot, {", ".join(k for k, _ in ROLLUP_KEYS)})
+);
+"""
+SEARCH_ALL = " || ' ' || ".join(f"COALESCE({c}, '')" for c in SEARCH_COLUMNS)
+
+MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
     (
         "001_exchanges",
         """
@@ -101,4 +189,108 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         )
         """,
     ),
+    (
+        "005_sort_and_percentile_indexes",
+        """
+        CREATE INDEX exchanges_duration ON exchanges
+            (duration_ms, id, started_at, state, model, mode, kind, status);
+        CREATE INDEX exchanges_ttft ON exchanges
+            (ttft_ms, id, started_at, state, model, mode, kind, status);
+        CREATE INDEX exchanges_ttfb ON exchanges (ttfb_ms, id);
+        CREATE INDEX exchanges_cost ON exchanges (cost_usd, id);
+        CREATE INDEX exchanges_input ON exchanges (input_tokens, id);
+        CREATE INDEX exchanges_output ON exchanges (output_tokens, id);
+        CREATE INDEX exchanges_status ON exchanges (status, id);
+        CREATE INDEX exchanges_request_bytes ON exchanges (request_bytes, id);
+        CREATE INDEX exchanges_response_bytes ON exchanges (response_bytes, id);
+        CREATE INDEX exchanges_mode_started ON exchanges (mode, started_at)
+        """,
+    ),
+    (
+        "006_stats_rollup",
+        {
+            SQLITE: ROLLUP_TABLE
+            + f"""
+            CREATE TRIGGER exchanges_rollup_insert AFTER INSERT ON exchanges BEGIN
+            {_rollup_steps("NEW", 1, SQLITE)}
+            END;
+            CREATE TRIGGER exchanges_rollup_update AFTER UPDATE ON exchanges BEGIN
+            {_rollup_steps("OLD", -1, SQLITE)}
+            {_rollup_steps("NEW", 1, SQLITE)}
+            END;
+            CREATE TRIGGER exchanges_rollup_delete AFTER DELETE ON exchanges BEGIN
+            {_rollup_steps("OLD", -1, SQLITE)}
+            END;
+            {_rollup_backfill(SQLITE)}
+            """,
+            POSTGRESQL: ROLLUP_TABLE
+            + f"""
+            CREATE FUNCTION exchanges_rollup() RETURNS trigger LANGUAGE plpgsql AS $fn$
+            BEGIN
+                IF TG_OP <> 'INSERT' THEN
+                    {_rollup_steps("OLD", -1, POSTGRESQL)}
+                END IF;
+                IF TG_OP <> 'DELETE' THEN
+                    {_rollup_steps("NEW", 1, POSTGRESQL)}
+                END IF;
+                RETURN NULL;
+            END $fn$;
+            CREATE TRIGGER exchanges_rollup AFTER INSERT OR UPDATE OR DELETE ON exchanges
+                FOR EACH ROW EXECUTE FUNCTION exchanges_rollup();
+            {_rollup_backfill(POSTGRESQL)}
+            """,
+        },
+    ),
+    (
+        "007_text_search",
+        {
+            # Trigram full-text index: substring search (LIKE '%q%') without reading every row;
+            # the LIKE still runs on the candidates, so results are the same as without it.
+            SQLITE: f"""
+            CREATE VIRTUAL TABLE exchanges_search USING fts5(
+                {", ".join(SEARCH_COLUMNS)}, content='exchanges', content_rowid='rowid',
+                tokenize='trigram');
+            CREATE TRIGGER exchanges_search_insert AFTER INSERT ON exchanges BEGIN
+                INSERT INTO exchanges_search (rowid, {", ".join(SEARCH_COLUMNS)})
+                VALUES (NEW.rowid, {", ".join("NEW." + c for c in SEARCH_COLUMNS)});
+            END;
+            CREATE TRIGGER exchanges_search_delete AFTER DELETE ON exchanges BEGIN
+                INSERT INTO exchanges_search (exchanges_search, rowid, {", ".join(SEARCH_COLUMNS)})
+                VALUES ('delete', OLD.rowid, {", ".join("OLD." + c for c in SEARCH_COLUMNS)});
+            END;
+            CREATE TRIGGER exchanges_search_update AFTER UPDATE OF {", ".join(SEARCH_COLUMNS)}
+            ON exchanges BEGIN
+                INSERT INTO exchanges_search (exchanges_search, rowid, {", ".join(SEARCH_COLUMNS)})
+                VALUES ('delete', OLD.rowid, {", ".join("OLD." + c for c in SEARCH_COLUMNS)});
+                INSERT INTO exchanges_search (rowid, {", ".join(SEARCH_COLUMNS)})
+                VALUES (NEW.rowid, {", ".join("NEW." + c for c in SEARCH_COLUMNS)});
+            END;
+            INSERT INTO exchanges_search (exchanges_search) VALUES ('rebuild')
+            """,
+            # pg_trgm when the server has it (a GIN index serves LOWER(col) LIKE '%q%'); without
+            # it searches scan, as before.
+            POSTGRESQL: """
+            DO $do$ BEGIN
+                CREATE EXTENSION IF NOT EXISTS pg_trgm;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE NOTICE 'pg_trgm unavailable: text search scans';
+            END $do$;
+            DO $do$ DECLARE ns TEXT; BEGIN
+                SELECT n.nspname INTO ns FROM pg_extension x
+                    JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'pg_trgm';
+                IF ns IS NOT NULL THEN
+                    EXECUTE format('CREATE INDEX exchanges_search ON exchanges USING gin ('
+                        'LOWER(preview) %1$I.gin_trgm_ops, LOWER(model) %1$I.gin_trgm_ops, '
+                        'LOWER(upstream_model) %1$I.gin_trgm_ops, '
+                        'LOWER(error_message) %1$I.gin_trgm_ops)', ns);
+                END IF;
+            END $do$
+            """,
+        },
+    ),
 )
+
+
+def ddl(step: str | dict[str, str], dialect: str) -> str:
+    """A migration step's SQL for one dialect."""
+    return step if isinstance(step, str) else step[dialect]

@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool
 
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import compress, decompress
-from anthropic_proxy.storage.migrations import MIGRATIONS
+from anthropic_proxy.storage.migrations import MIGRATIONS, POSTGRESQL, ddl
 from anthropic_proxy.storage.sqlite import COLUMNS, PAYLOAD_COLUMNS, upsert
 
 NOTIFY_IDS = 100  # ids per notification: payloads must stay under PostgreSQL's 8000 bytes
@@ -90,6 +90,8 @@ def translate_ddl(sql: str) -> str:
 
 
 class PostgresStore:
+    dialect = POSTGRESQL
+
     def __init__(self, url: str, *, readers: int = 4) -> None:
         self.url, self.schema = split_url(url)
         self.instance_id = secrets.token_hex(6)
@@ -148,9 +150,9 @@ class PostgresStore:
                 "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)"
             )
             done = {r["name"] for r in conn.execute("SELECT name FROM migrations")}
-            for name, ddl in MIGRATIONS:
+            for name, step in MIGRATIONS:
                 if name not in done:
-                    conn.execute(translate_ddl(ddl).encode())
+                    conn.execute(translate_ddl(ddl(step, POSTGRESQL)).encode())
                     conn.execute("INSERT INTO migrations VALUES (%s, %s)", [name, time.time()])
 
     def channel(self, topic: str) -> str:
@@ -236,7 +238,9 @@ class PostgresStore:
 
     def clear(self) -> None:
         with self._writing() as conn:
-            conn.execute("TRUNCATE exchanges, exchange_payloads, exchange_blobs, blobs")
+            conn.execute(
+                "TRUNCATE exchanges, exchange_payloads, exchange_blobs, blobs, exchange_rollup"
+            )
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
         """Delete up to `batch` of the oldest finished exchanges over any limit, then their orphaned

@@ -11,7 +11,7 @@ from typing import Any
 
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import decompress
-from anthropic_proxy.storage.migrations import MIGRATIONS
+from anthropic_proxy.storage.migrations import MIGRATIONS, SQLITE, ddl
 
 COLUMNS = (
     "id started_at finished_at kind mode method path query client_addr model upstream_model stream "
@@ -38,6 +38,8 @@ UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS)
 
 
 class SQLiteStore:
+    dialect = SQLITE
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
@@ -65,7 +67,7 @@ class SQLiteStore:
         for name, sql in MIGRATIONS:
             if name not in done:
                 conn.executescript(
-                    f"BEGIN; {sql}; INSERT INTO migrations VALUES ('{name}', {time.time()}); COMMIT;"
+                    f"BEGIN; {ddl(sql, SQLITE)}; INSERT INTO migrations VALUES ('{name}', {time.time()}); COMMIT;"
                 )
 
     @property
@@ -136,7 +138,7 @@ class SQLiteStore:
     def clear(self) -> None:
         self.writer.executescript(
             "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM exchange_blobs; "
-            "DELETE FROM blobs; COMMIT;"
+            "DELETE FROM blobs; DELETE FROM exchange_rollup; COMMIT;"
         )
 
     def size_bytes(self) -> int:
