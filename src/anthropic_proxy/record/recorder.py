@@ -174,7 +174,8 @@ class Recorder:
         """The batch's body parts the store does not have yet, scrubbed (one query a batch)."""
         unknown = [h for h in parts if h not in self._known]
         if unknown:
-            unknown = [h for h in unknown if h not in self.store.known_blobs(unknown)]
+            stored = self.store.known_blobs(unknown)
+            unknown = [h for h in unknown if h not in stored]
         for h in parts:
             self._known[h] = None
             self._known.move_to_end(h)
