@@ -331,14 +331,7 @@ async def _json_reply(capture: Capture, response: JSON, call: Call) -> web.Respo
     except UpstreamFailure as failure:
         status = ERROR_STATUS.get(failure.error_type, 500)
         return _error_reply(capture, MappedError(status, failure.error_type, failure.message))
-    body = orjson.dumps(message)
-    reply = web.Response(
-        body=body, content_type="application/json", headers={"request-id": new_request_id()}
-    )
-    _commit(capture, 200, reply.headers.items())
-    _record_body(capture, body)
-    capture.finish("success")
-    return reply
+    return _json(capture, message)
 
 
 async def _local_reply(
