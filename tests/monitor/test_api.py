@@ -49,11 +49,24 @@ async def test_unknown_exchange_and_bad_filters_are_anthropic_errors(
         {"limit": "0"},
         {"sort": "preview"},
         {"from": "x"},
+        {"since": "abc"},  # not a parameter: refused, not ignored
+        {"page": "zz"},
+        {"limit": "-1"},
+        {"timeRange": "bogus"},
+        {"order": "sideways"},
     ):
         async with http.get(mon.url + "/api/monitor/requests", params=params) as r:
             body = await r.json()
             assert r.status == 400 and body["type"] == "error", params
             assert body["error"]["type"] == "invalid_request_error"
+    for path in ("stats", "analyze", "export", "sessions", "stream"):
+        async with http.get(f"{mon.url}/api/monitor/{path}", params={"since": "x"}) as r:
+            assert r.status == 400 and r.content_type == "application/json", path
+            body = await r.json()
+            assert (
+                body["error"]["type"] == "invalid_request_error"
+                and "since" in body["error"]["message"]
+            )
 
 
 async def test_each_filter(mon: RunningProxy, http: aiohttp.ClientSession) -> None:

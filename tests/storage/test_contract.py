@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from anthropic_proxy.monitor import queries, stats
-from anthropic_proxy.storage import Row, Store, bodies, open_store
+from anthropic_proxy.storage import Row, Store, bodies, migrations, open_store
 from anthropic_proxy.storage.sqlite import COLUMNS
 from tests.pg import fresh_schema, url_for
 
@@ -184,6 +184,10 @@ QUERIES = [
     {"q": "about_", "sort": "ttft_ms", "order": "asc"},
     {"q": "50%", "session": "s1"},
     {"provider": "openrouter", "page": "2", "limit": "3", "sort": "-cost_usd"},
+    {"from": str(NOW + 100), "to": str(NOW + 1400)},  # partial rollup slots at both ends
+    {"timeRange": "1h", "kind": "messages"},
+    {"status": "pending"},
+    {"q": "turn 1"},
 ]
 
 
@@ -198,17 +202,73 @@ def test_monitor_queries_agree_between_backends(
     page = queries.parse_page(query)
     lite, pg = (queries.list_exchanges(s, f, page) for s in both)
     assert lite == pg and lite["total"] > 0
-    lite_stats, pg_stats = (_ties_sorted(stats.compute(s, f, now=NOW + 2000)) for s in both)
+    lite_stats, pg_stats = (stats.compute(s, f, now=NOW + 2000) for s in both)
     assert lite_stats == pg_stats
     detail = [queries.get_exchange(s, "ex_01") for s in both]
     assert detail[0] == detail[1] and detail[0] is not None
 
 
-def _ties_sorted(result: dict[str, Any]) -> dict[str, Any]:
-    """Groups of equal size come back in either order (`ORDER BY n DESC` has no tie-breaker)."""
-    for name in ("perModel", "perMode"):
-        result[name] = sorted(result[name], key=lambda g: (-g["count"], g["key"]))
-    return result
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"status": "failed"},
+        {"from": str(NOW + 100), "to": str(NOW + 1400)},
+        {"from": str(NOW + 61), "to": str(NOW + 119)},  # inside one minute
+        {"from": str(NOW - 4000), "to": str(NOW + 9000), "model": "claude-haiku-4-5"},
+        {"timeRange": "24h", "status": "pending"},
+    ],
+)
+def test_stats_from_the_rollup_equal_stats_from_the_rows(
+    store: Store, query: dict[str, str]
+) -> None:
+    """The rollup levels (and the rows for partial slots and pending exchanges) add up to what
+    the rows alone give: a session filter makes stats read only `exchanges`."""
+    store.write([{**x, "session_id": "s"} for x in _dataset()], {})
+    f = queries.parse_filters(query, now=NOW + 2000)
+    rolled = stats.compute(store, f, now=NOW + 2000)
+    raw_f = queries.parse_filters({**query, "session": "s"}, now=NOW + 2000)
+    raw = stats.compute(store, raw_f, now=NOW + 2000)
+    assert rolled == raw and rolled["totalRequests"] > 0
+
+
+def test_rollup_keeps_finished_exchanges_once_and_drops_emptied_rows(store: Store) -> None:
+    store.write([row("ex_1")], {})  # pending: not in the rollup
+    assert store.fetch("SELECT COUNT(*) AS n FROM exchange_rollup") == [{"n": 0}]
+    store.write([final("ex_1")], {})
+    sums = store.fetch("SELECT width, n FROM exchange_rollup ORDER BY width")
+    assert sums == [{"width": w, "n": 1} for w in migrations.ROLLUP_WIDTHS]
+    store.write([final("ex_1", model="other")], {})  # a finished row rewritten: moved, not added
+    rows = store.fetch("SELECT model, n FROM exchange_rollup")
+    assert rows == [{"model": "other", "n": 1}] * len(migrations.ROLLUP_WIDTHS)
+    store.execute("DELETE FROM exchanges WHERE id = ?", ["ex_1"])
+    assert store.fetch("SELECT COUNT(*) AS n FROM exchange_rollup") == [{"n": 0}]
+
+
+def test_text_search_counts_and_stats_are_capped(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    monkeypatch.setattr(stats, "SAMPLE", 12)
+    data = _dataset()
+    store.write(data, {})
+    matching = sorted((x for x in data if "about_" in x["preview"]), key=lambda x: -x["started_at"])
+    f = queries.parse_filters({"q": "ABOUT_"})
+    listed = queries.list_exchanges(store, f, queries.parse_page({"limit": "4", "page": "2"}))
+    assert listed["total"] == 10 and listed["total_capped"] is True
+    assert [r["id"] for r in listed["data"]] == [x["id"] for x in matching[4:8]]
+    deep = queries.list_exchanges(store, f, queries.parse_page({"limit": "4", "page": "4"}))
+    assert deep["total"] == 16 and [r["id"] for r in deep["data"]] == [
+        x["id"] for x in matching[12:16]
+    ]
+    rare = queries.list_exchanges(store, queries.parse_filters({"q": "turn 17"}), queries.Page())
+    assert rare["total"] == 1 and rare["total_capped"] is False
+    s = stats.compute(store, f, now=NOW + 2000)
+    newest = matching[:12]
+    assert s["sampled"] == {"newest": 12, "from": newest[-1]["started_at"]}
+    assert s["totalRequests"] == 12
+    assert s["tokens"]["input"] == sum(x["input_tokens"] or 0 for x in newest)
+    assert stats.compute(store, queries.parse_filters({"q": "turn 17"}))["sampled"] is None
 
 
 @pytest.mark.postgres
@@ -249,15 +309,16 @@ def test_write_refuses_dangling_part_pruned_elsewhere(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    reason="monitor/stats.py buckets by CAST(started_at AS INTEGER): SQLite truncates, PostgreSQL "
-    "rounds, so an exchange in the last half second of a bucket lands in the next one on PostgreSQL",
-    strict=False,
-)
 def test_time_buckets_agree_at_bucket_edges(both: tuple[Store, Store]) -> None:
+    edge = (NOW // 60 + 1) * 60 - 0.3  # the last half second of a one-minute bucket
     for store in both:
-        edge = (NOW // 60 + 1) * 60 - 0.3  # the last half second of a one-minute bucket
-        store.write([final("ex_a", started_at=NOW), final("ex_b", started_at=edge)], {})
-    f = queries.parse_filters({"from": str(NOW), "to": str(NOW + 600)})
-    lite, pg = (stats.compute(s, f, now=NOW + 600)["buckets"] for s in both)
-    assert lite == pg
+        exchanges = [final("ex_a", started_at=NOW), final("ex_b", started_at=edge)]
+        store.write([{**x, "session_id": "s1"} for x in exchanges], {})
+    for query in ({"from": str(NOW), "to": str(NOW + 600)}, {"session": "s1"}):
+        f = queries.parse_filters(query)  # the rollup path, then the rows path
+        lite, pg = (stats.compute(s, f, now=NOW + 600)["buckets"] for s in both)
+        assert lite == pg, query
+        counts = {item["t"]: item["count"] for item in lite["items"] if item["count"]}
+        # Floored: the edge exchange stays in the bucket it started in.
+        assert sum(counts.values()) == 2
+        assert counts.get(edge // lite["width"] * lite["width"], 0) >= 1, (query, counts)

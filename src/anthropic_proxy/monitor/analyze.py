@@ -20,7 +20,8 @@ FAILED_STATES = ("error", "timeout", "interrupted", "client_closed")
 ERRORS_SQL = """
 SELECT COALESCE(error_kind, '') AS kind, COALESCE(status, 0) AS status, state, COUNT(*) AS n,
   MAX(started_at) AS last_at, MAX(error_message) AS sample, MAX(id) AS last_id
-FROM exchanges{clause} GROUP BY COALESCE(error_kind, ''), COALESCE(status, 0), state ORDER BY n DESC"""
+FROM exchanges{clause} GROUP BY COALESCE(error_kind, ''), COALESCE(status, 0), state
+ORDER BY n DESC, kind, status, state"""
 
 # (what to match: error kind, HTTP status or final state; cause; likely fix). First match wins.
 FIXES: tuple[tuple[str, str, str], ...] = (
@@ -204,7 +205,7 @@ def likely_fix(kind: str, status: int, state: str, message: str) -> tuple[str, s
 
 def slowest(store: Store, clause: str, params: list[Any]) -> list[dict[str, Any]]:
     keep = f"{clause} AND duration_ms IS NOT NULL" if clause else " WHERE duration_ms IS NOT NULL"
-    sql = f"SELECT {', '.join(queries.SUMMARY_COLUMNS)} FROM exchanges{keep} ORDER BY duration_ms DESC LIMIT ?"
+    sql = f"SELECT {', '.join(queries.SUMMARY_COLUMNS)} FROM exchanges{keep} ORDER BY duration_ms DESC, id DESC LIMIT ?"
     return [queries.summary(r) for r in store.fetch(sql, [*params, SLOWEST])]
 
 

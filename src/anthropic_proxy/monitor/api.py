@@ -23,6 +23,7 @@ from anthropic_proxy.state import STATE, AppState
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
+FORMAT_PARAM = frozenset({"format"})
 
 
 def _state(request: web.Request) -> AppState:
@@ -51,6 +52,7 @@ async def config_page(request: web.Request) -> web.StreamResponse:
 
 
 async def list_requests(request: web.Request) -> web.Response:
+    queries.check_params(request.query, queries.PAGE_PARAMS)
     f, page = queries.parse_filters(request.query), queries.parse_page(request.query)
     return _json(await asyncio.to_thread(queries.list_exchanges, _state(request).store, f, page))
 
@@ -64,6 +66,7 @@ async def get_request(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
+    queries.check_params(request.query)
     f = queries.parse_filters(request.query)
     return _json(await asyncio.to_thread(stats.compute, _state(request).store, f))
 
@@ -107,6 +110,7 @@ async def server_config(request: web.Request) -> web.Response:
 
 
 async def export_requests(request: web.Request) -> web.StreamResponse:
+    queries.check_params(request.query, FORMAT_PARAM)
     fmt = request.query.get("format", "json")
     if fmt not in export.FORMATS:
         raise BadRequest(f"format: use one of {', '.join(export.FORMATS)}")
@@ -119,6 +123,7 @@ async def analyze_report(request: web.Request) -> web.StreamResponse:
     wants_json = request.query.get("format") == "json" or "application/json" in request.headers.get(
         "Accept", ""
     )
+    queries.check_params(request.query, FORMAT_PARAM)
     f = queries.parse_filters(request.query)
     if not wants_json:
         return _page("analyze.html")
@@ -126,6 +131,7 @@ async def analyze_report(request: web.Request) -> web.StreamResponse:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
+    queries.check_params(request.query, queries.PAGE_PARAMS)
     f = queries.parse_filters(request.query)
     limit = queries.parse_page(request.query).limit
     return _json(

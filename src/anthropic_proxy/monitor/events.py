@@ -141,6 +141,7 @@ class EventHub:
 
 async def stream(request: web.Request, hub: EventHub) -> web.StreamResponse:
     """GET /api/monitor/stream: stats at once, then events matching the query's filters."""
+    queries.check_params(request.query, queries.PAGE_PARAMS)
     query = {k: v for k, v in request.query.items() if k not in {"page", "limit", "sort", "order"}}
     sub = hub.subscribe(query)  # raises BadRequest before the response starts
     response = web.StreamResponse(

@@ -61,6 +61,13 @@ SORTABLE = {
 }  # fmt: skip
 MAX_LIMIT = 1000
 SEARCHED = ("preview", "model", "upstream_model", "error_message")
+SEARCHED_CHEAP_FIRST = ("model", "upstream_model", "error_message", "preview")
+FILTER_PARAMS = frozenset(
+    "status state model provider mode kind timeRange from to session agent q".split()
+)
+PAGE_PARAMS = frozenset("page limit sort order".split())
+COUNT_CAP = 1_000
+"""A text search counts at most this many matches (more past a deep page); beyond, `total_capped`."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,17 @@ def _values(query: Mapping[str, str], *names: str) -> tuple[str, ...]:
     return tuple(
         dict.fromkeys(v.strip() for v in raw.split(",") if v.strip() and v.strip() != "all")
     )
+
+
+def check_params(query: Mapping[str, str], *allowed: frozenset[str]) -> None:
+    """BadRequest for a parameter the route does not take (a typo such as `since` for `from`
+    would otherwise be ignored silently and answer for all exchanges)."""
+    known = FILTER_PARAMS.union(*allowed)
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise BadRequest(
+            f"unknown query parameter {unknown[0]!r}; this route takes {', '.join(sorted(known))}"
+        )
 
 
 def parse_filters(query: Mapping[str, str], now: float | None = None) -> Filters:
@@ -170,8 +188,11 @@ def parse_page(query: Mapping[str, str]) -> Page:
     if page < 1 or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"page must be >= 1 and limit between 1 and {MAX_LIMIT}")
     sort = query.get("sort", "-started_at")
-    descending = sort.startswith("-") or query.get("order", "").lower() == "desc"
-    if query.get("order", "").lower() == "asc":
+    order = query.get("order", "").lower()
+    if order not in ("", "asc", "desc"):
+        raise BadRequest("order: use asc or desc")
+    descending = sort.startswith("-") or order == "desc"
+    if order == "asc":
         descending = False
     column = sort.lstrip("-+ ")
     if column not in SORTABLE:
@@ -188,7 +209,7 @@ def _int(query: Mapping[str, str], name: str, default: int) -> int:
         raise BadRequest(f"{name}: not an integer: {query.get(name)!r}") from None
 
 
-def where(f: Filters, dialect: str = "") -> tuple[str, list[Any]]:
+def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, list[Any]]:
     """A WHERE clause (or '') and its parameters. On SQLite a text search first narrows the rows
     with the trigram index `exchanges_search` (a superset of the LIKE matches; 3+ characters).
     Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
@@ -205,9 +226,8 @@ def where(f: Filters, dialect: str = "") -> tuple[str, list[Any]]:
             parts.append(clause)
             params.append(value)
     if f.q:
-        pattern = "%" + _escape_like(f.q.lower()) + "%"
-        likes = " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in SEARCHED)
-        if dialect == "sqlite" and len(f.q) >= 3:
+        likes, patterns = _likes(f.q, dialect)
+        if dialect == "sqlite" and len(f.q) >= 3 and text_index:
             parts.append(
                 "rowid IN (SELECT rowid FROM exchanges WHERE id = ? UNION "
                 "SELECT rowid FROM exchanges WHERE session_id = ? UNION "
@@ -216,11 +236,21 @@ def where(f: Filters, dialect: str = "") -> tuple[str, list[Any]]:
                 f"AND ({likes}))"
             )
             phrase = '"' + f.q.replace('"', '""') + '"'
-            params.extend([f.q, f.q, phrase, *[pattern] * len(SEARCHED)])
+            params.extend([f.q, f.q, phrase, *patterns])
         else:
             parts.append(f"(id = ? OR session_id = ? OR {likes})")
-            params.extend([f.q, f.q, *[pattern] * len(SEARCHED)])
+            params.extend([f.q, f.q, *patterns])
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+def _likes(q: str, dialect: str = "") -> tuple[str, list[str]]:
+    """The text match, `column LIKE '%q%'` case-insensitively over SEARCHED (short columns
+    first, so a model-name search rarely reads the preview), and its parameters. SQLite's LIKE
+    already ignores ASCII case (and only ASCII, like its LOWER), so it skips LOWER's copy."""
+    pattern = "%" + _escape_like(q.lower()) + "%"
+    column = "{}" if dialect == "sqlite" else "LOWER({})"
+    likes = " OR ".join(f"{column.format(c)} LIKE ? ESCAPE '\\'" for c in SEARCHED_CHEAP_FIRST)
+    return likes, [pattern] * len(SEARCHED_CHEAP_FIRST)
 
 
 def _escape_like(text: str) -> str:
@@ -266,9 +296,18 @@ def order_by(page: Page) -> str:
 
 
 def list_exchanges(store: Store, f: Filters, page: Page) -> dict[str, Any]:
-    """One page of summaries, newest first by default: `{data, total, page, limit, pages}`."""
-    clause, params = where(f, getattr(store, "dialect", "sqlite"))
-    total = store.fetch(f"SELECT COUNT(*) AS n FROM exchanges{clause}", params)[0]["n"]
+    """One page of summaries, newest first by default: `{data, total, page, limit, pages,
+    total_capped}`. With a text search `total` counts at most `COUNT_CAP` matches (or up to the
+    page asked for, if deeper) and `total_capped` says there are more."""
+    capped = False
+    if f.q:
+        clause, params = text_clause(store, f, COUNT_CAP)
+        total, capped = count_matches(
+            store, clause, params, max(COUNT_CAP, page.offset + page.limit)
+        )
+    else:
+        clause, params = where(f, getattr(store, "dialect", "sqlite"))
+        total = store.fetch(f"SELECT COUNT(*) AS n FROM exchanges{clause}", params)[0]["n"]
     # Skip OFFSET rows on ids only (an index gives the order), then read the page's wide rows.
     ids = _page_ids(store, clause, params, page)
     rows: dict[str, Row] = {}
@@ -278,10 +317,37 @@ def list_exchanges(store: Store, f: Filters, page: Page) -> dict[str, Any]:
     return {
         "data": [summary(rows[i]) for i in ids if i in rows],
         "total": total,
+        "total_capped": capped,
         "page": page.page,
         "limit": page.limit,
         "pages": max(1, -(-total // page.limit)),
     }
+
+
+def count_matches(store: Store, clause: str, params: list[Any], cap: int) -> tuple[int, bool]:
+    """(matches, more): the exchanges matching `clause` counted up to `cap`, and whether there
+    are more. Counting stops at cap + 1 rows, so a common search word costs bounded work."""
+    sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM exchanges{clause} LIMIT ?) AS capped"
+    n = int(store.fetch(sql, [*params, cap + 1])[0]["n"])
+    return min(n, cap), n > cap
+
+
+def text_clause(store: Store, f: Filters, cap: int) -> tuple[str, list[Any]]:
+    """The WHERE clause for filters with a text search, picked by how common the text is. On
+    SQLite a rare text is found through the trigram index (cost grows with its matches); a
+    common one (more than `cap` index candidates) is checked row by row while an index walks
+    the sort order or the other filters, stopping once a page or the capped count is full."""
+    dialect = getattr(store, "dialect", "sqlite")
+    if dialect == "sqlite" and len(f.q) >= 3:
+        phrase = '"' + f.q.replace('"', '""') + '"'
+        candidates = store.fetch(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM exchanges_search "
+            "WHERE exchanges_search MATCH ? LIMIT ?) AS capped",
+            [phrase, cap + 1],
+        )[0]["n"]
+        if candidates > cap:
+            return where(f, dialect, text_index=False)
+    return where(f, dialect)
 
 
 def _page_ids(store: Store, clause: str, params: list[Any], page: Page) -> list[str]:

@@ -45,7 +45,7 @@ def list_sessions(store: Store, f: queries.Filters, limit: int = 100) -> list[di
     """Sessions matching the filters, most recently active first."""
     clause, params = queries.where(f)
     clause = f"{clause} AND session_id IS NOT NULL" if clause else " WHERE session_id IS NOT NULL"
-    sql = f"{LIST_SQL}{clause} GROUP BY session_id ORDER BY last DESC LIMIT ?"
+    sql = f"{LIST_SQL}{clause} GROUP BY session_id ORDER BY last DESC, session_id LIMIT ?"
     return [_session_row(r) for r in store.fetch(sql, [*params, limit])]
 
 

@@ -5,8 +5,11 @@ except steps given as `{dialect: sql}` (triggers, full-text search), picked by `
 from __future__ import annotations
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
-ROLLUP_WIDTHS = (60, 3600)
-"""`exchange_rollup` keeps per-minute and per-hour sums; stats read them instead of every row."""
+ROLLUP_WIDTHS = (60, 1800, 3 * 3600)
+"""`exchange_rollup` keeps per-minute, -half-hour and -3-hour sums of finished exchanges; stats
+read the coarsest level dividing their chart buckets (1 min … 30 days) instead of every row.
+Each width divides the next, so finer levels fill the partial slots at the ends of a range."""
+V1_ROLLUP_WIDTHS = (60, 3600)  # what 006 created
 # (rollup column, value for one exchange row `R`); sums of COALESCEd values, counts of non-NULL.
 ROLLUP_MEASURES = (
     ("n", "1"),
@@ -50,34 +53,50 @@ def _rollup_upsert(row: str, sign: int, width: int, slot: str) -> str:
     )
 
 
-def _rollup_steps(row: str, sign: int, dialect: str) -> str:
-    slot = (
+def _slot(dialect: str) -> str:
+    # started_at is positive, so SQLite's truncating CAST floors; PostgreSQL's CAST would round.
+    return (
         "CAST(R.started_at / {w} AS INTEGER)"
         if dialect == SQLITE
         else "FLOOR(R.started_at / {w})::BIGINT"
     )
-    return "\n".join(_rollup_upsert(row, sign, w, slot.format(w=w)) for w in ROLLUP_WIDTHS)
 
 
-def _rollup_backfill(dialect: str) -> str:
-    slot = (
-        "CAST(started_at / {w} AS INTEGER)"
-        if dialect == SQLITE
-        else "FLOOR(started_at / {w})::BIGINT"
+def _rollup_steps(
+    row: str, sign: int, dialect: str, widths: tuple[int, ...] = V1_ROLLUP_WIDTHS
+) -> str:
+    return "\n".join(_rollup_upsert(row, sign, w, _slot(dialect).format(w=w)) for w in widths)
+
+
+def _rollup_drop_empty(row: str, dialect: str) -> str:
+    """Rollup rows of one exchange row (OLD) that no exchange adds to any more, deleted: slots
+    emptied by pruning must not pile up (stats look for the first and last non-empty slot)."""
+    keys = " AND ".join(f"{k} = {v.replace('R.', f'{row}.')}" for k, v in ROLLUP_KEYS)
+    return "\n".join(
+        f"DELETE FROM exchange_rollup WHERE width = {w} AND "
+        f"slot = {_slot(dialect).format(w=w).replace('R.', f'{row}.')} AND {keys} AND n = 0;"
+        for w in ROLLUP_WIDTHS
     )
+
+
+def _rollup_backfill(
+    dialect: str, widths: tuple[int, ...] = V1_ROLLUP_WIDTHS, where: str = ""
+) -> str:
+    slot = _slot(dialect).replace("R.", "")
     keys = ", ".join(k for k, _ in ROLLUP_KEYS)
     measures = ", ".join(m for m, _ in ROLLUP_MEASURES)
     return "\n".join(
         f"INSERT INTO exchange_rollup (width, slot, {keys}, {measures}) "
         f"SELECT {w}, {slot.format(w=w)}, {', '.join(v.replace('R.', '') for _, v in ROLLUP_KEYS)}, "
         f"{', '.join(f'SUM({v})'.replace('R.', '') for _, v in ROLLUP_MEASURES)} FROM exchanges "
-        f"GROUP BY {slot.format(w=w)}, {', '.join(v.replace('R.', '') for _, v in ROLLUP_KEYS)};"
-        for w in ROLLUP_WIDTHS
+        f"{where} GROUP BY {slot.format(w=w)}, "
+        f"{', '.join(v.replace('R.', '') for _, v in ROLLUP_KEYS)};"
+        for w in widths
     )
 
 
 ROLLUP_TABLE = f"""
-CREATE TABLE exchange_rollup (         -- sums per (minute or hour, state, status, model, mode, kind)
+CREATE TABLE exchange_rollup (         -- sums per (slot, state, status, model, mode, kind)
     width INTEGER NOT NULL,            -- slot width in seconds: 60 or 3600
     slot BIGINT NOT NULL,              -- floor(started_at / width)
     state TEXT NOT NULL, status INTEGER NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL,
@@ -89,6 +108,66 @@ CREATE TABLE exchange_rollup (         -- sums per (minute or hour, state, statu
     PRIMARY KEY (width, slot, {", ".join(k for k, _ in ROLLUP_KEYS)})
 );
 """
+ROLLUP_TABLE_V2 = ROLLUP_TABLE.replace(
+    "-- slot width in seconds: 60 or 3600", "-- slot width in seconds: ROLLUP_WIDTHS"
+)
+NOT_PENDING = "state <> 'pending'"
+ROLLUP_V2 = {
+    # Finished exchanges only: a pending row is added once, when it finishes (the recorder writes
+    # long exchanges twice, begin and finish), and stats count pending rows from `exchanges`.
+    # WITHOUT ROWID keeps each slot's rows together in primary-key order: one b-tree per upsert
+    # and a range read per query.
+    SQLITE: f"""
+    DROP TRIGGER exchanges_rollup_insert;
+    DROP TRIGGER exchanges_rollup_update;
+    DROP TRIGGER exchanges_rollup_delete;
+    DROP TABLE exchange_rollup;
+    {ROLLUP_TABLE_V2.rstrip().removesuffix(";")} WITHOUT ROWID;
+    CREATE TRIGGER exchanges_rollup_insert AFTER INSERT ON exchanges
+    WHEN NEW.{NOT_PENDING} BEGIN
+    {_rollup_steps("NEW", 1, SQLITE, ROLLUP_WIDTHS)}
+    END;
+    CREATE TRIGGER exchanges_rollup_update_old AFTER UPDATE ON exchanges
+    WHEN OLD.{NOT_PENDING} BEGIN
+    {_rollup_steps("OLD", -1, SQLITE, ROLLUP_WIDTHS)}
+    {_rollup_drop_empty("OLD", SQLITE)}
+    END;
+    CREATE TRIGGER exchanges_rollup_update_new AFTER UPDATE ON exchanges
+    WHEN NEW.{NOT_PENDING} BEGIN
+    {_rollup_steps("NEW", 1, SQLITE, ROLLUP_WIDTHS)}
+    END;
+    CREATE TRIGGER exchanges_rollup_delete AFTER DELETE ON exchanges
+    WHEN OLD.{NOT_PENDING} BEGIN
+    {_rollup_steps("OLD", -1, SQLITE, ROLLUP_WIDTHS)}
+    {_rollup_drop_empty("OLD", SQLITE)}
+    END;
+    {_rollup_backfill(SQLITE, ROLLUP_WIDTHS, f"WHERE {NOT_PENDING}")}
+    """,
+    POSTGRESQL: f"""
+    DROP TRIGGER exchanges_rollup ON exchanges;
+    DROP FUNCTION exchanges_rollup();
+    DROP TABLE exchange_rollup;
+    {ROLLUP_TABLE_V2}
+    CREATE FUNCTION exchanges_rollup() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN
+            IF OLD.{NOT_PENDING} THEN
+                {_rollup_steps("OLD", -1, POSTGRESQL, ROLLUP_WIDTHS)}
+                {_rollup_drop_empty("OLD", POSTGRESQL)}
+            END IF;
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            IF NEW.{NOT_PENDING} THEN
+                {_rollup_steps("NEW", 1, POSTGRESQL, ROLLUP_WIDTHS)}
+            END IF;
+        END IF;
+        RETURN NULL;
+    END $fn$;
+    CREATE TRIGGER exchanges_rollup AFTER INSERT OR UPDATE OR DELETE ON exchanges
+        FOR EACH ROW EXECUTE FUNCTION exchanges_rollup();
+    {_rollup_backfill(POSTGRESQL, ROLLUP_WIDTHS, f"WHERE {NOT_PENDING}")}
+    """,
+}
 SEARCH_ALL = " || ' ' || ".join(f"COALESCE({c}, '')" for c in SEARCH_COLUMNS)
 
 MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
@@ -288,6 +367,7 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
             """,
         },
     ),
+    ("008_stats_rollup_levels", ROLLUP_V2),
 )
 
 

@@ -7,7 +7,7 @@
   const { el, clear, $, num, ms, usd, pct, ratio, tokens, time } = UI;
   const t = (k, v) => I18N.t(k, v);
   const FILTERS = ["status", "model", "provider", "kind", "timeRange", "session", "q", "from", "to"];
-  const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, pages: 1, fresh: 0, stats: null, models: new Set(), source: null, selected: -1 };
+  const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, totalCapped: false, pages: 1, fresh: 0, stats: null, models: new Set(), source: null, selected: -1 };
 
   function params() {
     const p = new URLSearchParams();
@@ -52,7 +52,7 @@
     p.set("sort", state.sort);
     try {
       const data = await UI.api("/api/monitor/requests?" + p.toString());
-      Object.assign(state, { rows: data.data, total: data.total, pages: data.pages, fresh: 0 });
+      Object.assign(state, { rows: data.data, total: data.total, totalCapped: !!data.total_capped, pages: data.pages, fresh: 0 });
       renderTable();
     } catch (error) {
       UI.toast(error.message, "error");
@@ -91,9 +91,11 @@
     const body = clear($("#rows"));
     state.rows.forEach((x, i) => body.append(rowFor(x, i)));
     if (!state.rows.length) body.append(el("tr", {}, el("td", { colspan: 10, class: "muted empty" }, t("noRequests"))));
-    $("#page-info").textContent = t("pageOf", { page: state.page, pages: state.pages, total: num(state.total) });
+    // A text search counts its matches up to a cap: "1,000+" and more pages than counted.
+    const more = state.totalCapped ? "+" : "";
+    $("#page-info").textContent = t("pageOf", { page: state.page, pages: num(state.pages) + more, total: num(state.total) + more });
     $("#prev").disabled = state.page <= 1;
-    $("#next").disabled = state.page >= state.pages;
+    $("#next").disabled = state.totalCapped ? state.rows.length < state.limit : state.page >= state.pages;
     const banner = $("#fresh");
     banner.hidden = !state.fresh;
     banner.textContent = t("newRequests", { n: state.fresh });
@@ -110,8 +112,10 @@
     if (state.page === 1 && state.sort === "-started_at") {
       state.rows.unshift(x);
       if (state.rows.length > state.limit) state.rows.pop();
-      state.total += 1;
-      state.pages = Math.max(1, Math.ceil(state.total / state.limit));
+      if (!state.totalCapped) {
+        state.total += 1;
+        state.pages = Math.max(1, Math.ceil(state.total / state.limit));
+      }
       if (state.selected >= 0) state.selected += 1;
     } else {
       state.fresh += 1;
@@ -127,7 +131,8 @@
   function renderStats(s) {
     state.stats = s;
     clear($("#cards")).append(
-      card("requests", t("totalRequests"), num(s.totalRequests), t("activeN", { n: s.activeRequests })),
+      card("requests", t("totalRequests"), num(s.totalRequests),
+        s.sampled ? t("sampledN", { n: num(s.sampled.newest) }) : t("activeN", { n: s.activeRequests })),
       card("success", t("successRate"), pct(s.successRate), t("errorsN", { n: s.errorCount })),
       card("latency", t("latencyP50"), ms(s.latency.p50), `p95 ${ms(s.latency.p95)} · p99 ${ms(s.latency.p99)}`),
       card("ttft", t("ttftP50"), ms(s.ttft.p50), `p95 ${ms(s.ttft.p95)}`),
