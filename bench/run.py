@@ -345,6 +345,7 @@ class Bench:
                 return bodies.unique(self.tmpl["small_stream" if k == 0 else "large_stream"],
                                      self.next_uid()), {"x-bench-gap-ms": "0"}
             return bodies.unique(self.tmpl["small" if k % 2 else "large"], self.next_uid()), {}
+        rec0 = self.recorder(port) if proc else {}
         r = self.run_async(probe.load("http://127.0.0.1:%d" % port, n, 16, make))
         r["rss_loaded_mib"] = tree_rss(proc.pid)[0] if proc else None
         rec = self.recorder(port) if proc else {}
@@ -354,6 +355,7 @@ class Bench:
             time.sleep(0.1)
             rec = self.recorder(port)
         r["drain_s"] = time.time() - t0
+        r["dropped"] = rec.get("dropped", 0) - rec0.get("dropped", 0) if rec0 else None
         r["rss_mib"], r["hwm_mib"] = tree_rss(proc.pid) if proc else (None, None)
         return r
 
@@ -543,7 +545,8 @@ def report(res):
                 row.append(f(r.get("drain_s") if r else None, "%.1f"))
             row.append(sum(r.get("errors", 0) for k, r in T[t]["phases"].items()
                            if k.startswith(("lat", "tput")) and f"_{v}" in k))
-            row.append(sum(r.get("dropped", 0) for k, r in T[t]["phases"].items() if ("_%s" % v) in k))
+            row.append(sum(r.get("dropped") or 0 for k, r in T[t]["phases"].items()
+                           if k.startswith(("lat", "tput")) and f"_{v}" in k))
             rows.append(row)
     head = ["target", "body"] + ["%s c%d" % (SIZES[s], c) for s in SIZES for c in conns] + \
         ["/ relay %s c%d" % (SIZES[s], conns[-1]) for s in SIZES] + \
@@ -592,6 +595,7 @@ def report(res):
                      f(r1 and r1["rps"], "%.0f"),
                      "%s / %s" % (f(r1 and r1.get("rss_loaded_mib"), "%.0f"), f(r2 and r2.get("rss_loaded_mib"), "%.0f")),
                      "%s / %s" % ((r1 or {}).get("queued_at_end"), (r2 or {}).get("queued_at_end")),
+                     "%s / %s" % ((r1 or {}).get("dropped"), (r2 or {}).get("dropped")),
                      json.dumps((r1 or {}).get("statuses"))])
     n = res["args"]["rss_requests"]
     out.append(table("Memory (RSS of the process tree, MiB, read after the recorder queue drained): at "
@@ -599,7 +603,8 @@ def report(res):
                      % (n, n),
                      ["target", "start", "before", "after %d" % n, "after %d" % (2 * n),
                       "growth 1st %d" % n, "growth 2nd %d" % n, "peak (VmHWM)", "req/s",
-                      "RSS at end of load 1st / 2nd", "recorder queue at end of load", "statuses"], rows))
+                      "RSS at end of load 1st / 2nd", "recorder queue at end of load", "records dropped",
+                      "statuses"], rows))
     if "proxy" in T:
         out.append("\nproxy data dir after the run: {} MiB; /health: {}".format(f(T["proxy"].get("data_dir_mib"), "%.1f"), json.dumps(T["proxy"].get("health"))[:600]))
     noisy = [(t, k, round(r["other_load_pct"])) for t in T for k, r in T[t]["phases"].items()
