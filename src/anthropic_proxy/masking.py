@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 SECRET_HEADER = re.compile(r"key|token|secret|auth|cookie|password|credential", re.IGNORECASE)
 KEEP_HEAD, KEEP_TAIL = 10, 4
@@ -28,6 +29,7 @@ def mask_bearer(value: str) -> str:
     return mask_value(value)
 
 
+@lru_cache(maxsize=1024)  # header names repeat; this runs on the hot path (crash journal)
 def is_secret_header(name: str) -> bool:
     return bool(SECRET_HEADER.search(name)) and not name.lower().startswith("anthropic-ratelimit")
 
