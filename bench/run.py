@@ -401,6 +401,8 @@ class Bench:
                                           os.walk(self.data_dir) for f in fs) / MiB
         finally:
             stop(proc)
+            if name == "proxy" and not a.keep_data:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
         return res
 
     def recorder(self, port):
@@ -468,6 +470,8 @@ class Bench:
             health = self.health(port)
         finally:
             stop(proc)
+            if not self.a.keep_data:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
         half = [s for s in samples if s["t"] >= seconds / 2]
         slope = None
         if len(half) >= 2:
@@ -636,6 +640,7 @@ def main():
     ap.add_argument("--rss-requests", type=int, default=5000)
     ap.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="soak the proxy instead (issue 6)")
     ap.add_argument("--soak-rate", type=float, default=200.0, help="req/s during the soak")
+    ap.add_argument("--keep-data", action="store_true", help="keep the proxy's temp data dir")
     ap.add_argument("--upstream-port", type=int, default=18200)
     ap.add_argument("--quick", action="store_true", help="2 s phases, 3 streams, 2000 RSS requests")
     ap.add_argument("--no-pin", action="store_true")
