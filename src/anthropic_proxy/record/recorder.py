@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -21,6 +22,7 @@ from anthropic_proxy.storage.bodies import RecentBodies
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")
 BATCH = 512
+PENDING_AFTER_S = 1.0  # exchanges running longer get a 'pending' row, for the live view
 IDLE_WAIT_S = 0.01  # how stale the store may be when idle: the dashboard's live delay
 KNOWN_BLOBS = 200_000
 PRUNE_EVERY_S = 30.0
@@ -51,7 +53,7 @@ class Recorder:
         scrub: bool,
         retention: Retention,
         journal: Journal | None = None,
-        max_queued_bytes: int = 256 * 1024**2,
+        max_queued_bytes: int = 128 * 1024**2,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -74,6 +76,7 @@ class Recorder:
         self._known: OrderedDict[str, None] = OrderedDict()
         self._recent = RecentBodies()
         self._pending: dict[str, tuple[Row, Any]] = {}
+        self._held: dict[str, tuple[float, Capture]] = {}
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._last_prune = 0.0
 
@@ -129,9 +132,11 @@ class Recorder:
                     self.failed_writes += len(batch)
                 self._taken(batch)
             elif self._stopping.is_set():
+                self._write([], until=math.inf)  # still running at shutdown: pending rows
                 return
             else:
                 self._stopping.wait(IDLE_WAIT_S)
+                self._write([])
             self._maybe_prune()
 
     def _taken(self, batch: list[tuple[str, Capture]]) -> None:
@@ -143,12 +148,20 @@ class Recorder:
             batch.append(self._queue.popleft())
         return batch
 
-    def _write(self, batch: list[tuple[str, Capture]]) -> None:
-        finished = {c.id for what, c in batch if what == "finish"}
-        rows, blobs = [], {}
+    def _write(self, batch: list[tuple[str, Capture]], until: float | None = None) -> None:
+        """Finishes are written now. A begin is held back: most exchanges finish within
+        PENDING_AFTER_S and then need one row, not a pending row and its update."""
+        now = time.monotonic()
+        work: list[tuple[str, Capture]] = []
         for what, capture in batch:
-            if what == "begin" and capture.id in finished:
-                continue  # both ends in one batch: write the final row only
+            if what == "begin":
+                self._held[capture.id] = (now + PENDING_AFTER_S, capture)
+            else:
+                self._held.pop(capture.id, None)
+                work.append((what, capture))
+        work += self._due(now if until is None else until)
+        rows, blobs = [], {}
+        for what, capture in work:
             try:
                 row, parts = self._row(what, capture)
             except Exception:
@@ -163,6 +176,16 @@ class Recorder:
             # whose finish is still queued.
             done = (c.journal_position for what, c in batch if what == "finish")
             self.journal.committed(max(done, default=0))
+
+    def _due(self, now: float) -> list[tuple[str, Capture]]:
+        """Held begins whose exchange is still running: they get a pending row (live view)."""
+        due = []
+        for exchange_id, (deadline, capture) in list(self._held.items()):
+            if deadline > now:
+                break  # held in arrival order, so the rest are later still
+            del self._held[exchange_id]
+            due.append(("begin", capture))
+        return due
 
     def _row(self, what: str, capture: Capture) -> tuple[Row, dict[str, bytes]]:
         if capture.id in self._pending:
