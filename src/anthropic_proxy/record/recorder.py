@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -24,6 +26,7 @@ access_log = logging.getLogger("anthropic_proxy.access")
 BATCH = 512
 PENDING_AFTER_S = 1.0  # exchanges running longer get a 'pending' row, for the live view
 IDLE_WAIT_S = 0.01  # how stale the store may be when idle: the dashboard's live delay
+RECORDER_NICE = 19  # the writer yields the CPU to proxying (saturated, it drops and counts)
 KNOWN_BLOBS = 200_000
 PRUNE_EVERY_S = 30.0
 
@@ -122,6 +125,7 @@ class Recorder:
         self._enqueued_bytes += size
 
     def _run(self) -> None:
+        _lower_priority()
         while True:
             batch = self._take()
             if batch:
@@ -248,6 +252,12 @@ class Recorder:
                     break
         except Exception as exc:
             log.warning("pruning failed: %s", exc)
+
+
+def _lower_priority() -> None:
+    """Recording yields the CPU to proxying: on Linux a thread has its own nice value."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RECORDER_NICE)
 
 
 def _size(what: str, capture: Capture) -> int:
