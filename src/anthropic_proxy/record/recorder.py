@@ -24,6 +24,7 @@ from anthropic_proxy.storage.bodies import RecentBodies
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")
 BATCH = 512
+BATCH_BYTES = 16 * 1024**2
 PENDING_AFTER_S = 1.0  # exchanges running longer get a 'pending' row, for the live view
 IDLE_WAIT_S = 0.01  # how stale the store may be when idle: the dashboard's live delay
 RECORDER_NICE = 19  # the writer yields the CPU to proxying (saturated, it drops and counts)
@@ -80,6 +81,7 @@ class Recorder:
         self._recent = RecentBodies()
         self._pending: dict[str, tuple[Row, Any]] = {}
         self._held: dict[str, tuple[float, Capture]] = {}
+        self._lost: deque[str] = deque()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._last_prune = 0.0
 
@@ -115,11 +117,12 @@ class Recorder:
 
     def _put(self, what: str, capture: Capture) -> None:
         size = _size(what, capture)
-        if self._enqueued_bytes - self._dequeued_bytes + size > self.max_queued_bytes:
-            self.dropped += 1  # a slow store must not hold gigabytes of bodies in memory
-            return
-        if len(self._queue) >= self.max_queued:
+        full = len(self._queue) >= self.max_queued
+        # A slow store must not hold gigabytes of bodies in memory.
+        if full or self._enqueued_bytes - self._dequeued_bytes + size > self.max_queued_bytes:
             self.dropped += 1
+            if what == "finish":
+                self._lost.append(capture.id)  # the writer forgets its begin
             return
         self._queue.append((what, capture))
         self._enqueued_bytes += size
@@ -128,13 +131,13 @@ class Recorder:
         _lower_priority()
         while True:
             batch = self._take()
+            self._forget_lost()
             if batch:
                 try:
                     self._write(batch)
                 except Exception:  # the writer must outlive any one batch
                     log.exception("recorder batch failed; %d exchanges not recorded", len(batch))
                     self.failed_writes += len(batch)
-                self._taken(batch)
             elif self._stopping.is_set():
                 self._write([], until=math.inf)  # still running at shutdown: pending rows
                 return
@@ -143,14 +146,23 @@ class Recorder:
                 self._write([])
             self._maybe_prune()
 
-    def _taken(self, batch: list[tuple[str, Capture]]) -> None:
-        self._dequeued_bytes += sum(_size(what, capture) for what, capture in batch)
-
     def _take(self) -> list[tuple[str, Capture]]:
+        """Up to BATCH items or BATCH_BYTES of bodies; they leave the queue's byte budget now."""
         batch: list[tuple[str, Capture]] = []
-        while self._queue and len(batch) < BATCH:
-            batch.append(self._queue.popleft())
+        size = 0
+        while self._queue and len(batch) < BATCH and size < BATCH_BYTES:
+            what, capture = self._queue.popleft()
+            batch.append((what, capture))
+            size += _size(what, capture)
+        self._dequeued_bytes += size
         return batch
+
+    def _forget_lost(self) -> None:
+        """Exchanges whose finish was dropped: no pending row, no parsed body kept for them."""
+        while self._lost:
+            exchange_id = self._lost.popleft()
+            self._held.pop(exchange_id, None)
+            self._pending.pop(exchange_id, None)
 
     def _write(self, batch: list[tuple[str, Capture]], until: float | None = None) -> None:
         """Finishes are written now. A begin is held back: most exchanges finish within
@@ -188,7 +200,8 @@ class Recorder:
             if deadline > now:
                 break  # held in arrival order, so the rest are later still
             del self._held[exchange_id]
-            due.append(("begin", capture))
+            if capture.t_end is None:  # finished ones: their finish row is queued, or was lost
+                due.append(("begin", capture))
         return due
 
     def _row(self, what: str, capture: Capture) -> tuple[Row, dict[str, bytes]]:
