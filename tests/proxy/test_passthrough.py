@@ -77,8 +77,9 @@ async def test_request_bytes_reach_upstream_unchanged(
     proxy: RunningProxy, fake: FakeAnthropic
 ) -> None:
     raw = b'{"model":"claude-haiku-4-5",  "max_tokens":5,"messages":[{"role":"user","content":"\\u00e9 x"}]}'
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
             f"{proxy.url}/v1/messages?beta=true",
             data=raw,
             headers={
@@ -88,8 +89,9 @@ async def test_request_bytes_reach_upstream_unchanged(
                 "content-type": "application/json",
                 "x-claude-code-session-id": "sess-1",
             },
-        ) as resp:
-            assert resp.status == 200
+        ) as resp,
+    ):
+        assert resp.status == 200
     seen = fake.requests[-1]
     assert seen.body == raw
     assert seen.query_string == "beta=true"

@@ -123,8 +123,11 @@ class PostgresStore:
     def open(self) -> None:
         with self.connect(connect_timeout=10) as conn:
             if self.schema:
-                name = pgsql.Identifier(self.schema)
-                conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+                # IF NOT EXISTS still races between two instances starting at once.
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema])
+                    name = pgsql.Identifier(self.schema)
+                    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
             self._migrate(conn)
             row = conn.execute("SELECT current_schema() AS s").fetchone()
             self.namespace = str(row["s"]) if row else self.namespace
