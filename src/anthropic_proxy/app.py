@@ -129,6 +129,7 @@ def _recorder(settings: Settings, store: Store) -> Recorder:
     recorder = Recorder(
         store,
         size=settings.record_queue_size,
+        max_queued_bytes=settings.record_queue_bytes,
         scrub=settings.scrub_secrets,
         retention=retention,
     )

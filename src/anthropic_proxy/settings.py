@@ -155,6 +155,13 @@ OPTIONS: tuple[Option, ...] = (
         int,
     ),
     Option(
+        "record_queue_bytes",
+        ("RECORD_QUEUE_BYTES",),
+        "128MB",
+        "bodies the recorder queue may hold in memory; beyond it records are dropped and counted",
+        parse_size,
+    ),
+    Option(
         "scrub_secrets",
         ("SCRUB_SECRETS",),
         True,
@@ -275,6 +282,7 @@ class Settings:
     max_age_s: int = 0
     max_db_bytes: int = 0
     record_queue_size: int = 10_000
+    record_queue_bytes: int = 128 * 1024**2
     scrub_secrets: bool = True
     auth_token: str = ""
     allowed_hosts: str = ""

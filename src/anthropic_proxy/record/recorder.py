@@ -185,6 +185,7 @@ class Recorder:
                 continue
             rows.append(row)
             blobs.update(parts)
+            time.sleep(0)  # hand the GIL to a waiting event loop between exchanges
         self._commit(rows, blobs)
         if self.journal is not None:
             # Even after a failed write: the journal must not grow while the store is broken.
