@@ -3,6 +3,8 @@
 Filters come from the query string (`status`, `model`, `provider`/`mode`, `timeRange`, `from`,
 `to`, `session`, `agent`, `kind`, `q`) and become one WHERE clause with `?` placeholders, valid
 on SQLite and PostgreSQL alike. `matches` is the same predicate in Python, for live events.
+Kept as one module (~450 lines) on purpose: parsing a filter, its SQL and its Python twin must
+change together.
 """
 
 from __future__ import annotations
@@ -209,10 +211,8 @@ def _int(query: Mapping[str, str], name: str, default: int) -> int:
         raise BadRequest(f"{name}: not an integer: {query.get(name)!r}") from None
 
 
-def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, list[Any]]:
-    """A WHERE clause (or '') and its parameters. On SQLite a text search first narrows the rows
-    with the trigram index `exchanges_search` (a superset of the LIKE matches; 3+ characters).
-    Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
+def in_clauses(f: Filters) -> tuple[list[str], list[Any]]:
+    """`column IN (...)` for the list-valued filters, which the stats rollup also carries."""
     parts: list[str] = []
     params: list[Any] = []
     for column, values in (("state", f.states), ("status", f.statuses), ("model", f.models),
@@ -220,6 +220,14 @@ def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, 
         if values:
             parts.append(f"{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)
+    return parts, params
+
+
+def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, list[Any]]:
+    """A WHERE clause (or '') and its parameters. On SQLite a text search first narrows the rows
+    with the trigram index `exchanges_search` (a superset of the LIKE matches; 3+ characters).
+    Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
+    parts, params = in_clauses(f)
     for clause, value in (("session_id = ?", f.session), ("agent_id = ?", f.agent),
                           ("started_at >= ?", f.since), ("started_at < ?", f.until)):  # fmt: skip
         if value is not None:

@@ -3,7 +3,8 @@
 Everything protocol-shaped happens in the pure `translate/` package; this module only opens the
 upstream request, picks the key, streams bytes back (with a `ping` after 15 s of silence, and the
 upstream closed as soon as the client goes away) and fills the Capture with exactly the bytes the
-client received, so the recorder parses them like pass-through traffic.
+client received, so the recorder parses them like pass-through traffic. (~410 lines: the
+stream, non-stream, local and error replies share their commit/record helpers here.)
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ the finish needs: finish reason, usage, refusal). Text and thinking stream throu
 Grammar guaranteed to the client: message_start, blocks strictly one after another with indices
 0, 1, 2..., one message_delta, message_stop, and nothing after it; or, on any failure, an
 `error` event that ends the stream without a message_stop (E31, E33).
+
+One module (~410 lines) because the state machine and its small event builders are one concept.
 """
 
 from __future__ import annotations
