@@ -103,7 +103,7 @@ def large(target: int = 300_000, seed: int = 11) -> dict:
         messages.append({"role": "assistant", "content": [
             {"type": "text", "text": _text(rng, rng.randint(10, 40))},
             {"type": "tool_use", "id": tid, "name": tool,
-             "input": {"file_path": "/work/src/%s/%s_%d.py" % (rng.choice(VOCAB), rng.choice(VOCAB), k)}}]})
+             "input": {"file_path": "/home/dev/project/%s/%s_%d.py" % (rng.choice(VOCAB), rng.choice(VOCAB), k)}}]})
         messages.append({"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": tid,
              "content": _source(rng, int(per_result * rng.uniform(0.6, 1.4)))}]})

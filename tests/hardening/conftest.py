@@ -15,12 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from anthropic_proxy.app import create_app
-from anthropic_proxy.monitor import api as monitor_api
-from anthropic_proxy.settings import load
-from tests.conftest import RunningProxy
+from tests.conftest import RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -28,40 +24,10 @@ BACKEND_KEY = "sk-or-v1-hardening-backend-" + "b" * 40 + "-TAILB7"
 Start = Callable[..., Awaitable[RunningProxy]]
 
 
-def build_app(settings: Any) -> web.Application:
-    """create_app, plus the monitor's routes if the app does not wire them in yet."""
-    app = create_app(settings)
-    if not any(getattr(r, "canonical", None) == "/monitor" for r in app.router.resources()):
-        monitor_api.setup(app, settings)
-    return app
-
-
 @pytest.fixture
-async def start(tmp_path: Path) -> AsyncIterator[Start]:
-    """Start the full app (proxy + config API + monitor); stopped at teardown."""
-    started: list[RunningProxy] = []
-
-    async def run(**overrides: Any) -> RunningProxy:
-        cli = {"host": "127.0.0.1", "port": 0, "data_dir": str(tmp_path / "data"), **overrides}
-        settings = load(cli, environ={}, env_file=tmp_path / "no.env")
-        runner = web.AppRunner(build_app(settings), handler_cancellation=True, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        proxy = RunningProxy(f"http://127.0.0.1:{port}", runner, settings)
-        started.append(proxy)
-        return proxy
-
-    yield run
-    for proxy in started:
-        await proxy.stop()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAnthropic]:
-    async with FakeAnthropic() as server:
-        yield server
+def start(start_proxy: StartProxy) -> Start:
+    """The full app (proxy, config API, monitor), started like every other test's."""
+    return start_proxy
 
 
 @pytest.fixture
