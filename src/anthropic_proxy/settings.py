@@ -267,37 +267,39 @@ DEFAULT_UPSTREAM = "https://api.anthropic.com"
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8082
-    data_dir: str = ""
-    log_level: str = "INFO"
-    mode: str = ""
-    upstream_url: str = ""
-    legacy_base_url: str = ""
-    request_timeout_ms: int = 600_000
-    connect_timeout_ms: int = 10_000
-    max_body_bytes: int = 32 * 1024**2
-    database_url: str = ""
-    max_records: int = 0
-    max_age_s: int = 0
-    max_db_bytes: int = 0
-    record_queue_size: int = 10_000
-    record_queue_bytes: int = 128 * 1024**2
-    scrub_secrets: bool = True
-    auth_token: str = ""
-    allowed_hosts: str = ""
-    openrouter_api_key: str = ""
-    openrouter_base_url: str = ""
-    openrouter_default_model: str = ""
-    http_referer: str = "https://github.com/anthropic-proxy/anthropic-proxy"
-    x_title: str = "anthropic-proxy"
-    budget_daily_usd: float = 0.0
-    budget_monthly_usd: float = 0.0
-    session_budget_daily_usd: float = 0.0
-    session_budget_monthly_usd: float = 0.0
-    budget_webhook_url: str = ""
-    otel_endpoint: str = ""
-    otel_service_name: str = "anthropic-proxy"
+    """Effective values; the defaults live only in OPTIONS (`load` fills every field)."""
+
+    host: str
+    port: int
+    data_dir: str
+    log_level: str
+    mode: str
+    upstream_url: str
+    legacy_base_url: str
+    request_timeout_ms: int
+    connect_timeout_ms: int
+    max_body_bytes: int
+    database_url: str
+    max_records: int
+    max_age_s: int
+    max_db_bytes: int
+    record_queue_size: int
+    record_queue_bytes: int
+    scrub_secrets: bool
+    auth_token: str
+    allowed_hosts: str
+    openrouter_api_key: str
+    openrouter_base_url: str
+    openrouter_default_model: str
+    http_referer: str
+    x_title: str
+    budget_daily_usd: float
+    budget_monthly_usd: float
+    session_budget_daily_usd: float
+    session_budget_monthly_usd: float
+    budget_webhook_url: str
+    otel_endpoint: str
+    otel_service_name: str
 
     @property
     def data_path(self) -> Path:
