@@ -47,6 +47,11 @@ class RunningProxy:
 StartProxy = Callable[..., Awaitable[RunningProxy]]
 
 
+def journal_bytes(data_dir: Path) -> int:
+    """What the crash journal holds: 0 once the recorder has committed everything."""
+    return sum(p.stat().st_size for p in data_dir.glob("journal-*.bin"))
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAnthropic]:
     async with FakeAnthropic() as server:

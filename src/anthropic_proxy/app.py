@@ -19,8 +19,9 @@ from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
 from anthropic_proxy.monitor import api as monitor_api
 from anthropic_proxy.proxy import routes as proxy_routes
 from anthropic_proxy.proxy.translated import TranslationContext
-from anthropic_proxy.record import journal
-from anthropic_proxy.record.recorder import Recorder, Retention
+from anthropic_proxy.record import journal, writer
+from anthropic_proxy.record.process import ProcessRunner, Runner, Spec, ThreadRunner
+from anthropic_proxy.record.recorder import Recorder
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.state import STATE, AppState
 from anthropic_proxy.storage import Store, open_store
@@ -95,7 +96,7 @@ async def _lifespan(
             "%d exchanges were pending when the proxy last stopped; marked interrupted", interrupted
         )
     recorder = await asyncio.to_thread(_recorder, settings, store)
-    recorder.start()
+    recorder.start(_runner(settings, store, recorder))
     session = _client_session(settings)
     state = AppState(
         settings=settings,
@@ -113,32 +114,43 @@ async def _lifespan(
     yield
     await catalog.close()
     await session.close()
-    await asyncio.to_thread(recorder.stop)
-    if recorder.journal is not None:
-        recorder.journal.close()
+    await recorder.stop()
+    recorder.journal.close()
     await asyncio.to_thread(store.close)
 
 
 def _recorder(settings: Settings, store: Store) -> Recorder:
     """A recorder whose journal starts empty, after replaying what a crash left in it."""
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    path = settings.data_path / "journal.bin"
-    leftover = journal.leftovers(path)
-    recovered = [capture for file in leftover for capture in journal.replay(file)]
-    retention = Retention(settings.max_records, settings.max_age_s, settings.max_db_bytes)
-    recorder = Recorder(
-        store,
-        size=settings.record_queue_size,
-        max_queued_bytes=settings.record_queue_bytes,
-        scrub=settings.scrub_secrets,
-        retention=retention,
-    )
-    if recovered:
-        log.warning("recovered %d exchanges from the crash journal", recorder.recover(recovered))
+    data = settings.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    leftover = journal.leftovers(data)
+    entries = [entry for file in leftover for entry in journal.replay(file)]
+    if entries:
+        recovered = writer.recover(_spec(settings).writer(store), entries)
+        log.warning("recovered %d exchanges from the crash journal", recovered)
     for file in leftover:
         file.unlink()
-    recorder.journal = journal.Journal(path)
-    return recorder
+    return Recorder(
+        journal.Journal(data),
+        size=settings.record_queue_size,
+        max_queued_bytes=settings.record_queue_bytes,
+    )
+
+
+def _spec(settings: Settings) -> Spec:
+    return Spec(
+        database_url=settings.database_url,
+        data_dir=str(settings.data_path),
+        scrub=settings.scrub_secrets,
+        retention=(settings.max_records, settings.max_age_s, settings.max_db_bytes),
+        log_level=settings.log_level,
+    )
+
+
+def _runner(settings: Settings, store: Store, recorder: Recorder) -> Runner:
+    if settings.recorder_process:
+        return ProcessRunner(_spec(settings), recorder.on_report, recorder.on_exit)
+    return ThreadRunner(_spec(settings), store, recorder.on_report)
 
 
 def _client_session(settings: Settings) -> aiohttp.ClientSession:

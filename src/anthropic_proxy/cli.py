@@ -15,6 +15,7 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.app import create_app
+from anthropic_proxy.logs import configure_logging
 from anthropic_proxy.settings import Settings, add_arguments, load, markdown_table
 
 log = logging.getLogger("anthropic_proxy")
@@ -67,13 +68,6 @@ def refuse_reason(settings: Settings) -> str | None:
             "readable from the network. Set --auth-token (or ANTHROPIC_PROXY_AUTH_TOKEN), or bind 127.0.0.1."
         )
     return None
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def _install_uvloop() -> None:

@@ -151,15 +151,22 @@ OPTIONS: tuple[Option, ...] = (
         "record_queue_size",
         ("RECORD_QUEUE_SIZE",),
         10_000,
-        "recorder queue bound; beyond it records are dropped and counted",
+        "exchanges the recorder may fall behind by; beyond it records are dropped and counted",
         int,
     ),
     Option(
         "record_queue_bytes",
         ("RECORD_QUEUE_BYTES",),
         "128MB",
-        "bodies the recorder queue may hold in memory; beyond it records are dropped and counted",
+        "journal backlog the recorder may fall behind by; beyond it records are dropped and counted",
         parse_size,
+    ),
+    Option(
+        "recorder_process",
+        ("RECORDER_PROCESS",),
+        True,
+        "record in a separate low-priority process (false: a thread sharing the proxy's GIL)",
+        parse_bool,
     ),
     Option(
         "scrub_secrets",
@@ -285,6 +292,7 @@ class Settings:
     max_db_bytes: int
     record_queue_size: int
     record_queue_bytes: int
+    recorder_process: bool
     scrub_secrets: bool
     auth_token: str
     allowed_hosts: str

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
@@ -15,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, RunningProxy
+from anthropic_proxy.record.process import ProcessRunner
+from tests.conftest import API_KEY, RunningProxy, journal_bytes
 from tests.fakes.anthropic_upstream import (
     FakeAnthropic,
     JSONReply,
@@ -301,7 +304,9 @@ async def test_store_faults_do_not_stop_proxying(
     http: aiohttp.ClientSession,
     fault: str,
 ) -> None:
-    proxy = await start(**mode_settings(mode, fake, oai))
+    # The faults are injected into the store's own connection: the recorder runs as a thread here
+    # (the process variant is test_recorder_process_killed_loses_nothing).
+    proxy = await start(**mode_settings(mode, fake, oai, recorder_process=False))
     recorder = proxy.state.recorder
     await still_serving(http, proxy)
     await proxy.rows(1)
@@ -314,9 +319,8 @@ async def test_store_faults_do_not_stop_proxying(
     await wait_for(lambda: recorder.depth == 0 and recorder.failed_writes > 0)
     counters = await health(http, proxy)
     assert counters["failed_writes"] == recorder.failed_writes > 0
-    journal = proxy.settings.data_path / "journal.bin"
     # the journal does not grow while the store is broken
-    await wait_for(lambda: journal.stat().st_size == 0)
+    await wait_for(lambda: journal_bytes(proxy.settings.data_path) == 0)
     if fault == "gone":
         return
     sqlite_heal(proxy, fault)
@@ -348,3 +352,29 @@ async def test_a_stalled_store_drops_and_counts(
         locker.close()
     await wait_for(lambda: proxy.state.recorder.depth == 0, timeout=10)
     await still_serving(http, proxy)
+
+
+async def test_recorder_process_killed_loses_nothing(
+    start: Start, fake: FakeAnthropic, oai: FakeOpenAI, mode: str, http: aiohttp.ClientSession
+) -> None:
+    """The recorder process dies: the proxy goes on serving, starts another one where the last
+    report ended, and what was journaled meanwhile is recorded."""
+    proxy = await start(**mode_settings(mode, fake, oai))
+    await still_serving(http, proxy)
+    await proxy.rows(1)
+    recorder = proxy.state.recorder
+    runner = recorder.runner
+    assert isinstance(runner, ProcessRunner) and runner.pid is not None
+    first = runner.pid
+    assert first != os.getpid()
+    os.kill(first, signal.SIGKILL)
+    for i in range(10):
+        status, _, _ = await post(http, proxy, ask(f"while dead {i}", stream=i % 2 == 0))
+        assert status == 200
+    await wait_for(lambda: recorder.restarts == 1 and recorder.depth == 0, timeout=15)
+    assert runner.pid not in (None, first)
+    rows = await proxy.rows(11)
+    previews = {r["preview"].split("\n")[0] for r in rows}
+    assert {f"while dead {i}" for i in range(10)} <= previews
+    counters = await health(http, proxy)
+    assert (counters["restarts"], counters["dropped"], counters["failed_writes"]) == (1, 0, 0)

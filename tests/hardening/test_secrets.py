@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.conftest import RunningProxy
+from tests.conftest import RunningProxy, journal_bytes
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block
 from tests.fakes.openai_upstream import FakeOpenAI, completion
 from tests.hardening.conftest import Start, wait_for
@@ -164,6 +164,7 @@ async def test_no_full_key_anywhere(
     oai: FakeOpenAI,
     http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
     tmp_path: Path,
     mode: str,
 ) -> None:
@@ -204,8 +205,7 @@ async def test_no_full_key_anywhere(
     await proxy.rows(n)
     recorder = proxy.state.recorder
     await wait_for(lambda: recorder.depth == 0)
-    journal = proxy.settings.data_path / "journal.bin"
-    await wait_for(lambda: journal.stat().st_size == 0)
+    await wait_for(lambda: journal_bytes(proxy.settings.data_path) == 0)
     # the upstream got the real keys: only the stored copy is protected
     if mode == "anthropic":
         assert fake.requests_to("/v1/messages")[0].headers["x-api-key"] == CLIENT_KEY
@@ -221,8 +221,11 @@ async def test_no_full_key_anywhere(
     hits += find(caplog.text.encode(), "log text")
     await proxy.stop()
     hits += scan_dir(proxy.settings.data_path)  # after a clean shutdown too
+    # the recorder process logs (access lines, DEBUG headers) to the stderr it shares with us
+    recorder_log = capfd.readouterr().err
+    hits += find(recorder_log.encode(), "recorder process log")
     assert not hits, "\n".join(sorted(set(hits)))
-    assert caplog.records, "no log captured?"
+    assert "anthropic_proxy.access" in recorder_log and "request headers" in recorder_log
 
 
 async def test_scrubbing_disabled_keeps_bodies_verbatim(

@@ -259,10 +259,11 @@ def test_journal_keeps_translation_changes_and_cost(tmp_path: Any) -> None:
     capture.upstream_request = {"model": "m", "messages": []}
     capture.translation_changes, capture.upstream_cost_usd = ["dropped speed"], 0.25
     capture.finish("success")
-    log = journal.Journal(tmp_path / "j.bin")
+    log = journal.Journal(tmp_path)
     log.append(capture)
     log.close()
-    [back] = journal.replay(tmp_path / "j.bin")
+    [entry] = journal.replay(journal.segment(tmp_path, 0))
+    back = entry.capture
     assert (back.translation_changes, back.upstream_cost_usd) == (["dropped speed"], 0.25)
 
 

@@ -45,6 +45,7 @@ class RecorderHealth(Protocol):
     dropped: int
     failed_writes: int
     written: int
+    restarts: int
 
 
 class Metrics:
@@ -136,11 +137,11 @@ class _RecorderCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         r = self.recorder
         yield GaugeMetricFamily(
-            "anthropic_proxy_recorder_queue_depth", "Captures waiting for the writer", r.depth
+            "anthropic_proxy_recorder_queue_depth", "Journal records not yet recorded", r.depth
         )
         yield CounterMetricFamily(
             "anthropic_proxy_recorder_dropped",
-            "Captures dropped because the recorder queue was full",
+            "Captures dropped because the recorder was too far behind",
             r.dropped,
         )
         yield CounterMetricFamily(
@@ -150,4 +151,9 @@ class _RecorderCollector(Collector):
         )
         yield CounterMetricFamily(
             "anthropic_proxy_recorder_written", "Exchange rows written to the store", r.written
+        )
+        yield CounterMetricFamily(
+            "anthropic_proxy_recorder_restarts",
+            "Times the recorder process died and was restarted from the journal",
+            r.restarts,
         )

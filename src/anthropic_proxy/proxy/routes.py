@@ -132,6 +132,7 @@ async def health(request: web.Request) -> web.Response:
             "written": recorder.written,
             "dropped": recorder.dropped,
             "failed_writes": recorder.failed_writes,
+            "restarts": recorder.restarts,
         },
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")

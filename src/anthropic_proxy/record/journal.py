@@ -1,9 +1,14 @@
-"""A crash journal: every finished Capture is appended (one writev, no parsing) before it is
-queued, so a kill -9 loses no exchange that reached the client. The writer truncates the file
-once everything in it is committed to the store; on start-up whatever is left is replayed.
+"""The crash journal, which is also the recorder's queue.
 
-Headers are masked before they are written. Bodies are raw (scrubbing runs in the recorder),
-but live here only until the next commit, typically milliseconds.
+The proxy appends every finished Capture (one writev, no parsing) before the client can see the
+response complete, so a kill -9 loses no exchange that reached the client. The recorder reads the
+journal back, writes the store, and reports how far it got; segments wholly committed are
+deleted. On start-up whatever is left is replayed.
+
+Positions are global byte offsets across segments; a segment is named by the position it starts
+at, so a reader at the end of one segment knows the name of the next. Headers are masked before
+they are written. Bodies are raw (scrubbing runs in the recorder) and live here only until they
+are committed, typically milliseconds.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,99 +34,173 @@ META_FIELDS = (
     "error_message truncated upstream_model upstream_status upstream_request chunk_times "
     "translation_changes upstream_cost_usd"
 ).split()
-
-
 ROTATE_BYTES = 64 * 1024**2
+PREFIX, SUFFIX = "journal-", ".bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal record: 'begin' (still running after a while) or 'finish'."""
+
+    kind: str
+    capture: Capture
+    end: int  # global position just after it
+
+
+def segment(directory: Path, start: int) -> Path:
+    return directory / f"{PREFIX}{start:016d}{SUFFIX}"
 
 
 class Journal:
-    """Positions are global (across rotated segments) so the writer can say 'committed up to'."""
+    """The appending side. Used from the event loop only."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, directory: Path, start: int = 0) -> None:
+        self.directory = directory
         self.failures = 0
-        self._lock = threading.Lock()
-        self._closed: list[tuple[Path, int]] = []  # rotated segments and their global end
-        self._base = 0  # global position where the current file starts
+        self._closed: list[tuple[Path, int]] = []  # earlier segments and their global end
+        self._start = start  # global position where the current segment starts
+        self._size = 0
         self._fd = self._open()
-        self._end = 0
+
+    @property
+    def end(self) -> int:
+        return self._start + self._size
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+        return os.open(segment(self.directory, self._start), flags, 0o600)
 
-    def append(self, capture: Capture) -> int:
-        """Write one capture; returns the journal offset after it (0 if the write failed)."""
-        meta = {name: getattr(capture, name) for name in META_FIELDS}
-        meta["request_headers"] = list(mask_headers(capture.request_headers).items())
-        meta["response_headers"] = list(mask_headers(capture.response_headers).items())
-        meta["chunk_lens"] = [len(c) for c in capture.chunks]
+    def append(self, capture: Capture, kind: str = "finish") -> int:
+        """Write one record; returns the global position after it (0 if the write failed)."""
+        parts = frame(capture, kind)
         try:
-            encoded = orjson.dumps(meta)
-        except TypeError:  # an upstream request nested too deeply to encode: journal without it
-            meta["upstream_request"] = None
-            encoded = orjson.dumps(meta)
-        size = len(capture.request_body) + sum(meta["chunk_lens"])
-        parts = [
-            FRAME.pack(MAGIC, len(encoded), size),
-            encoded,
-            capture.request_body,
-            *capture.chunks,
-        ]
-        with self._lock:
-            try:
-                os.writev(self._fd, parts)
-            except OSError as exc:
-                self.failures += 1
-                log.warning("journal write failed: %s", exc)
-                return 0
-            self._end += FRAME.size + len(encoded) + size
-            position = self._base + self._end
-            if self._end > ROTATE_BYTES:
-                self._rotate()
-            return position
+            written = os.writev(self._fd, parts)
+            if written != sum(map(len, parts)):  # a disk full part-way: no torn frame stays
+                os.ftruncate(self._fd, self._size)
+                raise OSError(f"short write ({written} bytes)")
+        except OSError as exc:
+            self.failures += 1
+            log.warning("journal write failed: %s", exc)
+            return 0
+        self._size += written
+        if self._size > ROTATE_BYTES:
+            self._rotate()  # under sustained load the segment never empties
+        return self.end
 
     def _rotate(self) -> None:
-        """Under sustained load the file never empties: start a new one, drop old ones later."""
         os.close(self._fd)
-        closed = self.path.with_name(f"{self.path.name}.{self._base + self._end}")
-        os.rename(self.path, closed)
-        self._closed.append((closed, self._base + self._end))
-        self._base += self._end
-        self._end = 0
+        self._closed.append((segment(self.directory, self._start), self.end))
+        self._start, self._size = self.end, 0
         self._fd = self._open()
 
     def committed(self, position: int) -> None:
-        """Everything up to `position` is in the store: drop what the journal no longer needs."""
-        with self._lock:
-            while self._closed and self._closed[0][1] <= position:
-                self._closed.pop(0)[0].unlink(missing_ok=True)
-            if self._end and position == self._base + self._end:
-                os.ftruncate(self._fd, 0)
-                self._base += self._end
-                self._end = 0
+        """Everything before `position` is in the store: delete the segments that hold only that.
+        When the reader has caught up, the current segment is replaced by an empty one."""
+        while self._closed and self._closed[0][1] <= position:
+            self._closed.pop(0)[0].unlink(missing_ok=True)
+        if self._size and position == self.end:
+            old = segment(self.directory, self._start)
+            self._rotate()
+            self._closed.pop()
+            old.unlink(missing_ok=True)
 
     def close(self) -> None:
         os.close(self._fd)
 
 
-def leftovers(path: Path) -> list[Path]:
-    """Journal files a previous run left behind, oldest first."""
-    rotated = sorted(path.parent.glob(f"{path.name}.*"), key=lambda p: int(p.suffix[1:]))
-    return [*rotated, path] if path.exists() else rotated
+def frame(capture: Capture, kind: str) -> list[bytes]:
+    chunks = capture.chunks if kind == "finish" else []  # a begin: the request is what matters
+    meta = {name: getattr(capture, name) for name in META_FIELDS}
+    meta["entry"] = kind
+    meta["request_headers"] = list(mask_headers(capture.request_headers).items())
+    meta["response_headers"] = list(mask_headers(capture.response_headers).items())
+    meta["chunk_lens"] = [len(c) for c in chunks]
+    meta["chunk_times"] = meta["chunk_times"] if chunks else []
+    try:
+        encoded = orjson.dumps(meta)
+    except TypeError:  # an upstream request nested too deeply to encode: journal without it
+        meta["upstream_request"] = None
+        encoded = orjson.dumps(meta)
+    size = len(capture.request_body) + sum(meta["chunk_lens"])
+    return [FRAME.pack(MAGIC, len(encoded), size), encoded, capture.request_body, *chunks]
 
 
-def replay(path: Path) -> Iterator[Capture]:
-    """Captures left in one journal file by a crash; a torn last record is ignored."""
+class Reader:
+    """The consuming side: follows the segments from a position, frame by frame. A frame still
+    being written (torn) is left for the next read."""
+
+    def __init__(self, directory: Path, position: int) -> None:
+        self.directory = directory
+        self.position = position  # of the first byte in self._buffer
+        self._buffer = b""
+        start = max((s for s in _starts(directory) if s <= position), default=position)
+        self._fd = os.open(segment(directory, start), os.O_RDONLY)
+        os.lseek(self._fd, position - start, os.SEEK_SET)
+
+    def read(self, max_items: int, max_bytes: int) -> list[Entry]:
+        self._fill(max_bytes)
+        entries: list[Entry] = []
+        offset = 0
+        while len(entries) < max_items and (parsed := _parse(self._buffer, offset)):
+            meta, payload, offset = parsed
+            kind = meta.pop("entry", "finish")
+            entries.append(Entry(kind, _capture(meta, payload), self.position + offset))
+        self._buffer = self._buffer[offset:]
+        self.position += offset
+        return entries
+
+    def behind(self) -> bool:
+        """More is written than read (in this segment)."""
+        offset = os.lseek(self._fd, 0, os.SEEK_CUR)
+        return bool(self._buffer) or os.fstat(self._fd).st_size > offset
+
+    def _fill(self, max_bytes: int) -> None:
+        data = os.read(self._fd, max_bytes)
+        if not data and not self._buffer and self._next_segment():
+            data = os.read(self._fd, max_bytes)
+        self._buffer += data
+
+    def _next_segment(self) -> bool:
+        """At the end of a segment: the writer rotated here if the next one exists."""
+        try:
+            fd = os.open(segment(self.directory, self.position), os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        os.close(self._fd)
+        self._fd = fd
+        return True
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _parse(data: bytes, offset: int) -> tuple[dict[str, Any], bytes, int] | None:
+    if offset + FRAME.size > len(data):
+        return None
+    magic, meta_len, size = FRAME.unpack_from(data, offset)
+    start = offset + FRAME.size
+    if magic != MAGIC or start + meta_len + size > len(data):
+        return None
+    meta = orjson.loads(data[start : start + meta_len])
+    return meta, data[start + meta_len : start + meta_len + size], start + meta_len + size
+
+
+def _starts(directory: Path) -> list[int]:
+    return sorted(int(p.name[len(PREFIX) : -len(SUFFIX)]) for p in leftovers(directory))
+
+
+def leftovers(directory: Path) -> list[Path]:
+    """Journal segments a previous run left behind, oldest first."""
+    return sorted(directory.glob(f"{PREFIX}*{SUFFIX}"))
+
+
+def replay(path: Path) -> Iterator[Entry]:
+    """The records left in one segment by a crash; a torn last record is ignored."""
     data = path.read_bytes()
     offset = 0
-    while offset + FRAME.size <= len(data):
-        magic, meta_len, size = FRAME.unpack_from(data, offset)
-        start = offset + FRAME.size
-        if magic != MAGIC or start + meta_len + size > len(data):
-            break
-        meta = orjson.loads(data[start : start + meta_len])
-        yield _capture(meta, data[start + meta_len : start + meta_len + size])
-        offset = start + meta_len + size
+    while parsed := _parse(data, offset):
+        meta, payload, offset = parsed
+        yield Entry(meta.pop("entry", "finish"), _capture(meta, payload), offset)
 
 
 def _capture(meta: dict[str, Any], payload: bytes) -> Capture:
