@@ -11,6 +11,7 @@ replaces it with a constant; the "grow" variant (a growing conversation: every
 request ends with a message nobody sent before) replaces it per request with a
 unique id, so a content-addressed store can dedupe the prefix but not the body.
 """
+
 # ruff: noqa: UP031  (%-formatting kept: it also formats the bytes protocol lines)
 from __future__ import annotations
 
@@ -22,18 +23,97 @@ FIXED = "turn-000000000000"  # what MARK becomes in the "same" variant (same len
 MODEL = "claude-sonnet-4-5-20250929"
 
 VOCAB = [
-    "proxy", "request", "response", "stream", "event", "token", "cache", "header", "body",
-    "upstream", "client", "server", "record", "store", "sqlite", "index", "query", "page",
-    "filter", "model", "usage", "cost", "latency", "buffer", "socket", "loop", "task", "await",
-    "async", "def", "class", "return", "import", "from", "self", "value", "error", "retry",
-    "timeout", "config", "setting", "path", "file", "line", "test", "assert", "fixture",
-    "bench", "the", "a", "an", "of", "to", "in", "for", "with", "on", "by", "is", "are", "was",
-    "be", "this", "that", "it", "as", "or", "and", "not",
+    "proxy",
+    "request",
+    "response",
+    "stream",
+    "event",
+    "token",
+    "cache",
+    "header",
+    "body",
+    "upstream",
+    "client",
+    "server",
+    "record",
+    "store",
+    "sqlite",
+    "index",
+    "query",
+    "page",
+    "filter",
+    "model",
+    "usage",
+    "cost",
+    "latency",
+    "buffer",
+    "socket",
+    "loop",
+    "task",
+    "await",
+    "async",
+    "def",
+    "class",
+    "return",
+    "import",
+    "from",
+    "self",
+    "value",
+    "error",
+    "retry",
+    "timeout",
+    "config",
+    "setting",
+    "path",
+    "file",
+    "line",
+    "test",
+    "assert",
+    "fixture",
+    "bench",
+    "the",
+    "a",
+    "an",
+    "of",
+    "to",
+    "in",
+    "for",
+    "with",
+    "on",
+    "by",
+    "is",
+    "are",
+    "was",
+    "be",
+    "this",
+    "that",
+    "it",
+    "as",
+    "or",
+    "and",
+    "not",
 ]
 
-TOOL_NAMES = ["Task", "Bash", "Glob", "Grep", "LS", "ExitPlanMode", "Read", "Edit",
-              "MultiEdit", "Write", "NotebookEdit", "WebFetch", "TodoWrite", "WebSearch",
-              "BashOutput", "KillShell", "SlashCommand", "mcp__ide__getDiagnostics"]
+TOOL_NAMES = [
+    "Task",
+    "Bash",
+    "Glob",
+    "Grep",
+    "LS",
+    "ExitPlanMode",
+    "Read",
+    "Edit",
+    "MultiEdit",
+    "Write",
+    "NotebookEdit",
+    "WebFetch",
+    "TodoWrite",
+    "WebSearch",
+    "BashOutput",
+    "KillShell",
+    "SlashCommand",
+    "mcp__ide__getDiagnostics",
+]
 
 
 def _size(body: dict) -> int:
@@ -59,8 +139,14 @@ def _source(rng: random.Random, nbytes: int, start: int = 1) -> str:
         elif kind < 0.3:
             line = f"{ind}# {_text(rng, 9)}"
         else:
-            line = "%s%s = %s.%s(%s, %d)" % (ind, rng.choice(VOCAB), rng.choice(VOCAB),
-                                              rng.choice(VOCAB), rng.choice(VOCAB), n)
+            line = "%s%s = %s.%s(%s, %d)" % (
+                ind,
+                rng.choice(VOCAB),
+                rng.choice(VOCAB),
+                rng.choice(VOCAB),
+                rng.choice(VOCAB),
+                n,
+            )
         line = "%6d\u2192%s" % (n, line)  # Read's "cat -n" style with the arrow
         out.append(line)
         size += len(line) + 1
@@ -73,47 +159,105 @@ def _tool(rng: random.Random, name: str) -> dict:
     for j in range(rng.randint(2, 6)):
         props[f"{rng.choice(VOCAB)}_{j}"] = {
             "type": rng.choice(["string", "integer", "boolean", "array"]),
-            "description": _text(rng, rng.randint(8, 40))}
-    return {"name": name, "description": _text(rng, rng.randint(60, 260)),
-            "input_schema": {"type": "object", "properties": props,
-                             "required": sorted(props)[:1], "additionalProperties": False,
-                             "$schema": "http://json-schema.org/draft-07/schema#"}}
+            "description": _text(rng, rng.randint(8, 40)),
+        }
+    return {
+        "name": name,
+        "description": _text(rng, rng.randint(60, 260)),
+        "input_schema": {
+            "type": "object",
+            "properties": props,
+            "required": sorted(props)[:1],
+            "additionalProperties": False,
+            "$schema": "http://json-schema.org/draft-07/schema#",
+        },
+    }
 
 
 def large(target: int = 300_000, seed: int = 11) -> dict:
     rng = random.Random(seed)
     system = [
-        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
-         "cache_control": {"type": "ephemeral"}},
+        {
+            "type": "text",
+            "text": "You are Claude Code, Anthropic's official CLI for Claude.",
+            "cache_control": {"type": "ephemeral"},
+        },
         {"type": "text", "text": _text(rng, 5200), "cache_control": {"type": "ephemeral"}},
     ]
     tools = [_tool(rng, n) for n in TOOL_NAMES]
-    messages: list[dict] = [{"role": "user", "content": [
-        {"type": "text", "text": f"<system-reminder>\n{_text(rng, 120)}\n</system-reminder>"},
-        {"type": "text", "text": _text(rng, 40)}]}]
-    body = {"model": MODEL, "max_tokens": 32000, "system": system, "tools": tools,
-            "messages": messages, "temperature": 1,
-            "metadata": {"user_id": "user_bench_account__session_0b6c1a2f"}}
+    messages: list[dict] = [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": f"<system-reminder>\n{_text(rng, 120)}\n</system-reminder>",
+                },
+                {"type": "text", "text": _text(rng, 40)},
+            ],
+        }
+    ]
+    body = {
+        "model": MODEL,
+        "max_tokens": 32000,
+        "system": system,
+        "tools": tools,
+        "messages": messages,
+        "temperature": 1,
+        "metadata": {"user_id": "user_bench_account__session_0b6c1a2f"},
+    }
     turns, k = 22, 0
     fixed = _size(body)
     per_result = max(500, (target - fixed - turns * 450) // turns)
     for k in range(turns):
         tid = "toolu_01Bench%011d" % k
         tool = rng.choice(["Read", "Bash", "Grep", "Edit"])
-        messages.append({"role": "assistant", "content": [
-            {"type": "text", "text": _text(rng, rng.randint(10, 40))},
-            {"type": "tool_use", "id": tid, "name": tool,
-             "input": {"file_path": "/home/dev/project/%s/%s_%d.py" % (rng.choice(VOCAB), rng.choice(VOCAB), k)}}]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": tid,
-             "content": _source(rng, int(per_result * rng.uniform(0.6, 1.4)))}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": _text(rng, rng.randint(10, 40))},
+                    {
+                        "type": "tool_use",
+                        "id": tid,
+                        "name": tool,
+                        "input": {
+                            "file_path": "/home/dev/project/%s/%s_%d.py"
+                            % (rng.choice(VOCAB), rng.choice(VOCAB), k)
+                        },
+                    },
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": tid,
+                        "content": _source(rng, int(per_result * rng.uniform(0.6, 1.4))),
+                    }
+                ],
+            }
+        )
     # the new turn: a fresh user message (this one is unique per request in "grow")
-    last = {"role": "user", "content": [{"type": "text", "text": MARK + " " + _text(rng, 500),
-                                         "cache_control": {"type": "ephemeral"}}]}
+    last = {
+        "role": "user",
+        "content": [
+            {
+                "type": "text",
+                "text": MARK + " " + _text(rng, 500),
+                "cache_control": {"type": "ephemeral"},
+            }
+        ],
+    }
     messages.append(last)
     # land on the target size by trimming / padding the largest tool_result
-    pad = max((m["content"][0] for m in messages if m["content"][0]["type"] == "tool_result"),
-              key=lambda c: len(c["content"]))
+    pad = max(
+        (m["content"][0] for m in messages if m["content"][0]["type"] == "tool_result"),
+        key=lambda c: len(c["content"]),
+    )
     diff = target - _size(body)
     if diff > 0:
         pad["content"] += "\n" + _source(rng, diff, 9000)
@@ -128,13 +272,17 @@ def small(target: int = 2048, seed: int = 5) -> dict:
     t["description"] = _text(rng, 30)
     t["input_schema"]["properties"] = {"command": {"type": "string", "description": "command"}}
     t["input_schema"]["required"] = ["command"]
-    body = {"model": "claude-haiku-4-5-20251001", "max_tokens": 512,
-            "system": [{"type": "text", "text": "You are Claude Code. " + _text(rng, 50)}],
-            "tools": [t],
-            "messages": [
-                {"role": "user", "content": _text(rng, 40)},
-                {"role": "assistant", "content": _text(rng, 20)},
-                {"role": "user", "content": MARK + " " + _text(rng, 300)}]}
+    body = {
+        "model": "claude-haiku-4-5-20251001",
+        "max_tokens": 512,
+        "system": [{"type": "text", "text": "You are Claude Code. " + _text(rng, 50)}],
+        "tools": [t],
+        "messages": [
+            {"role": "user", "content": _text(rng, 40)},
+            {"role": "assistant", "content": _text(rng, 20)},
+            {"role": "user", "content": MARK + " " + _text(rng, 300)},
+        ],
+    }
     over = _size(body) - target + len(FIXED) - len(MARK)
     if over > 0:
         body["messages"][-1]["content"] = body["messages"][-1]["content"][:-over]

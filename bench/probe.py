@@ -7,6 +7,7 @@
 * ``load()``: closed-loop aiohttp driver, bounded by a request count (RSS phase,
   store filling, fallback when wrk is missing).
 """
+
 # ruff: noqa: UP031  (%-formatting kept: it also formats the bytes protocol lines)
 from __future__ import annotations
 
@@ -70,8 +71,11 @@ class _Conn(asyncio.Protocol):
                 k, _, v = ln.partition(b":")
                 hdr[k.strip().lower()] = v.strip().lower()
             self.keep = hdr.get(b"connection") != b"close"
-            self.head = (int(lines[0].split()[1]), b"chunked" in hdr.get(b"transfer-encoding", b""),
-                         int(hdr.get(b"content-length", b"-1")))
+            self.head = (
+                int(lines[0].split()[1]),
+                b"chunked" in hdr.get(b"transfer-encoding", b""),
+                int(hdr.get(b"content-length", b"-1")),
+            )
             self.t_head = now
         _status, chunked, clen = self.head
         done = False
@@ -100,7 +104,11 @@ class _Conn(asyncio.Protocol):
                 break
             self.events.append((now, bytes(self.body[:k])))
             del self.body[: k + 2]
-        if not chunked and clen >= 0 and sum(len(e) + 2 for _, e in self.events) + len(self.body) >= clen:
+        if (
+            not chunked
+            and clen >= 0
+            and sum(len(e) + 2 for _, e in self.events) + len(self.body) >= clen
+        ):
             done = True
         if done and not self.fut.done():
             self.fut.set_result(now)
@@ -108,14 +116,27 @@ class _Conn(asyncio.Protocol):
 
 def _request(host: str, port: int, body: bytes, extra: dict[str, str]) -> bytes:
     h = "".join("{}: {}\r\n".format(*kv) for kv in extra.items())
-    return (("POST /v1/messages HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-             "anthropic-version: 2023-06-01\r\nx-api-key: sk-ant-bench-probe-000000000000\r\n"
-             "%scontent-length: %d\r\n\r\n") % (host, port, h, len(body))).encode() + body
+    return (
+        (
+            "POST /v1/messages HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
+            "anthropic-version: 2023-06-01\r\nx-api-key: sk-ant-bench-probe-000000000000\r\n"
+            "%scontent-length: %d\r\n\r\n"
+        )
+        % (host, port, h, len(body))
+    ).encode() + body
 
 
-async def streams(host: str, port: int, body_fn: Callable[[], bytes], n: int, conc: int = 1,
-                  warmup: int = 1, events: int = 50, gap_ms: float | None = None,
-                  timeout: float = 60.0) -> dict:
+async def streams(
+    host: str,
+    port: int,
+    body_fn: Callable[[], bytes],
+    n: int,
+    conc: int = 1,
+    warmup: int = 1,
+    events: int = 50,
+    gap_ms: float | None = None,
+    timeout: float = 60.0,
+) -> dict:
     loop = asyncio.get_running_loop()
     extra = {"x-bench-events": str(events)}
     if gap_ms is not None:
@@ -128,7 +149,9 @@ async def streams(host: str, port: int, body_fn: Callable[[], bytes], n: int, co
             if conn is None or conn.closed or not conn.keep:
                 _, conn = await loop.create_connection(_Conn, host, port)
             try:
-                t_end = await asyncio.wait_for(conn.start(_request(host, port, body_fn(), extra)), timeout)
+                t_end = await asyncio.wait_for(
+                    conn.start(_request(host, port, body_fn(), extra)), timeout
+                )
             except Exception as e:
                 results.append({"ok": False, "why": repr(e)[:200]})
                 conn.t.close()
@@ -136,8 +159,12 @@ async def streams(host: str, port: int, body_fn: Callable[[], bytes], n: int, co
                 continue
             if i < warmup:
                 continue
-            r = {"status": conn.head[0], "ttfb_ms": (conn.t_head - conn.t0) / 1e6,
-                 "total_ms": (t_end - conn.t0) / 1e6, "delays_us": []}
+            r = {
+                "status": conn.head[0],
+                "ttfb_ms": (conn.t_head - conn.t0) / 1e6,
+                "total_ms": (t_end - conn.t0) / 1e6,
+                "delays_us": [],
+            }
             if conn.events:
                 r["ttfe_ms"] = (conn.events[0][0] - conn.t0) / 1e6
             idx, stop = [], False
@@ -157,8 +184,12 @@ async def streams(host: str, port: int, body_fn: Callable[[], bytes], n: int, co
     await asyncio.gather(*(one_conn() for _ in range(conc)))
     ok = [r for r in results if r.get("ok")]
     delays = [d for r in ok for d in r["delays_us"]]
-    out = {"streams": len(results), "ok": len(ok), "events": len(delays),
-           "errors": [r["why"] for r in results if not r.get("ok")][:3]}
+    out = {
+        "streams": len(results),
+        "ok": len(ok),
+        "events": len(delays),
+        "errors": [r["why"] for r in results if not r.get("ok")][:3],
+    }
     for k in ("ttfb_ms", "ttfe_ms", "total_ms"):
         v = [r[k] for r in ok if k in r]
         out[k + "_p50"] = statistics.median(v) if v else None
@@ -167,15 +198,19 @@ async def streams(host: str, port: int, body_fn: Callable[[], bytes], n: int, co
     return out
 
 
-async def load(base: str, n: int, conc: int, make: Callable[[int], tuple[bytes, dict]],
-               timeout: float = 60.0) -> dict:
+async def load(
+    base: str, n: int, conc: int, make: Callable[[int], tuple[bytes, dict]], timeout: float = 60.0
+) -> dict:
     """Send exactly n POST /v1/messages (closed loop, conc connections); make(i) -> (body, headers)."""
     statuses: dict[int, int] = {}
     errors: list[str] = []
     lat: list[float] = []
     nxt = 0
     conn = aiohttp.TCPConnector(limit=conc, force_close=False)
-    async with aiohttp.ClientSession(base, connector=conn, timeout=aiohttp.ClientTimeout(total=timeout)) as s:
+    async with aiohttp.ClientSession(
+        base, connector=conn, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as s:
+
         async def worker() -> None:
             nonlocal nxt
             while nxt < n:
@@ -183,9 +218,16 @@ async def load(base: str, n: int, conc: int, make: Callable[[int], tuple[bytes, 
                 body, hdr = make(i)
                 t0 = time.perf_counter()
                 try:
-                    async with s.post("/v1/messages", data=body, headers={
-                            "content-type": "application/json", "anthropic-version": "2023-06-01",
-                            "x-api-key": "sk-ant-bench-load-0000000000000", **hdr}) as r:
+                    async with s.post(
+                        "/v1/messages",
+                        data=body,
+                        headers={
+                            "content-type": "application/json",
+                            "anthropic-version": "2023-06-01",
+                            "x-api-key": "sk-ant-bench-load-0000000000000",
+                            **hdr,
+                        },
+                    ) as r:
                         await r.read()
                         statuses[r.status] = statuses.get(r.status, 0) + 1
                 except Exception as e:  # keep going; counted
@@ -193,8 +235,16 @@ async def load(base: str, n: int, conc: int, make: Callable[[int], tuple[bytes, 
                         errors.append(repr(e)[:200])
                     statuses[-1] = statuses.get(-1, 0) + 1
                 lat.append(time.perf_counter() - t0)
+
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(conc)))
         dt = time.perf_counter() - t0
-    return {"requests": n, "seconds": dt, "rps": n / dt, "statuses": statuses, "errors": errors,
-            "lat_ms_p50": (pct(lat, 50) or 0) * 1e3, "lat_ms_p99": (pct(lat, 99) or 0) * 1e3}
+    return {
+        "requests": n,
+        "seconds": dt,
+        "rps": n / dt,
+        "statuses": statuses,
+        "errors": errors,
+        "lat_ms_p50": (pct(lat, 50) or 0) * 1e3,
+        "lat_ms_p99": (pct(lat, 99) or 0) * 1e3,
+    }

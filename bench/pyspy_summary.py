@@ -1,7 +1,8 @@
 """Summarise a py-spy raw (collapsed stacks) profile: share per thread, inclusive and self time.
 
-    .venv/bin/python bench/pyspy_summary.py PROFILE.txt [TOP]
+.venv/bin/python bench/pyspy_summary.py PROFILE.txt [TOP]
 """
+
 from __future__ import annotations
 
 import collections
@@ -34,8 +35,11 @@ def summarise(path: str, top: int = 30) -> str:
     out += [f"thread {100 * n / total:5.1f}%  {t}" for t, n in threads.most_common()]
     out.append("-- inclusive (frames from the project, aiohttp, sqlite, genai_prices)")
     keep = ("anthropic_proxy", "aiohttp", "sqlite", "genai_prices", "zlib", "json")
-    out += [f"{100 * n / total:5.1f}%  {f[:140]}" for f, n in incl.most_common(400)
-            if any(k in f for k in keep)][:top]
+    out += [
+        f"{100 * n / total:5.1f}%  {f[:140]}"
+        for f, n in incl.most_common(400)
+        if any(k in f for k in keep)
+    ][:top]
     out.append("-- self")
     out += [f"{100 * n / total:5.1f}%  {f[:140]}" for f, n in leaf.most_common(top)]
     return "\n".join(out)

@@ -1,15 +1,28 @@
 #!/usr/bin/env python3
 """Bare aiohttp relay: the Python floor that anthropic-proxy is compared with.
 Streams the request body up and the response body down, records nothing."""
+
 import argparse
 
 import aiohttp
 import uvloop
 from aiohttp import web
 
-HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host",
-                        "content-length"))
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    )
+)
 
 
 def end_to_end(headers):
@@ -21,9 +34,12 @@ async def relay(request: web.Request) -> web.StreamResponse:
     if request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)
     session: aiohttp.ClientSession = request.app["session"]
-    async with session.request(request.method, request.app["upstream"] + request.raw_path,
-                               headers=headers,
-                               data=request.content if request.body_exists else None) as up:
+    async with session.request(
+        request.method,
+        request.app["upstream"] + request.raw_path,
+        headers=headers,
+        data=request.content if request.body_exists else None,
+    ) as up:
         resp = web.StreamResponse(status=up.status, headers=end_to_end(up.headers))
         if up.content_length is not None:
             resp.content_length = up.content_length
@@ -36,8 +52,10 @@ async def relay(request: web.Request) -> web.StreamResponse:
 
 async def session_ctx(app: web.Application):
     app["session"] = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0), auto_decompress=False,
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        connector=aiohttp.TCPConnector(limit=0),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+    )
     yield
     await app["session"].close()
 
@@ -51,5 +69,12 @@ if __name__ == "__main__":
     app["upstream"] = a.upstream.rstrip("/")
     app.router.add_route("*", "/{tail:.*}", relay)
     app.cleanup_ctx.append(session_ctx)
-    web.run_app(app, host="127.0.0.1", port=a.port, access_log=None, print=None,
-                backlog=4096, loop=uvloop.new_event_loop())
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=a.port,
+        access_log=None,
+        print=None,
+        backlog=4096,
+        loop=uvloop.new_event_loop(),
+    )

@@ -11,6 +11,7 @@ relay / proxy under test on CPU 1 (--no-pin to disable).  Raw results go to
 bench/results/runs/<timestamp>/ (git-ignored); --save NAME also writes
 bench/results/NAME.md and NAME.json (meant to be committed).  See bench/README.md.
 """
+
 # ruff: noqa: UP031  (%-formatting kept: it also formats the bytes protocol lines)
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ import bodies  # noqa: E402
 import probe  # noqa: E402
 
 PY = sys.executable
-DEFAULT_PROXY_CMD = ("{python} -m anthropic_proxy --host 127.0.0.1 --port {port} "
-                     "--upstream {upstream} --data-dir {data_dir}")
+DEFAULT_PROXY_CMD = (
+    "{python} -m anthropic_proxy --host 127.0.0.1 --port {port} "
+    "--upstream {upstream} --data-dir {data_dir}"
+)
 SIZES = {"small": "2KB", "large": "300KB"}
 MiB = 1024 * 1024
 
@@ -52,14 +55,21 @@ def _pinner(cpus):
         os.setsid()
         if cpus is not None:
             os.sched_setaffinity(0, cpus)
+
     return f
 
 
 def spawn(argv, log, cpus, env=None):
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=_pinner(cpus), cwd=ROOT,
-                                env={**os.environ, **(env or {})})
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_pinner(cpus),
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
 
 
 def stop(p):
@@ -133,8 +143,13 @@ def own_cpu():
     """CPU seconds of this process, its live descendants and its reaped children (wrk)."""
     me = psutil.Process()
     t = me.cpu_times()
-    return t.user + t.system + t.children_user + t.children_system + sum(
-        tree_cpu(c.pid) for c in me.children())
+    return (
+        t.user
+        + t.system
+        + t.children_user
+        + t.children_system
+        + sum(tree_cpu(c.pid) for c in me.children())
+    )
 
 
 def busy_cpu():
@@ -144,6 +159,7 @@ def busy_cpu():
 
 class OtherLoad:
     """CPU used by processes outside the benchmark during a phase, % of one core."""
+
     def __enter__(self):
         self.b0, self.o0, self.w0 = busy_cpu(), own_cpu(), time.time()
         return self
@@ -183,15 +199,24 @@ class Bench:
                         f.write(data)
                     self.files[(k, variant)] = path
         self.uid = 0
-        self.results = {"started": self.ts, "args": vars(a), "machine": self.machine(),
-                        "bodies": {"{}_{}".format(*k): os.path.getsize(p) for k, p in self.files.items()},
-                        "targets": {}}
+        self.results = {
+            "started": self.ts,
+            "args": vars(a),
+            "machine": self.machine(),
+            "bodies": {"{}_{}".format(*k): os.path.getsize(p) for k, p in self.files.items()},
+            "targets": {},
+        }
 
     def machine(self):
-        info = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                "kernel": platform.release(), "pinned": self.pin}
+        info = {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "pinned": self.pin,
+        }
         try:
             import aiohttp
+
             info["aiohttp"] = aiohttp.__version__
         except ImportError:
             pass
@@ -199,10 +224,15 @@ class Bench:
             r = subprocess.run([self.wrk, "--version"], capture_output=True, text=True)
             info["wrk"] = (r.stdout or r.stderr).split("\n")[0][:60]
         with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
-            info["cpu_model"] = next(line.split(":", 1)[1].strip() for line in fh
-                                     if line.startswith("model name"))
-        info["git"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                     capture_output=True, text=True).stdout.strip() or None
+            info["cpu_model"] = next(
+                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
+            )
+        info["git"] = (
+            subprocess.run(
+                ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip()
+            or None
+        )
         return info
 
     def next_uid(self):
@@ -213,9 +243,20 @@ class Bench:
     # ----------------------------------------------------------------- servers
     def start_upstream(self):
         self.up_port = self.a.upstream_port
-        self.up = spawn([PY, os.path.join(HERE, "upstream.py"), "--port", str(self.up_port),
-                         "--events", str(self.a.events), "--gap-ms", str(self.a.gap_ms)],
-                        os.path.join(self.dir, "upstream.log"), self.client_cpus)
+        self.up = spawn(
+            [
+                PY,
+                os.path.join(HERE, "upstream.py"),
+                "--port",
+                str(self.up_port),
+                "--events",
+                str(self.a.events),
+                "--gap-ms",
+                str(self.a.gap_ms),
+            ],
+            os.path.join(self.dir, "upstream.log"),
+            self.client_cpus,
+        )
         wait_http("http://127.0.0.1:%d/health" % self.up_port, self.up)
         self.upstream = "http://127.0.0.1:%d" % self.up_port
 
@@ -225,12 +266,24 @@ class Bench:
         port = free_port()
         log = os.path.join(self.dir, f"{name}.log")
         if name == "relay":
-            argv = [PY, os.path.join(HERE, "relay.py"), "--port", str(port), "--upstream", self.upstream]
+            argv = [
+                PY,
+                os.path.join(HERE, "relay.py"),
+                "--port",
+                str(port),
+                "--upstream",
+                self.upstream,
+            ]
             env = {}
         else:
             self.data_dir = tempfile.mkdtemp(prefix="ap-bench-data-")
-            cmd = self.a.proxy_cmd.format(python=shlex.quote(PY), port=port, upstream=self.upstream,
-                                          data_dir=self.data_dir, host="127.0.0.1")
+            cmd = self.a.proxy_cmd.format(
+                python=shlex.quote(PY),
+                port=port,
+                upstream=self.upstream,
+                data_dir=self.data_dir,
+                host="127.0.0.1",
+            )
             argv = ["/bin/sh", "-c", "exec " + cmd]
             env = {"ANTHROPIC_UPSTREAM_URL": self.upstream, "PYTHONPATH": os.path.join(ROOT, "src")}
         p = spawn(argv, log, self.proxy_cpus, env)
@@ -240,8 +293,13 @@ class Bench:
     # ----------------------------------------------------------------- phases
     def wrk_phase(self, proc, port, size, variant, conns, seconds, phase=None):
         out = os.path.join(self.dir, "wrk-last.json")
-        env = {**os.environ, "BENCH_BODY": self.files[(size, variant)], "BENCH_MODE": variant,
-               "BENCH_NONCE": secrets.token_hex(2), "BENCH_OUT": out}
+        env = {
+            **os.environ,
+            "BENCH_BODY": self.files[(size, variant)],
+            "BENCH_MODE": variant,
+            "BENCH_NONCE": secrets.token_hex(2),
+            "BENCH_OUT": out,
+        }
         cpu0, n0, w0 = tree_cpu(proc.pid) if proc else 0, upstream_count(self.up_port), time.time()
         rec0 = self.recorder(port) if proc else {}
         spy = self.start_profile(proc, phase, seconds)
@@ -269,14 +327,32 @@ class Bench:
 
     def _wrk_phase(self, port, size, variant, conns, seconds, env, out):
         if self.wrk:
-            r = subprocess.run([self.wrk, "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "30s",
-                                "-s", os.path.join(HERE, "post.lua"), "http://127.0.0.1:%d" % port],
-                               env=env, capture_output=True, text=True, timeout=seconds + 60)
+            r = subprocess.run(
+                [
+                    self.wrk,
+                    "-t1",
+                    "-c%d" % conns,
+                    "-d%ds" % seconds,
+                    "--timeout",
+                    "30s",
+                    "-s",
+                    os.path.join(HERE, "post.lua"),
+                    "http://127.0.0.1:%d" % port,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+            )
             with open(out) as f:
                 w = json.load(f)
-            res = {"requests": w["requests"], "seconds": w["duration_us"] / 1e6,
-                   "rps": w["requests"] / (w["duration_us"] / 1e6),
-                   "errors": sum(w["errors"].values()), "lat_ms": {k: v / 1000 for k, v in w["lat_us"].items()}}
+            res = {
+                "requests": w["requests"],
+                "seconds": w["duration_us"] / 1e6,
+                "rps": w["requests"] / (w["duration_us"] / 1e6),
+                "errors": sum(w["errors"].values()),
+                "lat_ms": {k: v / 1000 for k, v in w["lat_us"].items()},
+            }
             if res["errors"]:
                 res["wrk_stderr"] = (r.stdout + r.stderr)[-400:]
         else:  # closed-loop aiohttp fallback, bounded by count
@@ -284,11 +360,21 @@ class Bench:
             with open(self.files[(size, variant)], "rb") as fh:
                 same = fh.read()
             n = max(200, int(seconds * (400 if size == "large" else 1500) * min(conns, 4)))
-            r = self.run_async(probe.load("http://127.0.0.1:%d" % port, n, conns, lambda i: (
-                bodies.unique(tmpl, self.next_uid()) if tmpl else same, {})))
-            res = {"requests": n, "seconds": r["seconds"], "rps": r["rps"],
-                   "errors": n - r["statuses"].get(200, 0),
-                   "lat_ms": {"p50": r["lat_ms_p50"], "p99": r["lat_ms_p99"]}}
+            r = self.run_async(
+                probe.load(
+                    "http://127.0.0.1:%d" % port,
+                    n,
+                    conns,
+                    lambda i: (bodies.unique(tmpl, self.next_uid()) if tmpl else same, {}),
+                )
+            )
+            res = {
+                "requests": n,
+                "seconds": r["seconds"],
+                "rps": r["rps"],
+                "errors": n - r["statuses"].get(200, 0),
+                "lat_ms": {"p50": r["lat_ms_p50"], "p99": r["lat_ms_p99"]},
+            }
         return res
 
     def start_profile(self, proc, phase, seconds):
@@ -297,9 +383,25 @@ class Bench:
             return None
         spy = shutil.which("py-spy") or os.path.join(os.path.dirname(PY), "py-spy")
         out = os.path.join(self.dir, f"py-spy-{phase}.txt")
-        p = subprocess.Popen([spy, "record", "--pid", str(proc.pid), "--threads", "--rate", "200",
-                              "--duration", str(seconds), "--format", "raw", "-o", out],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--threads",
+                "--rate",
+                "200",
+                "--duration",
+                str(seconds),
+                "--format",
+                "raw",
+                "-o",
+                out,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return p, out
 
     def finish_profile(self, spy, phase):
@@ -311,6 +413,7 @@ class Bench:
         if not os.path.exists(out):
             return None
         import pyspy_summary
+
         text = pyspy_summary.summarise(out, 25)
         with open(out[:-4] + "-summary.txt", "w") as fh:
             fh.write(text + "\n")
@@ -320,6 +423,7 @@ class Bench:
     def run_async(self, coro):
         try:
             import uvloop
+
             return uvloop.run(coro)
         except ImportError:
             return asyncio.run(coro)
@@ -331,20 +435,25 @@ class Bench:
 
         def body():
             return bodies.unique(tmpl, self.next_uid()) if variant == "grow" else same
+
         with OtherLoad() as ol:
-            r = self.run_async(probe.streams("127.0.0.1", port, body, n, conc, warmup=1,
-                                             events=self.a.events))
+            r = self.run_async(
+                probe.streams("127.0.0.1", port, body, n, conc, warmup=1, events=self.a.events)
+            )
         r["other_load_pct"] = ol.pct
         return r
 
     def rss_phase(self, proc, port, n):
         """n requests, unique last message, 45% 2KB, 45% 300KB, 10% streams (no gaps)."""
+
         def make(i):
             k = i % 20
             if k < 2:
-                return bodies.unique(self.tmpl["small_stream" if k == 0 else "large_stream"],
-                                     self.next_uid()), {"x-bench-gap-ms": "0"}
+                return bodies.unique(
+                    self.tmpl["small_stream" if k == 0 else "large_stream"], self.next_uid()
+                ), {"x-bench-gap-ms": "0"}
             return bodies.unique(self.tmpl["small" if k % 2 else "large"], self.next_uid()), {}
+
         rec0 = self.recorder(port) if proc else {}
         r = self.run_async(probe.load("http://127.0.0.1:%d" % port, n, 16, make))
         r["rss_loaded_mib"] = tree_rss(proc.pid)[0] if proc else None
@@ -397,8 +506,14 @@ class Bench:
                 res["rss_end_mib"], res["peak_rss_mib"] = tree_rss(proc.pid)
             if name == "proxy":
                 res["health"] = self.health(port)
-                res["data_dir_mib"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in
-                                          os.walk(self.data_dir) for f in fs) / MiB
+                res["data_dir_mib"] = (
+                    sum(
+                        os.path.getsize(os.path.join(d, f))
+                        for d, _, fs in os.walk(self.data_dir)
+                        for f in fs
+                    )
+                    / MiB
+                )
         finally:
             stop(proc)
             if name == "proxy" and not a.keep_data:
@@ -418,9 +533,19 @@ class Bench:
             return {"error": repr(e)}
 
     def log(self, target, phase, r):
-        keys = ("rps", "errors", "cpu_us_per_req", "ttfe_ms_p50", "delay_us_p50", "ok", "rss_mib",
-                "other_load_pct")
-        brief = {k: (round(r[k], 3) if isinstance(r.get(k), float) else r.get(k)) for k in keys if k in r}
+        keys = (
+            "rps",
+            "errors",
+            "cpu_us_per_req",
+            "ttfe_ms_p50",
+            "delay_us_p50",
+            "ok",
+            "rss_mib",
+            "other_load_pct",
+        )
+        brief = {
+            k: (round(r[k], 3) if isinstance(r.get(k), float) else r.get(k)) for k in keys if k in r
+        }
         if "lat_ms" in r:
             brief["p50_ms"] = r["lat_ms"]["p50"]
         print("  %-7s %-24s %s" % (target, phase, brief), file=sys.stderr, flush=True)
@@ -444,8 +569,14 @@ class Bench:
             f.write(rep)
         print(rep)
         if self.a.save:
-            shutil.copy(os.path.join(self.dir, "report.md"), os.path.join(HERE, "results", self.a.save + ".md"))
-            shutil.copy(os.path.join(self.dir, "results.json"), os.path.join(HERE, "results", self.a.save + ".json"))
+            shutil.copy(
+                os.path.join(self.dir, "report.md"),
+                os.path.join(HERE, "results", self.a.save + ".md"),
+            )
+            shutil.copy(
+                os.path.join(self.dir, "results.json"),
+                os.path.join(HERE, "results", self.a.save + ".json"),
+            )
         print(f"raw results: {self.dir}", file=sys.stderr)
 
     # ----------------------------------------------------------------- soak
@@ -461,11 +592,21 @@ class Bench:
                 w0 = time.time()
                 r = self.rss_phase(proc, port, int(rate * win))
                 total += r["requests"]
-                samples.append({"t": round(time.time() - t0, 1), "requests": total,
-                                "rss_mib": r["rss_mib"], "errors": r["requests"] - r["statuses"].get(200, 0),
-                                "cpu_s": tree_cpu(proc.pid)})
-                print("  soak t=%5.0fs requests=%d rss=%.1f MiB" % (samples[-1]["t"], total, r["rss_mib"]),
-                      file=sys.stderr, flush=True)
+                samples.append(
+                    {
+                        "t": round(time.time() - t0, 1),
+                        "requests": total,
+                        "rss_mib": r["rss_mib"],
+                        "errors": r["requests"] - r["statuses"].get(200, 0),
+                        "cpu_s": tree_cpu(proc.pid),
+                    }
+                )
+                print(
+                    "  soak t=%5.0fs requests=%d rss=%.1f MiB"
+                    % (samples[-1]["t"], total, r["rss_mib"]),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 time.sleep(max(0.0, win - (time.time() - w0)))
             health = self.health(port)
         finally:
@@ -475,9 +616,16 @@ class Bench:
         half = [s for s in samples if s["t"] >= seconds / 2]
         slope = None
         if len(half) >= 2:
-            slope = (half[-1]["rss_mib"] - half[0]["rss_mib"]) / ((half[-1]["t"] - half[0]["t"]) / 60)
-        return {"seconds": seconds, "rate": rate, "samples": samples, "health": health,
-                "rss_slope_mib_per_min_second_half": slope}
+            slope = (half[-1]["rss_mib"] - half[0]["rss_mib"]) / (
+                (half[-1]["t"] - half[0]["t"]) / 60
+            )
+        return {
+            "seconds": seconds,
+            "rate": rate,
+            "samples": samples,
+            "health": health,
+            "rss_slope_mib_per_min_second_half": slope,
+        }
 
 
 # --------------------------------------------------------------------------- report
@@ -486,23 +634,41 @@ def f(v, fmt="%.3f"):
 
 
 def table(title, head, rows):
-    out = ["", "### " + title, "", "| " + " | ".join(head) + " |",
-           "| " + " | ".join(["---"] + ["---:"] * (len(head) - 1)) + " |"]
+    out = [
+        "",
+        "### " + title,
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(["---"] + ["---:"] * (len(head) - 1)) + " |",
+    ]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
 def report(res):
-    out = ["## bench/run.py {}".format(res["started"]), "",
-           "machine: {}".format(json.dumps(res["machine"])),
-           "bodies (bytes): {}".format(json.dumps(res["bodies"]))]
+    out = [
+        "## bench/run.py {}".format(res["started"]),
+        "",
+        "machine: {}".format(json.dumps(res["machine"])),
+        "bodies (bytes): {}".format(json.dumps(res["bodies"])),
+    ]
     if "soak" in res:
         s = res["soak"]
-        out.append(table("Soak: %ds at %s req/s (RSS of the proxy process tree)" % (s["seconds"], s["rate"]),
-                         ["t s", "requests", "RSS MiB", "errors"],
-                         [[x["t"], x["requests"], f(x["rss_mib"], "%.1f"), x.get("errors", 0)]
-                          for x in s["samples"]]))
-        out.append("\nRSS slope over the second half: {} MiB/min; /health: {}".format(f(s["rss_slope_mib_per_min_second_half"], "%.2f"), json.dumps(s["health"])[:400]))
+        out.append(
+            table(
+                "Soak: %ds at %s req/s (RSS of the proxy process tree)" % (s["seconds"], s["rate"]),
+                ["t s", "requests", "RSS MiB", "errors"],
+                [
+                    [x["t"], x["requests"], f(x["rss_mib"], "%.1f"), x.get("errors", 0)]
+                    for x in s["samples"]
+                ],
+            )
+        )
+        out.append(
+            "\nRSS slope over the second half: {} MiB/min; /health: {}".format(
+                f(s["rss_slope_mib_per_min_second_half"], "%.2f"), json.dumps(s["health"])[:400]
+            )
+        )
         return "\n".join(out) + "\n"
     T = res["targets"]
     variants = res["args"]["variants"]
@@ -524,9 +690,22 @@ def report(res):
                 p50, p99, d = lat(t, k), lat(t, k, "p99"), lat("direct", k)
                 row += [f(p50), f(p99), f(p50 - d if p50 is not None and d is not None else None)]
             rows.append(row)
-    out.append(table("Latency at 1 connection (wrk, closed loop, ms; added = minus direct)",
-                     ["target", "body", "2KB p50", "2KB p99", "2KB added p50",
-                      "300KB p50", "300KB p99", "300KB added p50"], rows))
+    out.append(
+        table(
+            "Latency at 1 connection (wrk, closed loop, ms; added = minus direct)",
+            [
+                "target",
+                "body",
+                "2KB p50",
+                "2KB p99",
+                "2KB added p50",
+                "300KB p50",
+                "300KB p99",
+                "300KB added p50",
+            ],
+            rows,
+        )
+    )
 
     rows = []
     for v in variants:
@@ -535,11 +714,16 @@ def report(res):
             for size in SIZES:
                 for c in conns:
                     r = ph(t, "tput_%s_%s_c%d" % (size, v, c))
-                    mark = "*" if r and r.get("cpu_util") is not None and r["cpu_util"] < 0.85 else ""
+                    mark = (
+                        "*" if r and r.get("cpu_util") is not None and r["cpu_util"] < 0.85 else ""
+                    )
                     row.append((f(r["rps"], "%.0f") + mark) if r else "-")
             for size in SIZES:
                 c = conns[-1]
-                r, b = ph(t, "tput_%s_%s_c%d" % (size, v, c)), ph("relay", "tput_%s_%s_c%d" % (size, v, c))
+                r, b = (
+                    ph(t, "tput_%s_%s_c%d" % (size, v, c)),
+                    ph("relay", "tput_%s_%s_c%d" % (size, v, c)),
+                )
                 row.append(f(r["rps"] / b["rps"], "%.2fx") if r and b else "-")
             for size in SIZES:
                 r = ph(t, "tput_%s_%s_c%d" % (size, v, conns[-1]))
@@ -547,18 +731,38 @@ def report(res):
             for size in SIZES:
                 r = ph(t, "tput_%s_%s_c%d" % (size, v, conns[-1]))
                 row.append(f(r.get("drain_s") if r else None, "%.1f"))
-            row.append(sum(r.get("errors", 0) for k, r in T[t]["phases"].items()
-                           if k.startswith(("lat", "tput")) and f"_{v}" in k))
-            row.append(sum(r.get("dropped") or 0 for k, r in T[t]["phases"].items()
-                           if k.startswith(("lat", "tput")) and f"_{v}" in k))
+            row.append(
+                sum(
+                    r.get("errors", 0)
+                    for k, r in T[t]["phases"].items()
+                    if k.startswith(("lat", "tput")) and f"_{v}" in k
+                )
+            )
+            row.append(
+                sum(
+                    r.get("dropped") or 0
+                    for k, r in T[t]["phases"].items()
+                    if k.startswith(("lat", "tput")) and f"_{v}" in k
+                )
+            )
             rows.append(row)
-    head = ["target", "body"] + ["%s c%d" % (SIZES[s], c) for s in SIZES for c in conns] + \
-        ["/ relay %s c%d" % (SIZES[s], conns[-1]) for s in SIZES] + \
-        [f"CPU us/req {SIZES[s]}" for s in SIZES] + \
-        [f"recorder drain s {SIZES[s]}" for s in SIZES] + ["HTTP errors", "records dropped"]
-    out.append(table("Throughput (wrk, closed loop, req/s) and proxy CPU per request at c%d "
-                     "(* = the proxy used < 85%% of its core; CPU per request includes the time the "
-                     "recorder needed after the phase to empty its queue, 'drain')" % conns[-1], head, rows))
+    head = (
+        ["target", "body"]
+        + ["%s c%d" % (SIZES[s], c) for s in SIZES for c in conns]
+        + ["/ relay %s c%d" % (SIZES[s], conns[-1]) for s in SIZES]
+        + [f"CPU us/req {SIZES[s]}" for s in SIZES]
+        + [f"recorder drain s {SIZES[s]}" for s in SIZES]
+        + ["HTTP errors", "records dropped"]
+    )
+    out.append(
+        table(
+            "Throughput (wrk, closed loop, req/s) and proxy CPU per request at c%d "
+            "(* = the proxy used < 85%% of its core; CPU per request includes the time the "
+            "recorder needed after the phase to empty its queue, 'drain')" % conns[-1],
+            head,
+            rows,
+        )
+    )
 
     rows = []
     for t in T:
@@ -575,15 +779,38 @@ def report(res):
         for p in ("p50", "p99"):
             v, dv = (r or {}).get("delay_us_" + p), (d or {}).get("delay_us_" + p)
             row += [f(v - dv if v is not None and dv is not None else None, "%.0f")]
-        ok = sum((ph(t, k) or {}).get("ok", 0) for k in ("stream_small", "stream_large", "stream_small_c16"))
-        n = sum((ph(t, k) or {}).get("streams", 0) for k in ("stream_small", "stream_large", "stream_small_c16"))
+        ok = sum(
+            (ph(t, k) or {}).get("ok", 0)
+            for k in ("stream_small", "stream_large", "stream_small_c16")
+        )
+        n = sum(
+            (ph(t, k) or {}).get("streams", 0)
+            for k in ("stream_small", "stream_large", "stream_small_c16")
+        )
         row.append("%d/%d" % (ok, n))
         rows.append(row)
-    out.append(table("Streaming, %d text_delta events %s ms apart (TTFE = request sent -> first SSE event; "
-                     "event delay = one-way upstream -> client per event, us)"
-                     % (res["args"]["events"], res["args"]["gap_ms"]),
-                     ["target", "TTFE 2KB ms", "added", "TTFE 300KB ms", "added", "delay p50 us", "added",
-                      "delay p99 us", "added", "16 streams added p50", "added p99", "streams ok"], rows))
+    out.append(
+        table(
+            "Streaming, %d text_delta events %s ms apart (TTFE = request sent -> first SSE event; "
+            "event delay = one-way upstream -> client per event, us)"
+            % (res["args"]["events"], res["args"]["gap_ms"]),
+            [
+                "target",
+                "TTFE 2KB ms",
+                "added",
+                "TTFE 300KB ms",
+                "added",
+                "delay p50 us",
+                "added",
+                "delay p99 us",
+                "added",
+                "16 streams added p50",
+                "added p99",
+                "streams ok",
+            ],
+            rows,
+        )
+    )
 
     rows = []
     for t in T:
@@ -591,45 +818,97 @@ def report(res):
             continue
         r1, r2 = ph(t, "rss_1"), ph(t, "rss_2")
         b = T[t].get("rss_before_mib")
-        rows.append([t, f(T[t].get("rss_start_mib"), "%.1f"), f(b, "%.1f"),
-                     f(r1 and r1["rss_mib"], "%.1f"), f(r2 and r2["rss_mib"], "%.1f"),
-                     f(r1["rss_mib"] - b if r1 and b else None, "%+.1f"),
-                     f(r2["rss_mib"] - r1["rss_mib"] if r1 and r2 else None, "%+.1f"),
-                     f(T[t].get("peak_rss_mib"), "%.1f"),
-                     f(r1 and r1["rps"], "%.0f"),
-                     "%s / %s" % (f(r1 and r1.get("rss_loaded_mib"), "%.0f"), f(r2 and r2.get("rss_loaded_mib"), "%.0f")),
-                     "%s / %s" % ((r1 or {}).get("queued_at_end"), (r2 or {}).get("queued_at_end")),
-                     "%s / %s" % ((r1 or {}).get("dropped"), (r2 or {}).get("dropped")),
-                     json.dumps((r1 or {}).get("statuses"))])
+        rows.append(
+            [
+                t,
+                f(T[t].get("rss_start_mib"), "%.1f"),
+                f(b, "%.1f"),
+                f(r1 and r1["rss_mib"], "%.1f"),
+                f(r2 and r2["rss_mib"], "%.1f"),
+                f(r1["rss_mib"] - b if r1 and b else None, "%+.1f"),
+                f(r2["rss_mib"] - r1["rss_mib"] if r1 and r2 else None, "%+.1f"),
+                f(T[t].get("peak_rss_mib"), "%.1f"),
+                f(r1 and r1["rps"], "%.0f"),
+                "%s / %s"
+                % (
+                    f(r1 and r1.get("rss_loaded_mib"), "%.0f"),
+                    f(r2 and r2.get("rss_loaded_mib"), "%.0f"),
+                ),
+                "%s / %s" % ((r1 or {}).get("queued_at_end"), (r2 or {}).get("queued_at_end")),
+                "%s / %s" % ((r1 or {}).get("dropped"), (r2 or {}).get("dropped")),
+                json.dumps((r1 or {}).get("statuses")),
+            ]
+        )
     n = res["args"]["rss_requests"]
-    out.append(table("Memory (RSS of the process tree, MiB, read after the recorder queue drained): at "
-                     "start, before the RSS phase, after %d and %d more requests (unique last message; 45%% 2KB, 45%% 300KB, 10%% streams; 16 conns)"
-                     % (n, n),
-                     ["target", "start", "before", "after %d" % n, "after %d" % (2 * n),
-                      "growth 1st %d" % n, "growth 2nd %d" % n, "peak (VmHWM)", "req/s",
-                      "RSS at end of load 1st / 2nd", "recorder queue at end of load", "records dropped",
-                      "statuses"], rows))
+    out.append(
+        table(
+            "Memory (RSS of the process tree, MiB, read after the recorder queue drained): at "
+            "start, before the RSS phase, after %d and %d more requests (unique last message; 45%% 2KB, 45%% 300KB, 10%% streams; 16 conns)"
+            % (n, n),
+            [
+                "target",
+                "start",
+                "before",
+                "after %d" % n,
+                "after %d" % (2 * n),
+                "growth 1st %d" % n,
+                "growth 2nd %d" % n,
+                "peak (VmHWM)",
+                "req/s",
+                "RSS at end of load 1st / 2nd",
+                "recorder queue at end of load",
+                "records dropped",
+                "statuses",
+            ],
+            rows,
+        )
+    )
     if "proxy" in T:
-        out.append("\nproxy data dir after the run: {} MiB; /health: {}".format(f(T["proxy"].get("data_dir_mib"), "%.1f"), json.dumps(T["proxy"].get("health"))[:600]))
-    noisy = [(t, k, round(r["other_load_pct"])) for t in T for k, r in T[t]["phases"].items()
-             if r.get("other_load_pct", 0) > 15]
+        out.append(
+            "\nproxy data dir after the run: {} MiB; /health: {}".format(
+                f(T["proxy"].get("data_dir_mib"), "%.1f"),
+                json.dumps(T["proxy"].get("health"))[:600],
+            )
+        )
+    noisy = [
+        (t, k, round(r["other_load_pct"]))
+        for t in T
+        for k, r in T[t]["phases"].items()
+        if r.get("other_load_pct", 0) > 15
+    ]
     if noisy:
-        out.append("\nNoise: %d phases ran while processes outside the benchmark used > 15%% of a core: %s"
-                   % (len(noisy), ", ".join("%s/%s %d%%" % x for x in noisy)))
-    bad = [(t, k, r.get("upstream_messages"), r.get("requests")) for t in T for k, r in T[t]["phases"].items()
-           if "upstream_messages" in r and r["upstream_messages"] < r["requests"]]
+        out.append(
+            "\nNoise: %d phases ran while processes outside the benchmark used > 15%% of a core: %s"
+            % (len(noisy), ", ".join("%s/%s %d%%" % x for x in noisy))
+        )
+    bad = [
+        (t, k, r.get("upstream_messages"), r.get("requests"))
+        for t in T
+        for k, r in T[t]["phases"].items()
+        if "upstream_messages" in r and r["upstream_messages"] < r["requests"]
+    ]
     if bad:
         out.append(f"\nWARNING: upstream saw fewer requests than completed: {bad}")
     return "\n".join(out) + "\n"
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--targets", default="direct,relay,proxy", help="comma list of direct,relay,proxy")
-    ap.add_argument("--proxy-cmd", default=DEFAULT_PROXY_CMD,
-                    help="shell command; {python} {port} {upstream} {data_dir} {host} are filled in")
-    ap.add_argument("--variants", default="same,grow", help="body variants: same (identical bodies), "
-                    "grow (unique last message per request)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--targets", default="direct,relay,proxy", help="comma list of direct,relay,proxy"
+    )
+    ap.add_argument(
+        "--proxy-cmd",
+        default=DEFAULT_PROXY_CMD,
+        help="shell command; {python} {port} {upstream} {data_dir} {host} are filled in",
+    )
+    ap.add_argument(
+        "--variants",
+        default="same,grow",
+        help="body variants: same (identical bodies), grow (unique last message per request)",
+    )
     ap.add_argument("--conns", default="32,64")
     ap.add_argument("--lat-seconds", type=int, default=5)
     ap.add_argument("--tput-seconds", type=int, default=5)
@@ -638,18 +917,28 @@ def main():
     ap.add_argument("--events", type=int, default=50)
     ap.add_argument("--gap-ms", type=float, default=20.0)
     ap.add_argument("--rss-requests", type=int, default=5000)
-    ap.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="soak the proxy instead (issue 6)")
+    ap.add_argument(
+        "--soak", type=int, default=0, metavar="SECONDS", help="soak the proxy instead (issue 6)"
+    )
     ap.add_argument("--soak-rate", type=float, default=200.0, help="req/s during the soak")
     ap.add_argument("--keep-data", action="store_true", help="keep the proxy's temp data dir")
     ap.add_argument("--upstream-port", type=int, default=18200)
     ap.add_argument("--quick", action="store_true", help="2 s phases, 3 streams, 2000 RSS requests")
     ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--no-wrk", action="store_true", help="use the aiohttp driver even if wrk exists")
-    ap.add_argument("--profile", default="", metavar="PHASES",
-                    help="py-spy record the proxy during these phases, e.g. tput_large_grow_c32 "
-                         "(needs py-spy: .venv/bin/pip install py-spy)")
+    ap.add_argument(
+        "--no-wrk", action="store_true", help="use the aiohttp driver even if wrk exists"
+    )
+    ap.add_argument(
+        "--profile",
+        default="",
+        metavar="PHASES",
+        help="py-spy record the proxy during these phases, e.g. tput_large_grow_c32 "
+        "(needs py-spy: .venv/bin/pip install py-spy)",
+    )
     ap.add_argument("--save", metavar="NAME", help="also write bench/results/NAME.md and NAME.json")
-    ap.add_argument("--report", metavar="RESULTS_JSON", help="print the tables of a results.json again")
+    ap.add_argument(
+        "--report", metavar="RESULTS_JSON", help="print the tables of a results.json again"
+    )
     a = ap.parse_args()
     if a.report:
         with open(a.report) as fh:

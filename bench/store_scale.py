@@ -16,6 +16,7 @@ Then each query below is sent --queries times, one at a time on one keep-alive
 connection, and p50/p95/p99 are reported against the issue-4 targets
 (list and detail p95 <= 20 ms, stats p95 <= 50 ms).
 """
+
 # ruff: noqa: UP031  (%-formatting kept: it also formats the bytes protocol lines)
 from __future__ import annotations
 
@@ -36,8 +37,12 @@ import bodies  # noqa: E402
 import run as runner  # noqa: E402
 from probe import pct  # noqa: E402
 
-MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "claude-haiku-4-5-20251001",
-          "claude-sonnet-4-20250514"]
+MODELS = [
+    "claude-sonnet-4-5-20250929",
+    "claude-opus-4-1-20250805",
+    "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-20250514",
+]
 WEIGHTS = [0.55, 0.1, 0.3, 0.05]
 API = "/api/monitor"
 TARGET_MS = {"list": 20.0, "detail": 20.0, "stats": 50.0}
@@ -78,10 +83,13 @@ async def fill(base: str, n: int, conc: int, max_queue: int, seed: int = 1) -> d
             stream = rng.random() < 0.10
             size = "large" if rng.random() < 0.02 else "small"
             body = bodies.unique(tm[(model, size, stream)], "turn-%s%08d" % (nonce, i))
-            hdr = {"content-type": "application/json", "anthropic-version": "2023-06-01",
-                   "x-api-key": "sk-ant-api03-bench-store-scale-0000000000000000",
-                   "x-claude-code-session-id": rng.choice(sessions),
-                   "user-agent": "claude-cli/2.1.0 (external, cli)"}
+            hdr = {
+                "content-type": "application/json",
+                "anthropic-version": "2023-06-01",
+                "x-api-key": "sk-ant-api03-bench-store-scale-0000000000000000",
+                "x-claude-code-session-id": rng.choice(sessions),
+                "user-agent": "claude-cli/2.1.0 (external, cli)",
+            }
             if stream:
                 hdr["x-bench-gap-ms"], hdr["x-bench-events"] = "0", "5"
             x = rng.random()
@@ -113,16 +121,25 @@ async def fill(base: str, n: int, conc: int, max_queue: int, seed: int = 1) -> d
             while q > max_queue:
                 await asyncio.sleep(0.2)
                 q = (await health(s)).get("recorder", {}).get("queued", 0)
-            print("  fill %6d/%d  %.0f req/s  queue=%s" % (sent, n, sent / (time.perf_counter() - t0), q),
-                  file=sys.stderr, flush=True)
+            print(
+                "  fill %6d/%d  %.0f req/s  queue=%s"
+                % (sent, n, sent / (time.perf_counter() - t0), q),
+                file=sys.stderr,
+                flush=True,
+            )
         while (await health(s)).get("recorder", {}).get("queued", 0) > 0:
             await asyncio.sleep(0.2)
         h1 = await health(s)
     dt = time.perf_counter() - t0
     r0, r1 = h0.get("recorder", {}), h1.get("recorder", {})
-    return {"sent": n, "seconds": dt, "rps": n / dt, "statuses": statuses,
-            "dropped": r1.get("dropped", 0) - r0.get("dropped", 0),
-            "failed_writes": r1.get("failed_writes", 0) - r0.get("failed_writes", 0)}
+    return {
+        "sent": n,
+        "seconds": dt,
+        "rps": n / dt,
+        "statuses": statuses,
+        "dropped": r1.get("dropped", 0) - r0.get("dropped", 0),
+        "failed_writes": r1.get("failed_writes", 0) - r0.get("failed_writes", 0),
+    }
 
 
 def items_of(doc):
@@ -161,10 +178,21 @@ async def timed(s, path, n, warmup=5):
                 doc = json.loads(data)
             except ValueError:
                 doc = None
-    r = {"path": path, "status": status, "bytes": size, "n": len(lat), "p50_ms": pct(lat, 50),
-         "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99), "max_ms": max(lat)}
-    print("  %-90s %s p50=%.2f p95=%.2f ms" % (path[:90], status, r["p50_ms"], r["p95_ms"]),
-          file=sys.stderr, flush=True)
+    r = {
+        "path": path,
+        "status": status,
+        "bytes": size,
+        "n": len(lat),
+        "p50_ms": pct(lat, 50),
+        "p95_ms": pct(lat, 95),
+        "p99_ms": pct(lat, 99),
+        "max_ms": max(lat),
+    }
+    print(
+        "  %-90s %s p50=%.2f p95=%.2f ms" % (path[:90], status, r["p50_ms"], r["p95_ms"]),
+        file=sys.stderr,
+        flush=True,
+    )
     return r, doc
 
 
@@ -181,10 +209,21 @@ async def measure(base: str, n: int, limit: int) -> dict:
         for p in pages:
             r, _ = await timed(s, "%s/requests?page=%d&limit=%d" % (API, p, limit), n)
             out["list"].append(r)
-        filters = ["model=claude-opus-4-1-20250805", "model=claude-haiku-4-5-20251001",
-                   "status=429", "status=error", "status=failed",
-                   "model=claude-sonnet-4-5-20250929&status=500", "kind=messages", "mode=anthropic",
-                   "timeRange=24h", "session=", "q=turn", "sort=-duration_ms", "sort=-cost_usd"]
+        filters = [
+            "model=claude-opus-4-1-20250805",
+            "model=claude-haiku-4-5-20251001",
+            "status=429",
+            "status=error",
+            "status=failed",
+            "model=claude-sonnet-4-5-20250929&status=500",
+            "kind=messages",
+            "mode=anthropic",
+            "timeRange=24h",
+            "session=",
+            "q=turn",
+            "sort=-duration_ms",
+            "sort=-cost_usd",
+        ]
         sess = None
         for f in filters:
             if f == "session=":
@@ -218,35 +257,66 @@ async def measure(base: str, n: int, limit: int) -> dict:
                     st[r.status] = st.get(r.status, 0) + 1
                 if i >= 5:
                     lat.append((time.perf_counter() - t0) * 1000)
-            out["detail"].append({"path": "%s/requests/{id} (%d distinct ids)" % (API, len(set(ids))),
-                                  "status": st, "n": len(lat), "p50_ms": pct(lat, 50),
-                                  "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99), "max_ms": max(lat)})
-        for q in ("", "?timeRange=24h", "?timeRange=7d", "?model=claude-haiku-4-5-20251001",
-                  "?status=failed"):
+            out["detail"].append(
+                {
+                    "path": "%s/requests/{id} (%d distinct ids)" % (API, len(set(ids))),
+                    "status": st,
+                    "n": len(lat),
+                    "p50_ms": pct(lat, 50),
+                    "p95_ms": pct(lat, 95),
+                    "p99_ms": pct(lat, 99),
+                    "max_ms": max(lat),
+                }
+            )
+        for q in (
+            "",
+            "?timeRange=24h",
+            "?timeRange=7d",
+            "?model=claude-haiku-4-5-20251001",
+            "?status=failed",
+        ):
             r, _ = await timed(s, f"{API}/stats{q}", n)
             out["stats"].append(r)
     return out
 
 
 def report(res) -> str:
-    out = ["## bench/store_scale.py {}".format(res["started"]), "",
-           "exchanges requested: %d; fill: %s" % (res["exchanges"], json.dumps(res.get("fill"))),
-           "list total reported by the API: {}; data dir: {} MiB; RSS after: {} MiB".format(
-               res["measure"].get("total_reported"), res.get("data_dir_mib"), res.get("rss_mib")), "",
-           "| kind | request | status | p50 ms | p95 ms | p99 ms | target p95 | ok |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    out = [
+        "## bench/store_scale.py {}".format(res["started"]),
+        "",
+        "exchanges requested: %d; fill: %s" % (res["exchanges"], json.dumps(res.get("fill"))),
+        "list total reported by the API: {}; data dir: {} MiB; RSS after: {} MiB".format(
+            res["measure"].get("total_reported"), res.get("data_dir_mib"), res.get("rss_mib")
+        ),
+        "",
+        "| kind | request | status | p50 ms | p95 ms | p99 ms | target p95 | ok |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for kind in ("list", "detail", "stats"):
         for r in res["measure"][kind]:
             ok = r["p95_ms"] is not None and r["p95_ms"] <= TARGET_MS[kind]
-            good = r["status"] == 200 or (isinstance(r["status"], dict) and set(r["status"]) == {200})
-            out.append("| {} | `{}` | {} | {:.2f} | {:.2f} | {:.2f} | {:.0f} | {} |".format(
-                kind, r["path"], r["status"], r["p50_ms"], r["p95_ms"], r["p99_ms"], TARGET_MS[kind],
-                ("yes" if ok else "**no**") if good else "n/a (not 200)"))
+            good = r["status"] == 200 or (
+                isinstance(r["status"], dict) and set(r["status"]) == {200}
+            )
+            out.append(
+                "| {} | `{}` | {} | {:.2f} | {:.2f} | {:.2f} | {:.0f} | {} |".format(
+                    kind,
+                    r["path"],
+                    r["status"],
+                    r["p50_ms"],
+                    r["p95_ms"],
+                    r["p99_ms"],
+                    TARGET_MS[kind],
+                    ("yes" if ok else "**no**") if good else "n/a (not 200)",
+                )
+            )
     return "\n".join(out) + "\n"
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--url", help="a running proxy that forwards to bench/upstream.py")
     ap.add_argument("--start", action="store_true", help="start bench/upstream.py and the proxy")
     ap.add_argument("--proxy-cmd", default=runner.DEFAULT_PROXY_CMD)
@@ -254,7 +324,9 @@ def main():
     ap.add_argument("--exchanges", type=int, default=100_000)
     ap.add_argument("--skip-fill", action="store_true")
     ap.add_argument("--fill-conns", type=int, default=16)
-    ap.add_argument("--max-queue", type=int, default=3000, help="pause filling above this recorder depth")
+    ap.add_argument(
+        "--max-queue", type=int, default=3000, help="pause filling above this recorder depth"
+    )
     ap.add_argument("--queries", type=int, default=100, help="timed requests per query")
     ap.add_argument("--limit", type=int, default=50, help="page size")
     ap.add_argument("--upstream-port", type=int, default=18200)
@@ -273,15 +345,27 @@ def main():
         if a.start:
             if pin:
                 os.sched_setaffinity(0, {0})
-            up = runner.spawn([runner.PY, os.path.join(HERE, "upstream.py"), "--port", str(a.upstream_port)],
-                              os.path.join(rdir, "upstream.log"), {0} if pin else None)
+            up = runner.spawn(
+                [runner.PY, os.path.join(HERE, "upstream.py"), "--port", str(a.upstream_port)],
+                os.path.join(rdir, "upstream.log"),
+                {0} if pin else None,
+            )
             runner.wait_http("http://127.0.0.1:%d/health" % a.upstream_port, up)
             data_dir = a.data_dir or tempfile.mkdtemp(prefix="ap-store-")
             port = runner.free_port()
-            cmd = a.proxy_cmd.format(python=runner.PY, port=port, host="127.0.0.1", data_dir=data_dir,
-                                     upstream="http://127.0.0.1:%d" % a.upstream_port)
-            proxy = runner.spawn(["/bin/sh", "-c", "exec " + cmd], os.path.join(rdir, "proxy.log"),
-                                 {1} if pin else None, {"PYTHONPATH": os.path.join(runner.ROOT, "src")})
+            cmd = a.proxy_cmd.format(
+                python=runner.PY,
+                port=port,
+                host="127.0.0.1",
+                data_dir=data_dir,
+                upstream="http://127.0.0.1:%d" % a.upstream_port,
+            )
+            proxy = runner.spawn(
+                ["/bin/sh", "-c", "exec " + cmd],
+                os.path.join(rdir, "proxy.log"),
+                {1} if pin else None,
+                {"PYTHONPATH": os.path.join(runner.ROOT, "src")},
+            )
             base = "http://127.0.0.1:%d" % port
             runner.wait_http(base + "/health", proxy)
             res["data_dir"] = data_dir
@@ -295,8 +379,15 @@ def main():
         res["measure"] = run_async(None, measure(base, a.queries, a.limit))
         if proxy:
             res["rss_mib"] = round(runner.tree_rss(proxy.pid)[0], 1)
-            res["data_dir_mib"] = round(sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in
-                                            os.walk(res["data_dir"]) for f in fs) / runner.MiB, 1)
+            res["data_dir_mib"] = round(
+                sum(
+                    os.path.getsize(os.path.join(d, f))
+                    for d, _, fs in os.walk(res["data_dir"])
+                    for f in fs
+                )
+                / runner.MiB,
+                1,
+            )
     finally:
         runner.stop(proxy)
         runner.stop(up)

@@ -15,6 +15,7 @@ POST /v1/messages
 POST /v1/messages/count_tokens -> {"input_tokens": len(body)//4}
 GET /stats -> request counters; GET /health -> ok; anything else under /v1/ -> 200 {}.
 """
+
 # ruff: noqa: UP031  (%-formatting kept: it also formats the bytes protocol lines)
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover
 
 STATS = {"requests": 0, "messages": 0, "streams": 0, "bytes_in": 0, "bad": 0}
 MODEL_RE = re.compile(rb'"model"\s*:\s*"([^"\\]{1,100})"')
-STREAM_TAIL_RE = re.compile(rb'\s*:\s*true')
+STREAM_TAIL_RE = re.compile(rb"\s*:\s*true")
 
 
 def wants_stream(body: bytes) -> bool:
@@ -43,8 +44,16 @@ def wants_stream(body: bytes) -> bool:
             return True
         i = body.rfind(b'"stream"', 0, i)
     return False
-REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 429: b"Too Many Requests",
-           500: b"Internal Server Error", 529: b"Overloaded"}
+
+
+REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+    529: b"Overloaded",
+}
 
 
 class Cfg:
@@ -58,23 +67,41 @@ _REPLY: dict[bytes, bytes] = {}
 def reply_body(model: bytes) -> bytes:
     r = _REPLY.get(model)
     if r is None:
-        r = _REPLY[model] = json.dumps({
-            "id": "msg_01BenchFakeUpstream000000", "type": "message", "role": "assistant",
-            "model": model.decode(), "stop_reason": "end_turn", "stop_sequence": None,
-            "content": [{"type": "text", "text": ("All done. " * 60)[:600]}],
-            "usage": {"input_tokens": 1200, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 8000, "output_tokens": 150},
-        }, separators=(",", ":")).encode()
+        r = _REPLY[model] = json.dumps(
+            {
+                "id": "msg_01BenchFakeUpstream000000",
+                "type": "message",
+                "role": "assistant",
+                "model": model.decode(),
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "content": [{"type": "text", "text": ("All done. " * 60)[:600]}],
+                "usage": {
+                    "input_tokens": 1200,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 8000,
+                    "output_tokens": 150,
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
         if len(_REPLY) > 64:
             _REPLY.clear()
     return r
 
 
 def response(status: int, ctype: bytes, body: bytes, keep: bool, extra: bytes = b"") -> bytes:
-    return b"".join((
-        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-        b"request-id: req_bench_upstream\r\n" % (status, REASONS.get(status, b"X"), ctype, len(body)),
-        extra, b"" if keep else b"connection: close\r\n", b"\r\n", body))
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+            b"request-id: req_bench_upstream\r\n"
+            % (status, REASONS.get(status, b"X"), ctype, len(body)),
+            extra,
+            b"" if keep else b"connection: close\r\n",
+            b"\r\n",
+            body,
+        )
+    )
 
 
 def chunk(b: bytes) -> bytes:
@@ -82,7 +109,10 @@ def chunk(b: bytes) -> bytes:
 
 
 def sse(name: str, obj: dict) -> bytes:
-    return chunk(b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(obj, separators=(",", ":")).encode()))
+    return chunk(
+        b"event: %s\ndata: %s\n\n"
+        % (name.encode(), json.dumps(obj, separators=(",", ":")).encode())
+    )
 
 
 class Upstream(asyncio.Protocol):
@@ -123,8 +153,15 @@ class Upstream(asyncio.Protocol):
                 if hdr.get(b"expect", b"").lower() == b"100-continue":
                     self.t.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 chunked = b"chunked" in hdr.get(b"transfer-encoding", b"").lower()
-                self.head = [method, target, hdr, keep, chunked,
-                             int(hdr.get(b"content-length", b"0") or 0), []]
+                self.head = [
+                    method,
+                    target,
+                    hdr,
+                    keep,
+                    chunked,
+                    int(hdr.get(b"content-length", b"0") or 0),
+                    [],
+                ]
             method, target, hdr, keep, chunked, need, parts = self.head
             if chunked:
                 while True:  # decode as many complete chunks as buffered
@@ -135,7 +172,7 @@ class Upstream(asyncio.Protocol):
                     if size == 0:
                         k = self.buf.find(b"\r\n\r\n", j)  # no trailers expected
                         if k < 0:
-                            if len(self.buf) >= j + 4 and self.buf[j:j + 4] == b"\r\n\r\n":
+                            if len(self.buf) >= j + 4 and self.buf[j : j + 4] == b"\r\n\r\n":
                                 k = j
                             else:
                                 return
@@ -143,7 +180,7 @@ class Upstream(asyncio.Protocol):
                         break
                     if len(self.buf) < j + 2 + size + 2:
                         return
-                    parts.append(bytes(self.buf[j + 2: j + 2 + size]))
+                    parts.append(bytes(self.buf[j + 2 : j + 2 + size]))
                     del self.buf[: j + 2 + size + 2]
                 body = b"".join(parts)
             else:
@@ -167,25 +204,37 @@ class Upstream(asyncio.Protocol):
             model = m.group(1) if m else b"claude-sonnet-4-5-20250929"
             status = int(hdr.get(b"x-bench-status", b"200"))
             if status != 200:
-                err = json.dumps({"type": "error", "error": {
-                    "type": "rate_limit_error" if status == 429 else "api_error",
-                    "message": "bench upstream: status %d" % status}}).encode()
+                err = json.dumps(
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "rate_limit_error" if status == 429 else "api_error",
+                            "message": "bench upstream: status %d" % status,
+                        },
+                    }
+                ).encode()
                 extra = b"retry-after: 1\r\n" if status == 429 else b""
                 self.t.write(response(status, b"application/json", err, keep, extra))
             elif wants_stream(body):
                 STATS["streams"] += 1
                 self.streaming = True
                 self.t.pause_reading()
-                asyncio.get_running_loop().create_task(self.stream(
-                    model, len(body) // 4, keep,
-                    float(hdr.get(b"x-bench-gap-ms", b"%f" % Cfg.gap_ms)),
-                    int(hdr.get(b"x-bench-events", b"%d" % Cfg.events))))
+                asyncio.get_running_loop().create_task(
+                    self.stream(
+                        model,
+                        len(body) // 4,
+                        keep,
+                        float(hdr.get(b"x-bench-gap-ms", b"%f" % Cfg.gap_ms)),
+                        int(hdr.get(b"x-bench-events", b"%d" % Cfg.events)),
+                    )
+                )
                 return
             else:
                 self.t.write(response(200, b"application/json", reply_body(model), keep))
         elif method == b"POST" and path == b"/v1/messages/count_tokens":
-            self.t.write(response(200, b"application/json",
-                                  b'{"input_tokens":%d}' % (len(body) // 4), keep))
+            self.t.write(
+                response(200, b"application/json", b'{"input_tokens":%d}' % (len(body) // 4), keep)
+            )
         elif path == b"/stats":
             self.t.write(response(200, b"application/json", json.dumps(STATS).encode(), keep))
         elif path == b"/health":
@@ -200,18 +249,44 @@ class Upstream(asyncio.Protocol):
     async def stream(self, model, in_tok, keep, gap_ms, events):
         t, loop = self.t, asyncio.get_running_loop()
         try:
-            t.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-                    b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
-                    b"request-id: req_bench_upstream\r\n%s\r\n" % (b"" if keep else b"connection: close\r\n"))
-            t.write(sse("message_start", {"type": "message_start", "message": {
-                "id": "msg_01BenchStream%d" % time.monotonic_ns(), "type": "message",
-                "role": "assistant", "model": model.decode(), "content": [], "stop_reason": None,
-                "stop_sequence": None, "usage": {"input_tokens": in_tok, "output_tokens": 1,
-                                                  "cache_creation_input_tokens": 0,
-                                                  "cache_read_input_tokens": 0}}})
-                    + sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                                  "content_block": {"type": "text", "text": ""}})
-                    + sse("ping", {"type": "ping"}))
+            t.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+                b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
+                b"request-id: req_bench_upstream\r\n%s\r\n"
+                % (b"" if keep else b"connection: close\r\n")
+            )
+            t.write(
+                sse(
+                    "message_start",
+                    {
+                        "type": "message_start",
+                        "message": {
+                            "id": "msg_01BenchStream%d" % time.monotonic_ns(),
+                            "type": "message",
+                            "role": "assistant",
+                            "model": model.decode(),
+                            "content": [],
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": {
+                                "input_tokens": in_tok,
+                                "output_tokens": 1,
+                                "cache_creation_input_tokens": 0,
+                                "cache_read_input_tokens": 0,
+                            },
+                        },
+                    },
+                )
+                + sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+                + sse("ping", {"type": "ping"})
+            )
             gap, t0 = gap_ms / 1000.0, loop.time()
             for i in range(events):
                 if gap > 0:
@@ -220,14 +295,26 @@ class Upstream(asyncio.Protocol):
                         await asyncio.sleep(d)
                 if t.is_closing():
                     return
-                t.write(chunk(b'event: content_block_delta\ndata: {"type":"content_block_delta",'
-                              b'"index":0,"delta":{"type":"text_delta","text":"e%d@%d "}}\n\n'
-                              % (i, time.monotonic_ns())))
-            t.write(sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-                    + sse("message_delta", {"type": "message_delta",
-                                            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                            "usage": {"output_tokens": events}})
-                    + sse("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n")
+                t.write(
+                    chunk(
+                        b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+                        b'"index":0,"delta":{"type":"text_delta","text":"e%d@%d "}}\n\n'
+                        % (i, time.monotonic_ns())
+                    )
+                )
+            t.write(
+                sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+                + sse(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        "usage": {"output_tokens": events},
+                    },
+                )
+                + sse("message_stop", {"type": "message_stop"})
+                + b"0\r\n\r\n"
+            )
             if not keep:
                 t.close()
         finally:
