@@ -35,6 +35,7 @@ META_FIELDS = (
     "translation_changes upstream_cost_usd"
 ).split()
 ROTATE_BYTES = 64 * 1024**2
+READ_BYTES = 4 * 1024**2
 PREFIX, SUFFIX = "journal-", ".bin"
 
 
@@ -138,27 +139,39 @@ class Reader:
         os.lseek(self._fd, position - start, os.SEEK_SET)
 
     def read(self, max_items: int, max_bytes: int) -> list[Entry]:
-        self._fill(max_bytes)
+        """Up to max_items records or about max_bytes of them, oldest first."""
         entries: list[Entry] = []
-        offset = 0
-        while len(entries) < max_items and (parsed := _parse(self._buffer, offset)):
+        offset = taken = 0
+        while len(entries) < max_items and taken + offset < max_bytes:
+            parsed = _parse(self._buffer, offset)
+            if parsed is None:
+                self._advance(offset)
+                taken, offset = taken + offset, 0
+                if not self._fill():
+                    break
+                continue
             meta, payload, offset = parsed
             kind = meta.pop("entry", "finish")
             entries.append(Entry(kind, _capture(meta, payload), self.position + offset))
-        self._buffer = self._buffer[offset:]
-        self.position += offset
+        self._advance(offset)
         return entries
+
+    def _advance(self, consumed: int) -> None:
+        self._buffer = self._buffer[consumed:]
+        self.position += consumed
 
     def behind(self) -> bool:
         """More is written than read (in this segment)."""
         offset = os.lseek(self._fd, 0, os.SEEK_CUR)
         return bool(self._buffer) or os.fstat(self._fd).st_size > offset
 
-    def _fill(self, max_bytes: int) -> None:
-        data = os.read(self._fd, max_bytes)
+    def _fill(self) -> bool:
+        """Append what there is to read; False if there was nothing."""
+        data = os.read(self._fd, READ_BYTES)
         if not data and not self._buffer and self._next_segment():
-            data = os.read(self._fd, max_bytes)
+            data = os.read(self._fd, READ_BYTES)
         self._buffer += data
+        return bool(data)
 
     def _next_segment(self) -> bool:
         """At the end of a segment: the writer rotated here if the next one exists."""

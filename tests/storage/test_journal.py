@@ -1,0 +1,73 @@
+"""The journal as the recorder's queue: a reader follows the writer across segments, waits out a
+frame still being written, and committed segments are deleted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from anthropic_proxy.exchange import Capture
+from anthropic_proxy.record import journal
+
+
+def capture(i: int, size: int = 100) -> Capture:
+    c = Capture(f"ex_{i}", "POST", "/v1/messages", "", "127.0.0.1", [], b"x" * size)
+    c.chunks = [b"a" * (i % 7), b"b" * 5]
+    c.finish("success")
+    return c
+
+
+def test_reader_follows_rotations_and_commits_delete_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "ROTATE_BYTES", 2_000)
+    writer = journal.Journal(tmp_path)
+    reader = journal.Reader(tmp_path, 0)
+    seen: list[str] = []
+    for i in range(60):
+        assert writer.append(capture(i, size=50 + i * 10)) == writer.end
+        if i % 7 == 0:  # the reader lags behind, then catches up in small batches
+            while entries := reader.read(3, 1 << 20):
+                seen += [e.capture.id for e in entries]
+                assert entries[-1].end == reader.position
+                writer.committed(reader.position)
+    assert len(list(tmp_path.glob("journal-*.bin"))) > 1  # it did rotate
+    while entries := reader.read(100, 1 << 20):
+        seen += [e.capture.id for e in entries]
+    assert seen == [f"ex_{i}" for i in range(60)]
+    writer.committed(reader.position)
+    files = list(tmp_path.glob("journal-*.bin"))
+    assert [f.stat().st_size for f in files] == [0]  # only the fresh, empty segment is left
+    writer.append(capture(60))  # and the reader moves on to it
+    [entry] = reader.read(10, 1 << 20)
+    assert entry.capture.id == "ex_60" and entry.capture.chunks == [b"a" * 4, b"b" * 5]
+
+
+def test_a_torn_frame_waits_for_the_rest(tmp_path: Path) -> None:
+    writer = journal.Journal(tmp_path)
+    reader = journal.Reader(tmp_path, 0)
+    data = b"".join(journal.frame(capture(1), "finish"))
+    fd = os.open(journal.segment(tmp_path, 0), os.O_WRONLY | os.O_APPEND)
+    os.write(fd, data[:30])
+    assert reader.read(10, 1 << 20) == [] and reader.position == 0
+    os.write(fd, data[30:])
+    os.close(fd)
+    [entry] = reader.read(10, 1 << 20)
+    assert entry.capture.id == "ex_1" and reader.position == len(data)
+    writer.close()
+
+
+def test_begin_records_carry_the_request_not_the_response(tmp_path: Path) -> None:
+    writer = journal.Journal(tmp_path)
+    running = capture(2)
+    writer.append(running, "begin")
+    writer.append(running, "finish")
+    begin, finish = journal.replay(journal.segment(tmp_path, 0))
+    assert (begin.kind, begin.capture.chunks, begin.capture.request_body) == (
+        "begin",
+        [],
+        b"x" * 100,
+    )
+    assert (finish.kind, finish.capture.chunks) == ("finish", running.chunks)
