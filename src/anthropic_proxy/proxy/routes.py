@@ -16,6 +16,7 @@ from anthropic_proxy.proxy import passthrough, translated
 from anthropic_proxy.proxy.body import (
     JSON_ROUTES,
     check_json_content_type,
+    check_json_object,
     parse_json_body,
     read_body,
 )
@@ -75,9 +76,10 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
     handler = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
     if capture.path in JSON_ROUTES and capture.method == "POST":
         check_json_content_type(request.headers.get("Content-Type"))
-        body = parse_json_body(capture.request_body)
         if handler is not None:
+            body = parse_json_body(capture.request_body)
             return await handler(request, capture, body, state.translation)
+        check_json_object(capture.request_body)
     elif handler is not None:
         return await handler(request, capture, {}, state.translation)
     url = state.upstream_url + request.rel_url.raw_path_qs
