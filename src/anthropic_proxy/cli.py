@@ -78,8 +78,9 @@ def _install_uvloop() -> None:
 
 
 async def serve(settings: Settings) -> None:
-    # The recorder thread shares the GIL with the event loop: a short switch interval bounds
-    # how long a request waits for it after each syscall (the 5 ms default shows in p50).
+    # Dashboard queries (and the recorder, when it is a thread) share the GIL with the event
+    # loop: a short switch interval bounds how long a request waits for them after each syscall
+    # (the 5 ms default shows in p50).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
     await runner.setup()

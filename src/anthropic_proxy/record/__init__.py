@@ -1,8 +1,10 @@
-"""Recording, off the hot path.
+"""Recording, off the hot path and out of the proxy's process.
 
-The proxy hands `Capture`s to the `Recorder` (a bounded queue; full means dropped and counted).
-One writer thread turns them into rows: `response` rebuilds the message and the event timeline
-from the raw bytes, `pricing` prices the usage, `build` assembles the row and the content-addressed
-body parts, and the store writes a whole batch in one transaction. Listeners (the dashboard's
-event hub, the access log) hear about each batch afterwards.
+The proxy hands each finished `Capture` to the `Recorder`, which appends it to the `journal`
+(one writev; a backlog bounded by count and bytes, beyond which records are dropped and counted).
+The recorder process (`process`, nice 19) reads the journal back and `writer` turns each batch into
+rows: `response` rebuilds the message and the event timeline from the raw bytes, `pricing` prices
+the usage, `build` assembles the row and the content-addressed body parts, and the store writes
+the batch in one transaction. Its report of each batch frees the journal and reaches the listeners
+(the dashboard's event hub, metrics, budgets, traces) on the proxy's event loop.
 """

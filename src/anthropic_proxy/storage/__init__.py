@@ -1,6 +1,6 @@
 """Where exchanges live. `Store` is the contract every backend keeps; `open_store` picks one.
 
-Writes come from the recorder's single writer thread; reads run in a thread pool and use
+Writes come from the recorder's single writer (its own process, or a thread); reads run in a thread pool and use
 `fetch` with portable SQL ('?' placeholders) built in `storage/queries.py`.
 """
 
