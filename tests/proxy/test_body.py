@@ -65,6 +65,11 @@ def test_refuses_what_is_not_a_json_object(body: bytes) -> None:
         check_json_object(body)
 
 
+def test_refuses_a_document_nested_too_deep() -> None:
+    with pytest.raises(BadRequest):
+        check_json_object(b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
 def test_accepts_a_large_object_with_unicode() -> None:
     body = json.dumps({"messages": [{"role": "user", "content": "héllo ✓ " * 40_000}]}).encode()
     check_json_object(body)

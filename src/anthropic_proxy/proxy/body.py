@@ -35,7 +35,7 @@ def check_json_object(body: bytes) -> None:
     body, which was half the proxy's CPU at that size."""
     try:
         document = simdjson.Parser().parse(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RuntimeError):  # RuntimeError: nested too deep
         parse_json_body(body)  # the failure path: orjson decides, and words the error
         return
     if not isinstance(document, simdjson.Object):
