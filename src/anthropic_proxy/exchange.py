@@ -68,7 +68,6 @@ class Capture:
     """What the translation dropped, clamped or rewrote (`UpstreamRequest.changes`)."""
     upstream_cost_usd: float | None = None
     """The backend's own price for the exchange (OpenRouter `usage.cost`), preferred when set."""
-    journal_position: int = 0
     handed_over: bool = False  # given to the recorder (exactly once)
 
     @property

@@ -87,9 +87,7 @@ class Recorder:
                 return
             # Its pending row exists: close it, without the bodies there is no room for.
             capture = replace(capture, request_body=b"", chunks=[], truncated=True)
-        if self._append(capture, "finish"):
-            capture.journal_position = self.journal.end
-        else:
+        if not self._append(capture, "finish"):
             self.dropped += 1
 
     def _over_budget(self, capture: Capture) -> bool:
