@@ -17,7 +17,7 @@ from anthropic_proxy.backend.catalog import ModelCatalog
 from anthropic_proxy.backend.client import TranslationContext
 from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
+from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge, error_response
 from anthropic_proxy.monitor import api as monitor_api
 from anthropic_proxy.proxy import routes as proxy_routes
 from anthropic_proxy.record import journal, writer
@@ -58,19 +58,13 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ProxyError as error:
-        return proxy_routes.error_response(error)
+        return error_response(error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         error_class = ERRORS_BY_STATUS.get(exc.status, BadRequest)
         message = f"{exc.reason}: {request.method} {request.path}"
-        return proxy_routes.error_response(_with_status(error_class(message), exc.status))
-
-
-def _with_status(error: ProxyError, status: int) -> ProxyError:
-    if error.status != status:
-        error.status = status  # type: ignore[misc]
-    return error
+        return error_response(error_class(message, status=exc.status))
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -18,9 +18,10 @@ from anthropic_proxy.backend.catalog import (
     upstream_message,
 )
 from anthropic_proxy.backend.selftest import run_self_test
-from anthropic_proxy.config.api import error_reply, json_response, read_json
+from anthropic_proxy.config.api import json_response, read_json
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.errors import UpstreamUnavailable
+from anthropic_proxy.wire import obj
 
 JSON = dict[str, Any]
 
@@ -68,7 +69,7 @@ class BackendApi:
         try:
             models = await self.catalog.models(base)
         except ModelListError as error:
-            return error_reply(502, "api_error", str(error))
+            raise UpstreamUnavailable(str(error)) from error
         query = request.query.get("q", "").strip().lower()
         found = [m for m in models if not query or query in _searchable(m)]
         return json_response({"data": found, "total": len(found), "baseUrl": base})

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import obj
 
 log = logging.getLogger("anthropic_proxy.backend")
 JSON = dict[str, Any]

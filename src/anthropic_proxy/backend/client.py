@@ -27,6 +27,7 @@ from anthropic_proxy.translate.request import Target, UpstreamRequest, anthropic
 from anthropic_proxy.translate.stream import StreamContext, StreamInterrupted
 from anthropic_proxy.translate.tokens import estimate_input_tokens, quick_estimate
 from anthropic_proxy.translate.usage import upstream_cost
+from anthropic_proxy.wire import json_object
 
 JSON = dict[str, Any]
 SESSION_HEADER: Final = "x-claude-code-session-id"
@@ -208,12 +209,6 @@ async def body_bytes(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         raise StreamInterrupted("api_error", f"upstream connection lost: {exc}") from exc
 
 
-def json_object(raw: bytes) -> JSON:
+def reply_object(raw: bytes) -> JSON:
     """A reply body that must be a JSON object; anything else means the backend is broken."""
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamUnavailable(f"translation backend sent invalid JSON: {raw[:200]!r}") from exc
-    if not isinstance(parsed, dict):
-        raise UpstreamUnavailable("translation backend sent JSON that is not an object")
-    return parsed
+    return json_object(raw, "the translation backend's reply", UpstreamUnavailable)

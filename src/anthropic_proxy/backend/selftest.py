@@ -62,7 +62,7 @@ class Probe:
             if body.get("stream"):
                 chunks = upstream_chunks(client.body_bytes(response))
                 return await accumulate(anthropic_events(chunks, call.stream))
-            reply = client.json_object(await client.read(response))
+            reply = client.reply_object(await client.read(response))
             return await openai_to_anthropic_message(reply, call.stream)
         finally:
             response.close()

@@ -1,8 +1,8 @@
 """`/api/config`, `/reset`, `/reload`: read and change the runtime config.
 
 Handlers are glue: parse, call the store, render (`backend/api.py` serves the routes that call
-the backend: key check, model list, self-test). Errors use Anthropic's shape,
-`{"type": "error", "error": {"type", "message"}}`, plus `"fields"` for validation errors.
+the backend: key check, model list, self-test). Errors are raised as ProxyErrors
+and rendered by `errors.error_response` (a validation error lists its `"fields"`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aiohttp import web
 
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.config.validate import ConfigError
-from anthropic_proxy.errors import BadRequest, error_body
+from anthropic_proxy.errors import BadRequest
 
 JSON = dict[str, Any]
 
@@ -40,9 +40,7 @@ class ConfigApi:
         try:
             return json_response(self.store.update(await read_json(request)))
         except ConfigError as error:
-            return error_reply(
-                400, "invalid_request_error", f"invalid config: {error}", error.fields
-            )
+            raise BadRequest(f"invalid config: {error}", fields=error.fields) from error
 
     async def reset(self, request: web.Request) -> web.Response:
         return json_response(self.store.reset())
@@ -65,12 +63,3 @@ async def read_json(request: web.Request, default: object = None) -> Any:
 
 def json_response(data: JSON) -> web.Response:
     return web.Response(body=orjson.dumps(data), content_type="application/json")
-
-
-def error_reply(
-    status: int, error_type: str, message: str, fields: dict[str, str] | None = None
-) -> web.Response:
-    body = error_body(error_type, message)
-    if fields:
-        body["fields"] = fields
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from anthropic_proxy.backend import client
 from anthropic_proxy.backend.client import Call, TranslationContext
-from anthropic_proxy.errors import NotFound, new_request_id
+from anthropic_proxy.errors import NotFound, error_response, new_request_id
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.translate.errors import MappedError, upstream_http_error
 from anthropic_proxy.translate.limits import is_output_limit_error
@@ -63,7 +63,7 @@ async def serve_messages(
             source = client.body_bytes(upstream)
             return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
         raw = await client.read(upstream)
-        reply = client.json_object(raw)
+        reply = client.reply_object(raw)
         if isinstance(reply.get("error"), dict) and _probe_failed(call, 400, raw):
             return await _local_reply(request, capture, body, call, ctx)
         if isinstance(reply.get("error"), dict):  # an error in a 200 body, before any output
@@ -178,14 +178,9 @@ async def _bytes_of(data: bytes) -> AsyncIterator[bytes]:
 
 
 def _error_reply(capture: Capture, error: MappedError) -> web.Response:
-    request_id = new_request_id()
-    body = orjson.dumps(error.body(request_id))
-    headers = {"request-id": request_id, **error.headers}
-    reply = web.Response(
-        status=error.status, body=body, content_type="application/json", headers=headers
-    )
+    reply = error_response(error)
     _commit(capture, error.status, reply.headers.items())
-    _record_body(capture, body)
+    _record_body(capture, reply.body if isinstance(reply.body, bytes) else b"")
     state = "timeout" if error.error_type == "timeout_error" else "error"
     capture.finish(state, f"upstream_{error.error_type}", error.message)
     return reply
