@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from anthropic_proxy.errors import BadRequest, ProxyError, error_body, new_request_id
+from anthropic_proxy.errors import BadRequest, ProxyError, error_response
 
 log = logging.getLogger("anthropic_proxy")
 HEADERS_TOO_LARGE = 431
-
-
-class HeadersTooLarge(ProxyError):
-    status, error_type, kind = HEADERS_TOO_LARGE, "invalid_request_error", "headers_too_large"
 
 
 def body_error(exc: HttpProcessingError) -> ProxyError:
@@ -39,11 +34,11 @@ def parse_error(exc: BaseException | None, message: str | None) -> ProxyError:
     """The error a client gets for a request aiohttp could not parse."""
     reason = _reason(exc) if isinstance(exc, HttpProcessingError) else (message or "bad request")
     if isinstance(exc, LineTooLong) and not _is_target(exc):
-        return HeadersTooLarge(f"request header too large: {reason}")
+        return BadRequest(f"request header too large: {reason}", status=HEADERS_TOO_LARGE)
     if isinstance(exc, LineTooLong):
         return BadRequest(f"request line too long: {reason}")
     if isinstance(exc, BadHttpMessage) and "too many headers" in reason.lower():
-        return HeadersTooLarge(f"too many request headers: {reason}")
+        return BadRequest(f"too many request headers: {reason}", status=HEADERS_TOO_LARGE)
     return BadRequest(f"malformed HTTP request: {reason}")
 
 
@@ -71,10 +66,7 @@ class ShapedRequestHandler(RequestHandler):
             return super().handle_error(request, status, exc, message)
         error = parse_error(exc, message)
         log.info("rejected a malformed request from %s: %s", request.remote, error.message)
-        body = error_body(error.error_type, error.message, new_request_id())
-        response = web.Response(
-            status=error.status, body=orjson.dumps(body), content_type="application/json"
-        )
+        response = error_response(error)
         response.force_close()
         return response
 
