@@ -6,7 +6,8 @@
    `chain.relay` opens each step's upstream request until one answers (failover only before
    anything reached the client), then `passthrough.relay` commits the upstream status and
    headers, and forwards every chunk the moment it arrives, noting only its arrival time.
-   Translation: `translated.serve` hands the body to the pure functions in `translate/`.
+   Translation: `translated.serve_messages` has `backend.client` translate the body (the pure
+   functions in `translate/`) and call the backend, then translates the reply back.
 4. When the response ends, fails or the client goes away, the Capture is finished and queued.
    Everything else (parsing, usage, cost, storage) happens in `record/`, off this path.
 """
