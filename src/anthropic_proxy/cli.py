@@ -1,4 +1,6 @@
-"""Command line: `anthropic-proxy [serve] [options]` and `anthropic-proxy settings`."""
+"""Command line: `anthropic-proxy [serve] [options]`, `anthropic-proxy settings`, and the usage
+commands `report` and `statusline` (`usage.commands`; the server's modules load only for `serve`,
+so the status line starts fast)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,8 @@ import sys
 from collections.abc import Sequence
 
 import orjson
-from aiohttp import web
 
 from anthropic_proxy import __version__
-from anthropic_proxy.app import create_app
 from anthropic_proxy.logs import configure_logging
 from anthropic_proxy.settings import Settings, add_arguments, load, markdown_table
 
@@ -28,7 +28,13 @@ def parser() -> argparse.ArgumentParser:
         description="Record (or translate) every Anthropic API call. Point Claude Code at it with "
         "ANTHROPIC_BASE_URL=http://127.0.0.1:8082",
     )
-    p.add_argument("command", nargs="?", default="serve", choices=("serve", "settings"))
+    p.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=("serve", "settings", "report", "statusline"),
+        help="serve (default); settings; report KIND (see `report --help`); statusline",
+    )
     p.add_argument("--version", action="version", version=f"anthropic-proxy {__version__}")
     p.add_argument("--table", action="store_true", help="with `settings`: print the settings table")
     add_arguments(p)
@@ -36,6 +42,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("report", "statusline"):
+        from anthropic_proxy.usage import commands
+
+        return commands.main(argv)
     args = vars(parser().parse_args(argv))
     command, table = args.pop("command"), args.pop("table")
     if table:
@@ -81,6 +92,10 @@ async def serve(settings: Settings) -> None:
     # Dashboard queries (and the recorder, when it is a thread) share the GIL with the event
     # loop: a short switch interval bounds how long a request waits for them after each syscall
     # (the 5 ms default shows in p50).
+    from aiohttp import web
+
+    from anthropic_proxy.app import create_app
+
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
     await runner.setup()

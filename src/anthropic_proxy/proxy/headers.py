@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from multidict import CIMultiDict
 
+from anthropic_proxy.record.attribution import OUR_HEADERS
+
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -22,13 +24,14 @@ HOP_BY_HOP = frozenset(
     }
 )
 LOOP_HEADER = "x-anthropic-proxy-hop"
+NOT_FORWARDED = HOP_BY_HOP | OUR_HEADERS  # x-proxy-project / x-proxy-tags are for the recorder
 
 
 def request_headers(incoming: Iterable[tuple[str, str]], hop_token: str) -> CIMultiDict[str]:
-    """Every end-to-end header the client sent, plus our loop marker."""
+    """Every end-to-end header the client sent but ours, plus our loop marker."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming:
-        if name.lower() not in HOP_BY_HOP:
+        if name.lower() not in NOT_FORWARDED:
             out.add(name, value)
     out.add(LOOP_HEADER, hop_token)
     return out
