@@ -12,13 +12,14 @@ import aiohttp
 from aiohttp import web
 
 from anthropic_proxy import operations
+from anthropic_proxy.backend.api import BackendApi
+from anthropic_proxy.backend.catalog import ModelCatalog
+from anthropic_proxy.backend.client import TranslationContext
 from anthropic_proxy.config.api import ConfigApi
-from anthropic_proxy.config.models import ModelCatalog
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge
+from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge, error_response
 from anthropic_proxy.monitor import api as monitor_api
 from anthropic_proxy.proxy import routes as proxy_routes
-from anthropic_proxy.proxy.translated import TranslationContext
 from anthropic_proxy.record import journal, writer
 from anthropic_proxy.record.process import ProcessRunner, Runner, Spec, ThreadRunner
 from anthropic_proxy.record.recorder import Recorder
@@ -57,19 +58,13 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ProxyError as error:
-        return proxy_routes.error_response(error)
+        return error_response(error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         error_class = ERRORS_BY_STATUS.get(exc.status, BadRequest)
         message = f"{exc.reason}: {request.method} {request.path}"
-        return proxy_routes.error_response(_with_status(error_class(message), exc.status))
-
-
-def _with_status(error: ProxyError, status: int) -> ProxyError:
-    if error.status != status:
-        error.status = status  # type: ignore[misc]
-    return error
+        return error_response(error_class(message, status=exc.status))
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -77,7 +72,8 @@ def create_app(settings: Settings) -> web.Application:
     config = ConfigStore(settings.data_path / "config.json", settings)
     app.router.add_routes(proxy_routes.routes())
     catalog = ModelCatalog(config, lambda: app[STATE].session)  # config API + translated edge
-    app.router.add_routes(ConfigApi(config, catalog.client, catalog=catalog).routes())
+    app.router.add_routes(ConfigApi(config).routes())
+    app.router.add_routes(BackendApi(config, catalog.client, catalog).routes())
     app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config, catalog))
     monitor_api.setup(app, settings)  # pages, /api/monitor/*, the security guard, live events
     operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from anthropic_proxy.errors import Forbidden, ProxyError, Unauthorized, error_body
+from anthropic_proxy.errors import Forbidden, ProxyError, Unauthorized, error_response
 from anthropic_proxy.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -152,7 +152,7 @@ def middleware(
 def refusal(request: web.Request, error: ProxyError) -> web.StreamResponse:
     if isinstance(error, Unauthorized) and "text/html" in request.headers.get("Accept", ""):
         return web.FileResponse(LOGIN_PAGE, status=401, headers={"Cache-Control": "no-store"})
-    return web.json_response(error_body(error.error_type, error.message), status=error.status)
+    return error_response(error)
 
 
 def _login(request: web.Request) -> web.StreamResponse:

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from anthropic_proxy import __version__
-from anthropic_proxy.errors import LoopDetected, ProxyError, new_request_id, render
+from anthropic_proxy.errors import LoopDetected, ProxyError, error_response
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.proxy import passthrough, translated
 from anthropic_proxy.proxy.body import (
@@ -97,16 +97,6 @@ def _failed(capture: Capture, error: ProxyError) -> web.Response:
     state = "timeout" if error.error_type == "timeout_error" else "error"
     capture.finish(state, error.kind, error.message)
     return response
-
-
-def error_response(error: ProxyError) -> web.Response:
-    request_id = new_request_id()
-    return web.Response(
-        status=error.status,
-        body=render(error, request_id),
-        content_type="application/json",
-        headers={"request-id": request_id, **error.headers},
-    )
 
 
 async def probe(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import orjson
 
+from anthropic_proxy.errors import error_body
 from anthropic_proxy.translate.mappings import ERROR_STATUS, ERROR_TYPES, STATUS_ERRORS
 
 JSON = dict[str, Any]
@@ -42,10 +43,7 @@ class MappedError:
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self, request_id: str | None = None) -> JSON:
-        body: JSON = {"type": "error", "error": {"type": self.error_type, "message": self.message}}
-        if request_id:
-            body["request_id"] = request_id
-        return body
+        return error_body(self.error_type, self.message, request_id)
 
 
 def upstream_http_error(

@@ -19,7 +19,7 @@ from typing import Any, Final
 import orjson
 
 from anthropic_proxy.translate.tokens import count_text, truncate_text
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import obj
 
 JSON = dict[str, Any]
 _REASONING: Final = ("reasoning", "reasoning_content", "reasoning_details")

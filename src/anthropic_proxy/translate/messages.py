@@ -18,7 +18,7 @@ import orjson
 
 from anthropic_proxy.translate import reasoning
 from anthropic_proxy.translate.mappings import BILLING_HEADER_PREFIX, TOOL_NAME_LIMIT
-from anthropic_proxy.translate.wire import objects
+from anthropic_proxy.wire import objects
 
 JSON = dict[str, Any]
 NO_RESULT: Final = "(no result: the tool call was interrupted)"

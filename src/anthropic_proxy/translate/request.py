@@ -26,7 +26,7 @@ from anthropic_proxy.translate.messages import (
     chat_messages,
     system_messages,
 )
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import obj
 
 JSON = dict[str, Any]
 SEARCH_QUERY: Final = re.compile(r"web search for the query:\s*(.+)", re.IGNORECASE | re.DOTALL)

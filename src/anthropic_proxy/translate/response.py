@@ -14,7 +14,7 @@ from typing import Any, Final
 import orjson
 
 from anthropic_proxy.translate.stream import Event, StreamContext, anthropic_events
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import obj
 
 JSON = dict[str, Any]
 _DELTA_TEXT: Final = MappingProxyType({"text_delta": "text", "thinking_delta": "thinking"})

@@ -21,9 +21,9 @@ import aiohttp
 import orjson
 
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import obj
 
-log = logging.getLogger("anthropic_proxy.config")
+log = logging.getLogger("anthropic_proxy.backend")
 JSON = dict[str, Any]
 MODELS_TTL_S: Final = 3600.0
 RETRY_S: Final = 60.0
