@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -393,3 +393,13 @@ def markdown_table() -> str:
         env = ", ".join(f"`{e}`" for e in o.env)
         rows.append(f"| {flag} | {env} | {default} | {o.help} |")
     return "\n".join(rows)
+
+
+def env_values(names: Iterable[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The values of the named environment variables (the process environment, then `.env`):
+    provider key pools name their keys' variables, never the keys."""
+    env = os.environ if environ is None else environ
+    wanted = [name for name in names if name]
+    missing = [name for name in wanted if not env.get(name)]
+    dotenv = read_env_file(Path(".env")) if missing else {}
+    return {name: env.get(name) or dotenv.get(name, "") for name in wanted}
