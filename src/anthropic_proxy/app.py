@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from anthropic_proxy import operations
 from anthropic_proxy.backend.api import BackendApi
@@ -18,12 +19,16 @@ from anthropic_proxy.backend.client import TranslationContext
 from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge, error_response
+from anthropic_proxy.framework import body_error
 from anthropic_proxy.monitor import api as monitor_api
 from anthropic_proxy.proxy import routes as proxy_routes
 from anthropic_proxy.record import journal, writer
 from anthropic_proxy.record.process import ProcessRunner, Runner, Spec, ThreadRunner
 from anthropic_proxy.record.recorder import Recorder
-from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
+from anthropic_proxy.routing import preset
+from anthropic_proxy.routing.model import Routing
+from anthropic_proxy.routing.router import Router
+from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings, env_values
 from anthropic_proxy.state import STATE, AppState
 from anthropic_proxy.storage import Store, open_store
 
@@ -33,16 +38,42 @@ ERRORS_BY_STATUS: dict[int, type[ProxyError]] = {404: NotFound, 405: NotFound, 4
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "[::1]"}
 
 
-def upstream_url(settings: Settings) -> str:
-    """ANTHROPIC_UPSTREAM_URL, else the seed's ANTHROPIC_BASE_URL unless it points back at us."""
+def upstream_urls(settings: Settings) -> tuple[str, ...]:
+    """ANTHROPIC_UPSTREAM_URL (`URL1,URL2`: a failover chain), else the seed's
+    ANTHROPIC_BASE_URL unless it points back at us, else the Anthropic API."""
     if settings.upstream_url:
-        return settings.upstream_url.rstrip("/")
+        return preset.upstream_urls(settings.upstream_url) or (DEFAULT_UPSTREAM,)
     legacy = settings.legacy_base_url
     if legacy and not points_at(legacy, settings.host, settings.port):
-        return legacy.rstrip("/")
+        return (legacy.rstrip("/"),)
     if legacy:
         log.info("ignoring ANTHROPIC_BASE_URL=%s: it points at this proxy", legacy)
-    return DEFAULT_UPSTREAM
+    return (DEFAULT_UPSTREAM,)
+
+
+def upstream_url(settings: Settings) -> str:
+    return upstream_urls(settings)[0]
+
+
+def routing_for(settings: Settings, config: ConfigStore) -> Routing:
+    """The effective routing: the seed's mode and upstreams as a preset."""
+    return preset.build(config.mode, upstream_urls(settings), config.base_url)
+
+
+def _router(settings: Settings, config: ConfigStore) -> Router:
+    routing = routing_for(settings, config)
+    router = Router(routing, env_values(_key_names(routing)))
+
+    def rebuild(_: object) -> None:
+        routing = routing_for(settings, config)
+        router.replace(routing, env_values(_key_names(routing)))
+
+    config.subscribe(rebuild)
+    return router
+
+
+def _key_names(routing: Routing) -> list[str]:
+    return [name for p in routing.providers.values() for name in p.key_env]
 
 
 def points_at(url: str, host: str, port: int) -> bool:
@@ -59,6 +90,8 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ProxyError as error:
         return error_response(error)
+    except HttpProcessingError as exc:  # a body aiohttp could not parse, met while reading it
+        return error_response(body_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -102,6 +135,7 @@ async def _lifespan(
         session=session,
         upstream_url=upstream_url(settings),
         hop_token=secrets.token_hex(8),
+        router=_router(settings, config),
     )
     state.translation = TranslationContext(
         session=session, settings=settings, config=config, catalog=catalog

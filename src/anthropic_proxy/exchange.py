@@ -90,6 +90,10 @@ class Capture:
     """What the translation dropped, clamped or rewrote (`UpstreamRequest.changes`)."""
     upstream_cost_usd: float | None = None
     """The backend's own price for the exchange (OpenRouter `usage.cost`), preferred when set."""
+    provider: str | None = None
+    """The routing provider that served the response (None: answered by the proxy itself)."""
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Every upstream attempt, in order: provider, model, key (masked), status, error, t, ms."""
     handed_over: bool = False  # given to the recorder (exactly once)
 
     @property

@@ -11,6 +11,7 @@ from aiohttp import web
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.exchange import ExchangeIds
 from anthropic_proxy.record.recorder import Recorder
+from anthropic_proxy.routing.router import Router
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.storage import Store
 
@@ -23,7 +24,9 @@ class AppState:
     recorder: Recorder
     session: aiohttp.ClientSession
     upstream_url: str
+    """The first of the seed's Anthropic upstreams (`--upstream URL1,URL2`)."""
     hop_token: str
+    router: Router
     new_id: ExchangeIds = field(default_factory=ExchangeIds)
     translation: Any = None
     hub: Any = None

@@ -72,6 +72,9 @@ class Routing:
     routes: tuple[Route, ...] = ()
     preset: str = ""
     """Where this came from when not configured: `anthropic` or `openrouter` (the seed's modes)."""
+    upstreams: tuple[str, ...] = ()
+    """The seed's Anthropic providers (`--upstream URL1,URL2`), in order: they serve every
+    path that is not routed by model (/v1/files, batches, ...)."""
 
     @property
     def needs_body(self) -> bool:

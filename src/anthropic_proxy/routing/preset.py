@@ -28,8 +28,12 @@ def upstream_urls(value: str) -> tuple[str, ...]:
     return tuple(u.strip().rstrip("/") for u in value.split(",") if u.strip())
 
 
+def upstream_names(count: int) -> tuple[str, ...]:
+    return tuple(ANTHROPIC if i == 0 else f"{ANTHROPIC}-{i + 1}" for i in range(count))
+
+
 def seed_providers(upstreams: Sequence[str], openrouter_base_url: str) -> dict[str, Provider]:
-    names = [ANTHROPIC if i == 0 else f"{ANTHROPIC}-{i + 1}" for i in range(len(upstreams))]
+    names = upstream_names(len(upstreams))
     providers = {n: Provider(n, "anthropic", url) for n, url in zip(names, upstreams, strict=True)}
     providers[OPENROUTER] = Provider(
         OPENROUTER, "openai", openrouter_base_url.rstrip("/"), (OPENROUTER_KEY_ENV,)
@@ -37,10 +41,10 @@ def seed_providers(upstreams: Sequence[str], openrouter_base_url: str) -> dict[s
     return providers
 
 
-def seed_route(mode: str, providers: dict[str, Provider]) -> Route:
+def seed_route(mode: str, upstreams: Sequence[str]) -> Route:
     if mode == OPENROUTER:
         return Route("openrouter (proxyMode)", Match(), (Target(OPENROUTER),))
-    chain = tuple(Target(p.name) for p in providers.values() if p.name.startswith(ANTHROPIC))
+    chain = tuple(Target(name) for name in upstream_names(len(upstreams)))
     return Route("anthropic (proxyMode)", Match(), chain)
 
 
@@ -54,7 +58,8 @@ def build(
     providers = seed_providers(upstreams, openrouter_base_url)
     if configured is not None:
         providers.update(configured.providers)
+    names = upstream_names(len(upstreams))
     if configured is not None and configured.routes:
-        return Routing(MappingProxyType(providers), configured.routes)
-    route = seed_route(mode, providers)
-    return Routing(MappingProxyType(providers), (route,), preset=mode or ANTHROPIC)
+        return Routing(MappingProxyType(providers), configured.routes, upstreams=names)
+    route = seed_route(mode, upstreams)
+    return Routing(MappingProxyType(providers), (route,), mode or ANTHROPIC, names)
