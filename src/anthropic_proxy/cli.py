@@ -1,4 +1,6 @@
-"""Command line: `anthropic-proxy [serve] [options]` and `anthropic-proxy settings`.
+"""Command line: `anthropic-proxy [serve] [options]`, `anthropic-proxy settings`, and the usage
+commands `report` and `statusline` (`usage.commands`). The server's modules load only for `serve`,
+so the status line Claude Code runs on every prompt starts fast.
 
 A mistake at start-up (a bad value, a busy port, a missing driver) is one line on stderr and a
 non-zero exit, never a traceback.
@@ -15,24 +17,26 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
-from aiohttp import web
 
 from anthropic_proxy import __version__
-from anthropic_proxy.app import create_app
-from anthropic_proxy.banner import goodbye, welcome
-from anthropic_proxy.framework import runner as make_runner
 from anthropic_proxy.logs import configure_logging
 from anthropic_proxy.settings import Settings, add_arguments, environment_only, load, markdown_table
-from anthropic_proxy.state import STATE
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("anthropic_proxy")
 SWITCH_INTERVAL_S = 0.001
 COMMANDS = {
     "serve": "run the proxy (the default when no command is given)",
     "settings": "print the effective settings as JSON, secrets masked (--table: as the README's table)",
+    "report": "usage report: daily|weekly|monthly|session|project|tag|blocks (see report --help)",
+    "statusline": "one status line for Claude Code's statusLine setting (reads its JSON on stdin)",
 }
+USAGE_COMMANDS = ("report", "statusline")
 EXAMPLES = """\
 examples:
   anthropic-proxy --port 8083 --max-db-size 2GB
@@ -50,7 +54,7 @@ def parser(command: str = "serve") -> argparse.ArgumentParser:
     commands = "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(
         prog="anthropic-proxy" if command == "serve" else f"anthropic-proxy {command}",
-        usage="%(prog)s [serve|settings] [options]" if command == "serve" else None,
+        usage="%(prog)s [serve|settings|report|statusline] [options]" if command == "serve" else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Record (or translate) every Anthropic API call. Point Claude Code at it with "
         "ANTHROPIC_BASE_URL=http://127.0.0.1:8082\n\ncommands (`anthropic-proxy COMMAND --help`):\n"
@@ -73,6 +77,10 @@ def split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     command, rest = split_command(sys.argv[1:] if argv is None else argv)
+    if command in USAGE_COMMANDS:
+        from anthropic_proxy.usage import commands
+
+        return commands.main([command, *rest])
     args = vars(parser(command).parse_args(rest))
     if args.pop("table", False):
         print(markdown_table())
@@ -136,6 +144,11 @@ async def serve(settings: Settings) -> None:
     # Dashboard queries (and the recorder, when it is a thread) share the GIL with the event
     # loop: a short switch interval bounds how long a request waits for them after each syscall
     # (the 5 ms default shows in p50).
+    from anthropic_proxy.app import create_app
+    from anthropic_proxy.banner import goodbye, welcome
+    from anthropic_proxy.framework import runner as make_runner
+    from anthropic_proxy.state import STATE
+
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     app = create_app(settings)
     runner = make_runner(app)
@@ -157,6 +170,8 @@ async def serve(settings: Settings) -> None:
 
 
 async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+    from aiohttp import web
+
     site = web.TCPSite(runner, settings.host, settings.port, backlog=2048)
     try:
         await site.start()

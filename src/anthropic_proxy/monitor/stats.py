@@ -47,14 +47,14 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     sums kept by triggers) for whole slots, the coarsest level that fits the chart buckets
     first, then finer levels and the rows themselves for the partial slots at the ends of a
     time range; pending exchanges (not in the rollup) are read from `exchanges`. Filters the
-    rollup does not know (session, agent) read `exchanges`; a text search reads its newest
+    rollup does not know (session, agent, project, tag) read `exchanges`; a text search reads its newest
     SAMPLE matches (see `_newest_matches`). Percentiles walk an index."""
     now = time.time() if now is None else now
     dialect = getattr(store, "dialect", "sqlite")
     sampled: dict[str, Any] | None = None
     matched: list[Row] | None = None
     clause, params = where(f, dialect)
-    rollup = not (f.session or f.agent)
+    rollup = not (f.session or f.agent or f.project or f.tag)
     if f.q:
         matched, sampled = _newest_matches(store, f)
         starts = [r["started_at"] for r in matched]
