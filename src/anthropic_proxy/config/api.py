@@ -15,8 +15,7 @@ from aiohttp import web
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.config.validate import ConfigError
 from anthropic_proxy.errors import BadRequest
-
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
 
 
 class ConfigApi:
