@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.config import destinations
+from anthropic_proxy.config.store import ConfigStore, DestinationLocked
 from anthropic_proxy.config.validate import ConfigError
-from anthropic_proxy.errors import BadRequest
+from anthropic_proxy.errors import BadRequest, Forbidden
 
 JSON = dict[str, Any]
 
@@ -37,13 +38,22 @@ class ConfigApi:
         return json_response(self.store.current())
 
     async def post_config(self, request: web.Request) -> web.Response:
+        allowed = destinations.redirect_allowed(request)
         try:
-            return json_response(self.store.update(await read_json(request)))
+            return json_response(
+                self.store.update(await read_json(request), redirect_allowed=allowed)
+            )
+        except DestinationLocked as error:
+            raise Forbidden(
+                f"base URLs are read-only here: {error}", fields=error.fields
+            ) from error
         except ConfigError as error:
             raise BadRequest(f"invalid config: {error}", fields=error.fields) from error
 
     async def reset(self, request: web.Request) -> web.Response:
-        return json_response(self.store.reset())
+        return json_response(
+            self.store.reset(redirect_allowed=destinations.redirect_allowed(request))
+        )
 
     async def reload(self, request: web.Request) -> web.Response:
         return json_response(

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.errors import BadRequest
-from anthropic_proxy.exchange import STATES
+from anthropic_proxy.exchange import FAILED, STATES
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.bodies import decompress, join
 
@@ -61,7 +61,6 @@ DETAIL_EXTRA = (
     "upstream_request_id ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd"
 )
 RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2_592_000}
-FAILED = ("error", "timeout", "interrupted", "client_closed")
 SORTABLE = {
     "started_at", "duration_ms", "ttft_ms", "ttfb_ms", "cost_usd", "input_tokens",
     "output_tokens", "status", "request_bytes", "response_bytes",

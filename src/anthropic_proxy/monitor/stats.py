@@ -12,9 +12,10 @@ import math
 import time
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED, FAILED_SQL
 from anthropic_proxy.monitor import rollup as sums
 from anthropic_proxy.monitor.queries import Filters, text_clause, where
-from anthropic_proxy.monitor.rollup import ERROR_STATES, MEASURES
+from anthropic_proxy.monitor.rollup import MEASURES
 from anthropic_proxy.storage import Row, Store
 
 BUCKET_WIDTHS = (
@@ -33,7 +34,7 @@ BUCKET_WIDTHS = (
 MAX_BUCKETS = 60
 GROUPED = f"""
 SELECT {{key}} AS key, COUNT(*) AS n,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors,
   AVG(duration_ms) AS avg_duration, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
   SUM(cache_read_tokens) AS cache_read, SUM(cache_creation_tokens) AS cache_write, SUM(cost_usd) AS cost
 FROM exchanges"""
@@ -155,7 +156,7 @@ def _row_groups(rows: list[Row], start: int, width: int) -> list[Row]:
         state = r["state"]
         g["n"] += 1
         g["ok"] += state == "success"
-        g["errors"] += state in ERROR_STATES
+        g["errors"] += state in FAILED
         g["closed"] += state == "client_closed"
         g["pending"] += state == "pending"
         for measure, column in ROW_SUMS:
