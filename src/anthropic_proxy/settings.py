@@ -277,6 +277,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,7 @@ class Settings:
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+        return is_loopback(self.host)
 
     def masked(self) -> dict[str, Any]:
         """Effective values, secrets masked: for `anthropic-proxy settings` and /api/monitor/config."""
@@ -439,3 +440,9 @@ def env_values(names: Iterable[str], environ: Mapping[str, str] | None = None) -
     missing = [name for name in wanted if not env.get(name)]
     dotenv = read_env_file(Path(".env")) if missing else {}
     return {name: env.get(name) or dotenv.get(name, "") for name in wanted}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine."""
+    name = host.strip("[]").lower()
+    return name in LOOPBACK_NAMES or name.startswith("127.")

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,9 +30,9 @@ from anthropic_proxy.config import destinations
 from anthropic_proxy.config.validate import MODES, ConfigError, validate
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.translate.models import ModelMapping, ModelRule
+from anthropic_proxy.wire import JSON
 
 log = logging.getLogger("anthropic_proxy.config")
-JSON = dict[str, Any]
 Listener = Callable[[JSON], None]
 DEFAULT_BASE_URL: Final = "https://openrouter.ai/api"
 SEED_MAPPING: Final = MappingProxyType(

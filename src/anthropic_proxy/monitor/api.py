@@ -25,6 +25,7 @@ from anthropic_proxy.usage import anatomy, quota, report
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
+HUB = web.AppKey("hub", events.EventHub)
 FORMAT_PARAM = frozenset({"format"})
 USAGE_PARAMS = frozenset({"report", "by", "tzOffset"})
 ANATOMIST = web.AppKey("anatomist", anatomy.Anatomist)
@@ -35,7 +36,7 @@ def _state(request: web.Request) -> AppState:
 
 
 def _hub(request: web.Request) -> events.EventHub:
-    hub: events.EventHub = request.app[STATE].hub
+    hub = request.app[HUB]
     return hub
 
 
@@ -240,13 +241,13 @@ async def _hub_lifespan(app: web.Application) -> AsyncIterator[None]:
     hub = events.EventHub(state.store)
     hub.start()
     state.recorder.listen(hub.on_rows)
-    state.hub = hub
+    app[HUB] = hub
     yield
     await hub.stop()
 
 
 async def _stop_hub(app: web.Application) -> None:
     """Ends open SSE streams before the server waits for its handlers."""
-    hub = app[STATE].hub
-    if isinstance(hub, events.EventHub):
+    hub = app.get(HUB)
+    if hub is not None:
         await hub.stop()
