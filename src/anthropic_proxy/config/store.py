@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from anthropic_proxy.config import destinations
-from anthropic_proxy.config.validate import MODES, ConfigError, validate
+from anthropic_proxy.config.validate import ConfigError, validate
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.translate.models import ModelMapping, ModelRule
 from anthropic_proxy.wire import JSON
@@ -56,8 +56,6 @@ class ConfigStore:
     """The runtime config; `update`, `reset` and `reload` notify subscribers on change."""
 
     def __init__(self, path: Path, settings: Settings) -> None:
-        if settings.mode and settings.mode not in MODES:
-            raise ValueError(f"invalid mode {settings.mode!r}: expected one of {', '.join(MODES)}")
         self.path = path
         self.settings = settings
         self._listeners: list[Listener] = []
