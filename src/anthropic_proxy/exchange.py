@@ -12,7 +12,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-STATES = ("pending", "success", "error", "client_closed", "timeout", "interrupted")
+STATES = (
+    "pending",
+    "success",
+    "error",
+    "upstream_broken",
+    "client_closed",
+    "timeout",
+    "interrupted",
+)
+FAILED = ("error", "timeout", "upstream_broken", "interrupted")
+"""The states that count as failures (error counts, error rates): the upstream or the proxy
+failed. `client_closed` is not one: the client left while the answer was coming normally (see
+`record.outcome`)."""
+INCOMPLETE = (*FAILED, "client_closed")
+"""Every finished state but success: the answer did not reach the client in full."""
 KINDS = {
     "/v1/messages": "messages",
     "/v1/messages/count_tokens": "count_tokens",
@@ -32,6 +46,11 @@ class ExchangeIds:
         return (
             f"ex_{int(time.time() * 1000):012x}{self._prefix}{next(self._counter) & 0xFFFFFF:06x}"
         )
+
+
+def seed_status(state: str) -> str:
+    """The original's record `status`: pending, success, or error for every other final state."""
+    return state if state in ("pending", "success") else "error"
 
 
 def kind_of(path: str) -> str:

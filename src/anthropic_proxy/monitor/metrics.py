@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.storage import Row
 
 MAX_MODELS = 200
@@ -33,7 +34,7 @@ TOKEN_COLUMNS = {
     "cache_read": "cache_read_tokens",
     "cache_write": "cache_creation_tokens",
 }
-FAILED_STATES = frozenset({"error", "timeout", "interrupted"})
+FAILED_STATES = frozenset(FAILED)
 
 
 class RecorderHealth(Protocol):

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.errors import BadRequest
-from anthropic_proxy.exchange import STATES
+from anthropic_proxy.exchange import INCOMPLETE, STATES, seed_status
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.bodies import decompress, join
 
@@ -56,7 +56,8 @@ SUMMARY_COLUMNS = [
 ]
 DETAIL_EXTRA = "query client_addr request_headers request_ref response_headers price_version upstream_request_id"
 RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2_592_000}
-FAILED = ("error", "timeout", "interrupted", "client_closed")
+FAILED = INCOMPLETE
+"""`status=failed`: every final state but success (the seed's `error`, see `seed_status`)."""
 SORTABLE = {
     "started_at", "duration_ms", "ttft_ms", "ttfb_ms", "cost_usd", "input_tokens",
     "output_tokens", "status", "request_bytes", "response_bytes",
@@ -386,6 +387,7 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     """The small shape lists and live events carry: no bodies, no headers."""
     out = {c: row.get(c) for c in SUMMARY_COLUMNS}
     out["stream"] = bool(out["stream"])
+    out["outcome"] = seed_status(str(out["state"]))
     return out
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.monitor.queries import Filters, in_clauses
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.migrations import ROLLUP_WIDTHS
 
-ERROR_STATES = ("error", "timeout", "interrupted")
+ERROR_STATES = FAILED
 
 MEASURES = (
     "n ok errors closed pending n_duration sum_duration n_ttft sum_ttft input output cache_read "
