@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_data_dir
 
-SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3}
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_size(text: str) -> int:
-    """'32MB' -> bytes; a bare number is bytes."""
-    raw = text.strip().lower()
-    digits = raw.rstrip("kmgb")
-    return int(float(digits) * SIZE_UNITS[raw[len(digits) :]])
+    """'2GB', '2 GiB', '2g', '512kb' -> bytes; a bare number is bytes.
+
+    Every prefix is binary, as in nginx, Docker and PostgreSQL: K, KB and KiB all mean 1024.
+    """
+    match = SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (write e.g. 512KB, 32MB, 2GB, 1TiB)")
+    number, unit = match.groups()
+    return int(float(number) * SIZE_UNITS[unit.lower()])
 
 
 def parse_age(text: str) -> int:
@@ -270,6 +277,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -315,7 +323,7 @@ class Settings:
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+        return is_loopback(self.host)
 
     def masked(self) -> dict[str, Any]:
         """Effective values, secrets masked: for `anthropic-proxy settings` and /api/monitor/config."""
@@ -343,9 +351,38 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per option that has one; its help names the environment variable and default."""
     for option in OPTIONS:
         if option.flag:
-            parser.add_argument(option.flag, dest=option.name, default=None, help=option.help)
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                default=None,
+                metavar=option.env[0],
+                help=f"{option.help} [{_sources(option)}]",
+            )
+
+
+def environment_only() -> str:
+    """The options set only through the environment, for the end of `--help`."""
+    width = max(len(o.env[0]) for o in OPTIONS if not o.flag)
+    return "\n".join(
+        f"  {o.env[0]:<{width}}  {o.help} [default: {_shown_default(o)}]"
+        for o in OPTIONS
+        if not o.flag
+    )
+
+
+def _sources(option: Option) -> str:
+    return f"env {', '.join(option.env)}; default: {_shown_default(option)}"
+
+
+def _shown_default(option: Option) -> str:
+    if option.name == "data_dir":
+        return user_data_dir("anthropic-proxy")
+    if option.default in ("", 0) or option.secret:
+        return "unset"
+    return str(option.default).lower() if isinstance(option.default, bool) else str(option.default)
 
 
 def load(
@@ -393,3 +430,19 @@ def markdown_table() -> str:
         env = ", ".join(f"`{e}`" for e in o.env)
         rows.append(f"| {flag} | {env} | {default} | {o.help} |")
     return "\n".join(rows)
+
+
+def env_values(names: Iterable[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The values of the named environment variables (the process environment, then `.env`):
+    provider key pools name their keys' variables, never the keys."""
+    env = os.environ if environ is None else environ
+    wanted = [name for name in names if name]
+    missing = [name for name in wanted if not env.get(name)]
+    dotenv = read_env_file(Path(".env")) if missing else {}
+    return {name: env.get(name) or dotenv.get(name, "") for name in wanted}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine."""
+    name = host.strip("[]").lower()
+    return name in LOOPBACK_NAMES or name.startswith("127.")

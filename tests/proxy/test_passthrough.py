@@ -9,6 +9,7 @@ import aiohttp
 import anthropic
 import pytest
 
+from anthropic_proxy.routing import preset
 from anthropic_proxy.storage.bodies import decompress, join
 from tests.conftest import API_KEY, RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import (
@@ -313,7 +314,8 @@ async def test_other_paths_and_methods_are_forwarded(
 
 async def test_loop_is_detected(start_proxy: StartProxy) -> None:
     proxy = await start_proxy(upstream_url="http://127.0.0.1:1")
-    proxy.state.upstream_url = proxy.url  # the operator pointed the proxy at itself
+    # the operator pointed the proxy at itself
+    proxy.state.router.replace(preset.build("anthropic", [proxy.url], "https://o.example"), {})
     with pytest.raises(anthropic.APIStatusError) as caught:
         await client(proxy).messages.create(**ask())
     assert caught.value.status_code == 508

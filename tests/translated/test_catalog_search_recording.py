@@ -12,9 +12,9 @@ import aiohttp
 import anthropic
 import pytest
 
-from anthropic_proxy.config.models import ModelCatalog, ModelInfo, model_info
+from anthropic_proxy.backend import client
+from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo, model_info
 from anthropic_proxy.monitor.queries import detail
-from anthropic_proxy.proxy import translated
 from tests.conftest import RunningProxy
 from tests.fakes import openai_upstream
 from tests.fakes.openai_upstream import (
@@ -40,12 +40,12 @@ CITES = [
 @pytest.fixture
 def as_openrouter(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake backend's host is 127.0.0.1: treat it as OpenRouter (plugins, annotations)."""
-    original = translated.target_for
+    original = client.target_for
 
     def target_for(*args: Any) -> Any:
         return dataclasses.replace(original(*args), openrouter=True)
 
-    monkeypatch.setattr(translated, "target_for", target_for)
+    monkeypatch.setattr(client, "target_for", target_for)
 
 
 async def models_fetched(oai: FakeOpenAI, n: int = 1) -> None:

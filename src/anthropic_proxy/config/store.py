@@ -21,17 +21,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import orjson
 
+from anthropic_proxy.config import destinations
 from anthropic_proxy.config.validate import MODES, ConfigError, validate
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.translate.models import ModelMapping, ModelRule
+from anthropic_proxy.wire import JSON
 
 log = logging.getLogger("anthropic_proxy.config")
-JSON = dict[str, Any]
 Listener = Callable[[JSON], None]
 DEFAULT_BASE_URL: Final = "https://openrouter.ai/api"
 SEED_MAPPING: Final = MappingProxyType(
@@ -44,7 +45,11 @@ SEED_MAPPING: Final = MappingProxyType(
 EDITABLE: Final = ("proxyMode", "openrouter", "headers")
 _DEFAULT_PORTS: Final = MappingProxyType({"http": 80, "https": 443})
 
-__all__ = ["ConfigError", "ConfigStore"]
+__all__ = ["ConfigError", "ConfigStore", "DestinationLocked"]
+
+
+class DestinationLocked(ConfigError):
+    """A patch that would move traffic, from a request without the operator's token."""
 
 
 class ConfigStore:
@@ -90,14 +95,25 @@ class ConfigStore:
         data["openrouter"]["apiKeySentToBaseUrl"] = key_sent
         return {**data, **self._read_only()}
 
-    def update(self, patch: object) -> JSON:
-        """Validate and deep-merge a partial config; raises ConfigError with per-field messages."""
+    def update(self, patch: object, *, redirect_allowed: bool) -> JSON:
+        """Validate and deep-merge a partial config; raises ConfigError with per-field messages.
+
+        `redirect_allowed` is `destinations.redirect_allowed(request)` for an HTTP request: without
+        it a patch that moves a base URL is refused (DestinationLocked) and nothing changes.
+        """
         merged = validate(patch, self._data, self._read_only())
+        moved = destinations.changed(self._data, merged)
+        if moved and not redirect_allowed:
+            raise DestinationLocked({name: destinations.HOW_TO_CHANGE for name in moved})
         self._replace(merged, persist=True)
         return self.current()
 
-    def reset(self) -> JSON:
-        self._replace(self._defaults(), persist=True)
+    def reset(self, *, redirect_allowed: bool) -> JSON:
+        """Back to the start-up defaults; base URLs stay unless the operator asked."""
+        defaults = self._defaults()
+        if not redirect_allowed:
+            destinations.keep(self._data, defaults)
+        self._replace(defaults, persist=True)
         return self.current()
 
     def reload(self) -> JSON:
@@ -149,6 +165,7 @@ class ConfigStore:
     def _read_only(self) -> JSON:
         s = self.settings
         return {
+            "destinations": destinations.describe(s.auth_token),
             "anthropic": {
                 "baseUrl": s.upstream_url or s.legacy_base_url or DEFAULT_UPSTREAM,
                 "timeout": s.request_timeout_ms,

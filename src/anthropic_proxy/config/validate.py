@@ -9,7 +9,8 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
+
 MODES: Final = ("anthropic", "openrouter")
 SEED_FAMILIES: Final = ("sonnet", "opus", "haiku")
 _FAMILY: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")

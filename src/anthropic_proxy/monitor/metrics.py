@@ -34,7 +34,6 @@ TOKEN_COLUMNS = {
     "cache_read": "cache_read_tokens",
     "cache_write": "cache_creation_tokens",
 }
-FAILED_STATES = frozenset(FAILED)
 
 
 class RecorderHealth(Protocol):
@@ -110,7 +109,7 @@ class Metrics:
                 self.tokens.labels(model, mode, kind).inc(row[column])
         if row.get("cost_usd"):
             self.cost.labels(model, mode).inc(row["cost_usd"])
-        if row["state"] in FAILED_STATES or row.get("error_kind"):
+        if row["state"] in FAILED or row.get("error_kind"):
             self.errors.labels(str(row.get("error_kind") or row["state"])).inc()
 
     def _model(self, name: Any) -> str:

@@ -6,40 +6,64 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+import aiohttp.helpers
+import orjson
 from aiohttp import web
 
-from anthropic_proxy.errors import UpstreamTimeout, UpstreamUnavailable, render_sse
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.errors import render_sse
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.proxy import headers
+from anthropic_proxy.routing.walk import Step
 
 Completed = Callable[[Capture], None]
+
+
+async def open_upstream(
+    request: web.Request,
+    capture: Capture,
+    session: aiohttp.ClientSession,
+    step: Step,
+    path_qs: str,
+    hop: str,
+) -> aiohttp.ClientResponse:
+    """Send the request to the step's provider (its key, its extra headers, its timeout) and
+    return once the status line and headers are in: nothing has reached the client yet."""
+    provider = step.provider
+    timeout = _timeouts(provider.timeout_s) if provider.timeout_s is not None else None
+    return await session.request(
+        capture.method,
+        provider.base_url + path_qs,
+        data=_body_for(capture.request_body, step.target.model) or None,
+        headers=headers.step_headers(request.headers.items(), hop, provider, step.key),
+        timeout=timeout or aiohttp.helpers.sentinel,
+    )
 
 
 async def relay(
     request: web.Request,
     capture: Capture,
-    session: aiohttp.ClientSession,
-    url: str,
-    hop: str,
+    upstream: aiohttp.ClientResponse,
     completed: Completed,
 ) -> web.StreamResponse:
-    """Open the upstream request, commit its status, then forward each chunk as it arrives.
+    """Commit the upstream's status, then forward each chunk as it arrives.
     `completed` runs just before the client can see the response complete (crash journal)."""
-    try:
-        upstream = await session.request(
-            capture.method,
-            url,
-            data=capture.request_body or None,
-            headers=headers.request_headers(request.headers.items(), hop),
-        )
-    except TimeoutError as exc:
-        raise UpstreamTimeout("timed out connecting to the upstream") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"upstream unreachable: {exc}") from exc
     try:
         return await _stream_back(request, capture, upstream, completed)
     finally:
         upstream.close()
+
+
+def _timeouts(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
+
+
+def _body_for(body: bytes, model: str | None) -> bytes:
+    """The client's bytes, untouched, unless the route names another model for this target."""
+    if model is None or not body:
+        return body
+    parsed = orjson.loads(body)
+    parsed["model"] = model
+    return orjson.dumps(parsed)
 
 
 async def _stream_back(
@@ -80,7 +104,7 @@ async def _stream_back(
 def _complete(capture: Capture, status: int, completed: Completed) -> None:
     """The upstream answered in full. What the answer says (an error status or event, a stream
     cut short) is read from the captured bytes by the recorder (`record.outcome`)."""
-    capture.finish("success" if status < 400 else "error")
+    capture.finish(State.SUCCESS if status < 400 else State.ERROR)
     completed(capture)
 
 
@@ -90,11 +114,11 @@ async def _end_broken_stream(
     """The upstream failed after we committed a status: end a stream with an error event,
     cut any other body short so the client sees it incomplete rather than a silent truncation."""
     timeout = isinstance(exc, TimeoutError)
-    state = "timeout" if timeout else "upstream_broken"
+    state = State.TIMEOUT if timeout else State.UPSTREAM_BROKEN
     message = (
         "upstream stopped sending (idle timeout)" if timeout else f"upstream connection lost: {exc}"
     )
-    capture.finish(state, state, message)
+    capture.finish(state, str(state), message)
     if "text/event-stream" not in response.headers.get("content-type", ""):
         if request.transport is not None:
             request.transport.close()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from anthropic_proxy.exchange import INCOMPLETE
+from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.storage import Row
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 log = logging.getLogger("anthropic_proxy.otel")
-FAILED = frozenset(INCOMPLETE)
-"""Spans with an error status: a client hanging up is one too (the call did not complete)."""
 PROVIDERS = {"anthropic": "anthropic", "openrouter": "openai"}
 """gen_ai.provider.name by proxy mode: translation speaks the OpenAI chat API to the backend."""
 USAGE = {

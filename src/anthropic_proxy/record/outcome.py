@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.record.response import Outcome
 
-READ_FAILED: Final = frozenset({"timeout", "upstream_broken"})
+READ_FAILED: Final = frozenset({State.TIMEOUT, State.UPSTREAM_BROKEN})
 """The relay ended because a read from the upstream failed; the proxy then ended the stream with
 an `error` event of its own (the stream's last), which is not the upstream's."""
 CUT_SHORT: Final = "the upstream ended the stream before message_stop"
@@ -41,7 +41,7 @@ def settle(capture: Capture, reply: Outcome, stream: bool) -> Verdict:
     """The final state, error kind and message of a finished exchange."""
     state = capture.state
     kept = Verdict(state, capture.error_kind, capture.error_message)
-    if state in ("pending", "interrupted") or (state == "error" and capture.error_kind):
+    if state in (State.PENDING, State.INTERRUPTED) or (state == State.ERROR and capture.error_kind):
         return kept  # no answer yet, or the proxy's own answer (its error body is not upstream's)
     upstream_error = _upstream_error(state, reply)
     if upstream_error is not None:
@@ -50,13 +50,13 @@ def settle(capture: Capture, reply: Outcome, stream: bool) -> Verdict:
         return kept
     status = capture.status or 0
     if status >= 400:
-        return Verdict("error", f"http_{status}", capture.error_message)
+        return Verdict(State.ERROR, f"http_{status}", capture.error_message)
     if not stream or capture.kind != "messages":
         return kept
     if reply.stopped:
-        return Verdict("success")  # the whole answer went out; the client may have left after
-    if state == "success":
-        return Verdict("upstream_broken", "upstream_broken", CUT_SHORT)
+        return Verdict(State.SUCCESS)  # the whole answer went out; the client may have left after
+    if state == State.SUCCESS:
+        return Verdict(State.UPSTREAM_BROKEN, "upstream_broken", CUT_SHORT)
     return kept
 
 
@@ -68,7 +68,7 @@ def _upstream_error(state: str, reply: Outcome) -> Verdict | None:
     kind = reply.error.get("type")
     message = reply.error.get("message")
     return Verdict(
-        "error",
+        State.ERROR,
         kind if isinstance(kind, str) and kind else "api_error",
         message if isinstance(message, str) else None,
     )

