@@ -7,23 +7,27 @@ and rendered by `errors.error_response` (a validation error lists its `"fields"`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.config.store import ConfigStore, NeedsOperator
 from anthropic_proxy.config.validate import ConfigError
-from anthropic_proxy.errors import BadRequest
+from anthropic_proxy.errors import BadRequest, Forbidden
 
 JSON = dict[str, Any]
 
 
 class ConfigApi:
-    """The config routes."""
+    """The config routes. `operator(request)`: the request carries the operator's auth token
+    (needed to change providers: where prompts and keys go)."""
 
-    def __init__(self, store: ConfigStore) -> None:
-        self.store = store
+    def __init__(
+        self, store: ConfigStore, operator: Callable[[web.Request], bool] = lambda _: False
+    ) -> None:
+        self.store, self.operator = store, operator
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -38,12 +42,16 @@ class ConfigApi:
 
     async def post_config(self, request: web.Request) -> web.Response:
         try:
-            return json_response(self.store.update(await read_json(request)))
+            return json_response(
+                self.store.update(await read_json(request), operator=self.operator(request))
+            )
+        except NeedsOperator as error:
+            raise Forbidden(str(error), fields=error.fields) from error
         except ConfigError as error:
             raise BadRequest(f"invalid config: {error}", fields=error.fields) from error
 
     async def reset(self, request: web.Request) -> web.Response:
-        return json_response(self.store.reset())
+        return json_response(self.store.reset(operator=self.operator(request)))
 
     async def reload(self, request: web.Request) -> web.Response:
         return json_response(
