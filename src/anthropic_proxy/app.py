@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from anthropic_proxy import operations
 from anthropic_proxy.backend.api import BackendApi
@@ -19,6 +20,7 @@ from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.routing_api import RoutingApi
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge, error_response
+from anthropic_proxy.framework import body_error
 from anthropic_proxy.monitor import api as monitor_api
 from anthropic_proxy.monitor.security import Guard
 from anthropic_proxy.proxy import routes as proxy_routes
@@ -86,6 +88,8 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ProxyError as error:
         return error_response(error)
+    except HttpProcessingError as exc:  # a body aiohttp could not parse, met while reading it
+        return error_response(body_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

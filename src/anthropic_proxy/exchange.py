@@ -10,9 +10,30 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
-STATES = ("pending", "success", "error", "client_closed", "timeout", "interrupted")
+
+class State(StrEnum):
+    """How an exchange ended; the values are what is stored and shown."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    ERROR = "error"
+    UPSTREAM_BROKEN = "upstream_broken"
+    """The upstream connection broke mid-answer."""
+    CLIENT_CLOSED = "client_closed"
+    """The client went away while the upstream was answering normally: not a failure."""
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    """Still pending when the proxy stopped."""
+
+
+STATES: Final = tuple(State)
+FAILED: Final = (State.ERROR, State.TIMEOUT, State.UPSTREAM_BROKEN, State.INTERRUPTED)
+"""The states that count as failures: the upstream or the proxy failed."""
+FAILED_SQL: Final = "(" + ", ".join(f"'{state}'" for state in FAILED) + ")"
+"""FAILED as an SQL list, for `state IN {FAILED_SQL}`."""
 KINDS = {
     "/v1/messages": "messages",
     "/v1/messages/count_tokens": "count_tokens",
@@ -56,7 +77,8 @@ class Capture:
     chunks: list[bytes] = field(default_factory=list)
     chunk_times: list[float] = field(default_factory=list)
     t_end: float | None = None
-    state: str = "pending"
+    state: str = State.PENDING
+    """A State (a plain str once replayed from the journal)."""
     error_kind: str | None = None
     error_message: str | None = None
     truncated: bool = False
@@ -81,7 +103,9 @@ class Capture:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
-    def finish(self, state: str, error_kind: str | None = None, message: str | None = None) -> None:
+    def finish(
+        self, state: State, error_kind: str | None = None, message: str | None = None
+    ) -> None:
         self.t_end = time.perf_counter() - self.t0
         self.state = state
         if error_kind:

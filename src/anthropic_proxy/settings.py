@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,15 +16,21 @@ from typing import Any
 
 from platformdirs import user_data_dir
 
-SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3}
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_size(text: str) -> int:
-    """'32MB' -> bytes; a bare number is bytes."""
-    raw = text.strip().lower()
-    digits = raw.rstrip("kmgb")
-    return int(float(digits) * SIZE_UNITS[raw[len(digits) :]])
+    """'2GB', '2 GiB', '2g', '512kb' -> bytes; a bare number is bytes.
+
+    Every prefix is binary, as in nginx, Docker and PostgreSQL: K, KB and KiB all mean 1024.
+    """
+    match = SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (write e.g. 512KB, 32MB, 2GB, 1TiB)")
+    number, unit = match.groups()
+    return int(float(number) * SIZE_UNITS[unit.lower()])
 
 
 def parse_age(text: str) -> int:
@@ -343,9 +350,38 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per option that has one; its help names the environment variable and default."""
     for option in OPTIONS:
         if option.flag:
-            parser.add_argument(option.flag, dest=option.name, default=None, help=option.help)
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                default=None,
+                metavar=option.env[0],
+                help=f"{option.help} [{_sources(option)}]",
+            )
+
+
+def environment_only() -> str:
+    """The options set only through the environment, for the end of `--help`."""
+    width = max(len(o.env[0]) for o in OPTIONS if not o.flag)
+    return "\n".join(
+        f"  {o.env[0]:<{width}}  {o.help} [default: {_shown_default(o)}]"
+        for o in OPTIONS
+        if not o.flag
+    )
+
+
+def _sources(option: Option) -> str:
+    return f"env {', '.join(option.env)}; default: {_shown_default(option)}"
+
+
+def _shown_default(option: Option) -> str:
+    if option.name == "data_dir":
+        return user_data_dir("anthropic-proxy")
+    if option.default in ("", 0) or option.secret:
+        return "unset"
+    return str(option.default).lower() if isinstance(option.default, bool) else str(option.default)
 
 
 def load(

@@ -11,12 +11,14 @@ import re
 import time
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.monitor import queries, sessions, stats
 from anthropic_proxy.storage import Row, Store
 
 SLOWEST = 10
 TYPED_SAMPLE = 5000
-FAILED_STATES = ("error", "timeout", "interrupted", "client_closed")
+FAILED_STATES = (*FAILED, "client_closed")
+"""Every state but success and pending: a client hanging up gets its own group too."""
 ERRORS_SQL = """
 SELECT COALESCE(error_kind, '') AS kind, COALESCE(status, 0) AS status, state, COUNT(*) AS n,
   MAX(started_at) AS last_at, MAX(error_message) AS sample, MAX(id) AS last_id

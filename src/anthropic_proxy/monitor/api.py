@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from anthropic_proxy.errors import BadRequest, NotFound
 from anthropic_proxy.monitor import analyze, events, export, queries, security, sessions, stats
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
+from anthropic_proxy.usage import quota, report
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
 FORMAT_PARAM = frozenset({"format"})
+USAGE_PARAMS = frozenset({"report", "by", "tzOffset"})
 
 
 def _state(request: web.Request) -> AppState:
@@ -147,6 +150,35 @@ async def get_session(request: web.Request) -> web.Response:
     return _json(found)
 
 
+async def get_quota(request: web.Request) -> web.Response:
+    queries.check_params(request.query)
+    return _json(await asyncio.to_thread(quota.quota, _state(request).store))
+
+
+async def get_usage(request: web.Request) -> web.Response:
+    """A usage report (`report=daily|weekly|monthly|blocks|session|project|tag`, `by=model`),
+    over the monitor's filters; days in the browser's zone (`tzOffset`, JS minutes)."""
+    queries.check_params(request.query, USAGE_PARAMS)
+    kind = request.query.get("report", "daily")
+    if kind not in report.KINDS:
+        raise BadRequest(f"report: use one of {', '.join(report.KINDS)}")
+    f = queries.parse_filters(request.query)
+    scope = report.Scope(
+        since=f.since, until=f.until, project=f.project, tag=f.tag, session=f.session,
+        model=f.models[0] if f.models else None,
+    )  # fmt: skip
+    try:
+        offset = int(request.query.get("tzOffset", "0"))
+    except ValueError:
+        raise BadRequest(
+            "tzOffset: minutes west of UTC, as JavaScript's getTimezoneOffset()"
+        ) from None
+    tz = timezone(timedelta(minutes=-offset)) if "tzOffset" in request.query else None
+    by_model = request.query.get("by") == "model"
+    store = _state(request).store
+    return _json(await asyncio.to_thread(report.report, store, kind, scope, by_model, tz))
+
+
 def routes() -> list[web.AbstractRouteDef]:
     return [
         web.get("/monitor", monitor_page),
@@ -162,6 +194,8 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/api/monitor/analyze", analyze_report),
         web.get("/api/monitor/sessions", list_sessions),
         web.get("/api/monitor/sessions/{id}", get_session),
+        web.get("/api/monitor/quota", get_quota),
+        web.get("/api/monitor/usage", get_usage),
     ]
 
 

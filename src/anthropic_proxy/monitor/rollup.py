@@ -8,11 +8,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED_SQL
 from anthropic_proxy.monitor.queries import Filters, in_clauses
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.migrations import ROLLUP_WIDTHS
-
-ERROR_STATES = ("error", "timeout", "interrupted")
 
 MEASURES = (
     "n ok errors closed pending n_duration sum_duration n_ttft sum_ttft input output cache_read "
@@ -20,7 +19,7 @@ MEASURES = (
 ).split()
 RAW_MEASURES = f"""COUNT(*) AS n,
   SUM(CASE WHEN state = 'success' THEN 1 ELSE 0 END) AS ok,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors,
   SUM(CASE WHEN state = 'client_closed' THEN 1 ELSE 0 END) AS closed,
   SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
   COUNT(duration_ms) AS n_duration, SUM(duration_ms) AS sum_duration,
@@ -30,7 +29,7 @@ RAW_MEASURES = f"""COUNT(*) AS n,
   SUM(cost_usd) AS cost, SUM(request_bytes) AS request_bytes, SUM(response_bytes) AS response_bytes"""
 ROLLUP_MEASURES = f"""SUM(n) AS n,
   SUM(CASE WHEN state = 'success' THEN n ELSE 0 END) AS ok,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN n ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN n ELSE 0 END) AS errors,
   SUM(CASE WHEN state = 'client_closed' THEN n ELSE 0 END) AS closed,
   0 AS pending,
   SUM(n_duration) AS n_duration, SUM(sum_duration) AS sum_duration,

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from anthropic_proxy.exchange import FAILED_SQL
 from anthropic_proxy.monitor import queries
 from anthropic_proxy.monitor.stats import cache_hit_ratio
 from anthropic_proxy.record import pricing
@@ -33,11 +34,11 @@ TOKEN_KEYS = (
     "cache_creation_tokens",
     "cost_usd",
 )
-LIST_SQL = """
+LIST_SQL = f"""
 SELECT session_id, COUNT(*) AS n, MIN(started_at) AS first, MAX(started_at) AS last,
   COUNT(DISTINCT agent_id) AS agents, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
   SUM(cache_read_tokens) AS cache_read, SUM(cache_creation_tokens) AS cache_write,
-  SUM(cost_usd) AS cost, SUM(CASE WHEN state IN ('error', 'timeout', 'interrupted') THEN 1 ELSE 0 END) AS errors
+  SUM(cost_usd) AS cost, SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors
 FROM exchanges"""
 
 

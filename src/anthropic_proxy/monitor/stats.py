@@ -12,9 +12,10 @@ import math
 import time
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED, FAILED_SQL
 from anthropic_proxy.monitor import rollup as sums
 from anthropic_proxy.monitor.queries import Filters, text_clause, where
-from anthropic_proxy.monitor.rollup import ERROR_STATES, MEASURES
+from anthropic_proxy.monitor.rollup import MEASURES
 from anthropic_proxy.storage import Row, Store
 
 BUCKET_WIDTHS = (
@@ -33,7 +34,7 @@ BUCKET_WIDTHS = (
 MAX_BUCKETS = 60
 GROUPED = f"""
 SELECT {{key}} AS key, COUNT(*) AS n,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors,
   AVG(duration_ms) AS avg_duration, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
   SUM(cache_read_tokens) AS cache_read, SUM(cache_creation_tokens) AS cache_write, SUM(cost_usd) AS cost
 FROM exchanges"""
@@ -46,14 +47,14 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     sums kept by triggers) for whole slots, the coarsest level that fits the chart buckets
     first, then finer levels and the rows themselves for the partial slots at the ends of a
     time range; pending exchanges (not in the rollup) are read from `exchanges`. Filters the
-    rollup does not know (session, agent) read `exchanges`; a text search reads its newest
+    rollup does not know (session, agent, project, tag) read `exchanges`; a text search reads its newest
     SAMPLE matches (see `_newest_matches`). Percentiles walk an index."""
     now = time.time() if now is None else now
     dialect = getattr(store, "dialect", "sqlite")
     sampled: dict[str, Any] | None = None
     matched: list[Row] | None = None
     clause, params = where(f, dialect)
-    rollup = not (f.session or f.agent)
+    rollup = not (f.session or f.agent or f.project or f.tag)
     if f.q:
         matched, sampled = _newest_matches(store, f)
         starts = [r["started_at"] for r in matched]
@@ -155,7 +156,7 @@ def _row_groups(rows: list[Row], start: int, width: int) -> list[Row]:
         state = r["state"]
         g["n"] += 1
         g["ok"] += state == "success"
-        g["errors"] += state in ERROR_STATES
+        g["errors"] += state in FAILED
         g["closed"] += state == "client_closed"
         g["pending"] += state == "pending"
         for measure, column in ROW_SUMS:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
 
+from anthropic_proxy.record.attribution import OUR_HEADERS
 from anthropic_proxy.routing.model import Provider
 
 HOP_BY_HOP = frozenset(
@@ -24,16 +25,17 @@ HOP_BY_HOP = frozenset(
     }
 )
 LOOP_HEADER = "x-anthropic-proxy-hop"
+NOT_FORWARDED = HOP_BY_HOP | OUR_HEADERS  # x-proxy-project / x-proxy-tags are for the recorder
 CLIENT_AUTH = ("x-api-key", "authorization")
 OAUTH_PREFIX = "sk-ant-oat"
 OAUTH_BETA = "oauth-2025-04-20"
 
 
 def request_headers(incoming: Iterable[tuple[str, str]], hop_token: str) -> CIMultiDict[str]:
-    """Every end-to-end header the client sent, plus our loop marker."""
+    """Every end-to-end header the client sent but ours, plus our loop marker."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming:
-        if name.lower() not in HOP_BY_HOP:
+        if name.lower() not in NOT_FORWARDED:
             out.add(name, value)
     out.add(LOOP_HEADER, hop_token)
     return out

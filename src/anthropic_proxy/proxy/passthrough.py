@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from anthropic_proxy.errors import render_sse
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.proxy import headers
 from anthropic_proxy.routing.walk import Step
 
@@ -99,7 +99,7 @@ async def _stream_back(
 
 
 def _complete(capture: Capture, status: int, completed: Completed) -> None:
-    capture.finish("success" if status < 400 else "error", _status_kind(status))
+    capture.finish(State.SUCCESS if status < 400 else State.ERROR, _status_kind(status))
     completed(capture)
 
 
@@ -113,7 +113,7 @@ async def _end_broken_stream(
     message = (
         "upstream stopped sending (idle timeout)" if timeout else f"upstream connection lost: {exc}"
     )
-    capture.finish("timeout" if timeout else "error", kind, message)
+    capture.finish(State.TIMEOUT if timeout else State.ERROR, kind, message)
     if "text/event-stream" not in response.headers.get("content-type", ""):
         if request.transport is not None:
             request.transport.close()

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import BadRequest, LoopDetected, ProxyError, error_response
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.proxy import chain, translated
 from anthropic_proxy.proxy.body import (
     JSON_ROUTES,
@@ -59,7 +59,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except ProxyError as error:
         return _failed(capture, error)
     except (asyncio.CancelledError, ConnectionResetError):
-        capture.finish("client_closed", "client_closed", "the client disconnected")
+        capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
         raise
     except Exception as exc:
         if capture.t_headers is not None:  # the response has started: nothing else to send
@@ -69,7 +69,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return _failed(capture, internal)
     finally:
         if capture.t_end is None:
-            capture.finish("error", "internal", "the proxy failed while serving this request")
+            capture.finish(State.ERROR, "internal", "the proxy failed while serving this request")
         if not capture.handed_over:
             state.recorder.finish(capture)
 
@@ -110,7 +110,7 @@ def _failed(capture: Capture, error: ProxyError) -> web.Response:
     capture.response_headers = [(k, v) for k, v in response.headers.items()]
     capture.chunks.append(response.body if isinstance(response.body, bytes) else b"")
     capture.chunk_times.append(capture.elapsed())
-    state = "timeout" if error.error_type == "timeout_error" else "error"
+    state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
     capture.finish(state, error.kind, error.message)
     return response
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from anthropic_proxy.backend import client
 from anthropic_proxy.backend.client import Call, TranslationContext
 from anthropic_proxy.errors import NotFound, error_response, new_request_id
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.translate.errors import MappedError, upstream_http_error
 from anthropic_proxy.translate.limits import is_output_limit_error
 from anthropic_proxy.translate.mappings import ERROR_STATUS
@@ -143,12 +143,14 @@ async def with_pings(
 
 def _finish_stream(capture: Capture, last: bytes) -> None:
     if last.startswith(b"event: message_stop"):
-        capture.finish("success")
+        capture.finish(State.SUCCESS)
         return
     error = orjson.loads(last.partition(b"data: ")[2] or b"{}").get("error") or {}
     kind = error.get("type", "api_error")
     capture.finish(
-        "timeout" if kind == "timeout_error" else "error", f"stream_{kind}", error.get("message")
+        State.TIMEOUT if kind == "timeout_error" else State.ERROR,
+        f"stream_{kind}",
+        error.get("message"),
     )
 
 
@@ -181,7 +183,7 @@ def _error_reply(capture: Capture, error: MappedError) -> web.Response:
     reply = error_response(error)
     _commit(capture, error.status, reply.headers.items())
     _record_body(capture, reply.body if isinstance(reply.body, bytes) else b"")
-    state = "timeout" if error.error_type == "timeout_error" else "error"
+    state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
     capture.finish(state, f"upstream_{error.error_type}", error.message)
     return reply
 
@@ -232,5 +234,5 @@ def _json(capture: Capture, data: JSON) -> web.Response:
     )
     _commit(capture, 200, reply.headers.items())
     _record_body(capture, body)
-    capture.finish("success")
+    capture.finish(State.SUCCESS)
     return reply

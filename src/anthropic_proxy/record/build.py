@@ -8,7 +8,7 @@ import orjson
 
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.masking import mask_headers
-from anthropic_proxy.record import pricing, response
+from anthropic_proxy.record import attribution, pricing, response, signals
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row
@@ -56,6 +56,8 @@ def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any
         "blob_refs": refs,
         "preview": _preview(body, None),
         **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
+        "project": attribution.project(headers, body),
+        "tags": attribution.tags(headers),
     }
     return row, blobs, body
 
@@ -77,6 +79,7 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
     outcome.body = scrubber.scrub(outcome.body)
     priced_model = capture.upstream_model if capture.mode == "openrouter" else row["model"]
     error = outcome.error or {}
+    miss_reason, missed_tokens = signals.cache_miss(outcome.body)
     row.update(
         finished_at=capture.started_at + (capture.t_end or capture.elapsed()),
         state=capture.state,
@@ -95,6 +98,9 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
         cache_creation_tokens=outcome.usage.get("cache_creation_input_tokens"),
         cache_read_tokens=outcome.usage.get("cache_read_input_tokens"),
         cost_usd=_cost(capture, priced_model, outcome.usage, pricer),
+        calculated_cost_usd=pricer(priced_model, capture.mode, outcome.usage)
+        if capture.upstream_cost_usd is not None
+        else None,
         price_version=BACKEND_PRICE
         if capture.upstream_cost_usd is not None
         else pricing.PRICE_VERSION,
@@ -105,6 +111,9 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
             capture.error_message or (error.get("message") if error else None)
         ),
         preview=scrubber.text(_preview(body, outcome.body)),
+        ratelimit=signals.ratelimit(headers),
+        cache_miss_reason=miss_reason,
+        cache_missed_tokens=missed_tokens,
     )
     if capture.state == "success" and error:
         row["state"] = "error"

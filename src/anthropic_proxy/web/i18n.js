@@ -69,6 +69,18 @@ const I18N = (() => {
     confirmReset: "Reset the mode, backend and model mapping to their defaults?", context: "Context",
     priceIn: "$/M in", priceOut: "$/M out", use: "Use for", use_sonnet: "sonnet", use_opus: "opus", use_haiku: "haiku",
     use_defaultModel: "default", picked: "{model} picked: save to apply", modelsShown: "{n} of {total} models",
+    // usage insight (usage.js)
+    usage: "Usage", resetsIn: "resets in {span}", runsOutAt: "runs out ~{time} at the recent rate",
+    lastsToReset: "lasts until the reset at the recent rate", usedBy: "used by", left: "left",
+    sharesHint: "Share of this window's change since it began, per session (apportioned by tokens)",
+    budget_daily: "Daily budget", budget_monthly: "Monthly budget",
+    budgetCrossed: "{period} crossed: {spent} spent of {limit}",
+    sessionBudgetCrossed: "{period} crossed by session {session}: {spent} of {limit}",
+    usageReport: "Report", byModel: "by model", report_daily: "Daily", report_weekly: "Weekly (from Monday)",
+    report_monthly: "Monthly", report_blocks: "5-hour blocks", report_session: "Session", report_project: "Project",
+    report_tag: "Tag", models: "Models", input: "Input", output: "Output", cacheWrite: "Cache write",
+    totalTokens: "Total tokens", genaiPrices: "genai-prices", upstreamCost: "Upstream cost", total: "Total",
+    none: "(none)", noUsage: "No exchanges in this range.", activeBlock: "active, {span} left",
   };
 
   const zh = {
@@ -136,6 +148,18 @@ const I18N = (() => {
     confirmReset: "将模式、后端和模型映射恢复为默认值？", context: "上下文",
     priceIn: "输入 $/百万", priceOut: "输出 $/百万", use: "用于", use_sonnet: "sonnet", use_opus: "opus", use_haiku: "haiku",
     use_defaultModel: "默认", picked: "已选择 {model}：保存后生效", modelsShown: "显示 {n} / {total} 个模型",
+    // usage insight (usage.js)
+    usage: "用量", resetsIn: "{span} 后重置", runsOutAt: "按近期速率约 {time} 用尽",
+    lastsToReset: "按近期速率可用到重置", usedBy: "使用者", left: "剩余",
+    sharesHint: "本窗口开始以来各会话所占的变化份额（按 token 分摊）",
+    budget_daily: "每日预算", budget_monthly: "每月预算",
+    budgetCrossed: "{period}已超出：已花费 {spent}，上限 {limit}",
+    sessionBudgetCrossed: "会话 {session} 超出{period}：{spent}，上限 {limit}",
+    usageReport: "报表", byModel: "按模型", report_daily: "每日", report_weekly: "每周（周一起）",
+    report_monthly: "每月", report_blocks: "5 小时窗口", report_session: "会话", report_project: "项目",
+    report_tag: "标签", models: "模型", input: "输入", output: "输出", cacheWrite: "缓存写入",
+    totalTokens: "总 token", genaiPrices: "genai-prices", upstreamCost: "上游报价", total: "合计",
+    none: "（无）", noUsage: "此范围内没有请求。", activeBlock: "进行中，剩余 {span}",
   };
 
   const dictionaries = { en, zh };
