@@ -22,7 +22,6 @@ from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge, error_response
 from anthropic_proxy.framework import body_error
 from anthropic_proxy.monitor import api as monitor_api
-from anthropic_proxy.monitor.security import Guard
 from anthropic_proxy.proxy import routes as proxy_routes
 from anthropic_proxy.record import journal, writer
 from anthropic_proxy.record.process import ProcessRunner, Runner, Spec, ThreadRunner
@@ -103,21 +102,13 @@ def create_app(settings: Settings) -> web.Application:
     config = ConfigStore(settings.data_path / "config.json", settings, upstream_urls(settings))
     app.router.add_routes(proxy_routes.routes())
     catalog = ModelCatalog(config, lambda: app[STATE].session)  # config API + translated edge
-    operator = _operator_check(settings)
-    app.router.add_routes(ConfigApi(config, operator).routes())
-    routing_api = RoutingApi(config, lambda: app[STATE].router, catalog.client, operator)
-    app.router.add_routes(routing_api.routes())
+    app.router.add_routes(ConfigApi(config).routes())
+    app.router.add_routes(RoutingApi(config, lambda: app[STATE].router, catalog.client).routes())
     app.router.add_routes(BackendApi(config, catalog.client, catalog).routes())
     app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config, catalog))
     monitor_api.setup(app, settings)  # pages, /api/monitor/*, the security guard, live events
     operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
     return app
-
-
-def _operator_check(settings: Settings) -> Callable[[web.Request], bool]:
-    """Whether a request carries the operator's auth token (none set: nobody is the operator)."""
-    guard = Guard(settings)
-    return lambda request: bool(settings.auth_token) and guard.authorized(request, login=False)
 
 
 async def _lifespan(

@@ -54,7 +54,9 @@ def parser(command: str = "serve") -> argparse.ArgumentParser:
     commands = "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(
         prog="anthropic-proxy" if command == "serve" else f"anthropic-proxy {command}",
-        usage="%(prog)s [serve|settings|report|statusline] [options]" if command == "serve" else None,
+        usage="%(prog)s [serve|settings|report|statusline] [options]"
+        if command == "serve"
+        else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Record (or translate) every Anthropic API call. Point Claude Code at it with "
         "ANTHROPIC_BASE_URL=http://127.0.0.1:8082\n\ncommands (`anthropic-proxy COMMAND --help`):\n"

@@ -174,9 +174,7 @@ async def test_an_old_seed_config_loads_as_it_is(
     assert config["providers"] == [] and config["routes"] == []
 
 
-async def post_config(
-    proxy: RunningProxy, patch: Any, token: str | None = None
-) -> tuple[int, Any]:
+async def post_config(proxy: RunningProxy, patch: Any, token: str | None = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = f"{proxy.url}/api/config"
     async with aiohttp.ClientSession() as http, http.post(url, json=patch, headers=headers) as r:
@@ -221,7 +219,7 @@ async def test_without_the_operators_token_no_request_may_add_a_provider(
     }
     status, body = await post_config(proxy, evil)
     assert status == 403 and body["error"]["type"] == "permission_error"
-    assert "auth token" in body["fields"]["providers"]
+    assert "--auth-token" in body["fields"]["providers"]
     assert proxy.state.router.routing.preset == "anthropic"
     status, _ = await post_config(proxy, evil, token="guessed")
     assert status == 403  # no token configured: nobody is the operator

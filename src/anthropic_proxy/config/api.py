@@ -7,13 +7,13 @@ and rendered by `errors.error_response` (a validation error lists its `"fields"`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from anthropic_proxy.config.store import ConfigStore, NeedsOperator
+from anthropic_proxy.config import destinations
+from anthropic_proxy.config.store import ConfigStore, DestinationLocked
 from anthropic_proxy.config.validate import ConfigError
 from anthropic_proxy.errors import BadRequest, Forbidden
 
@@ -21,13 +21,10 @@ JSON = dict[str, Any]
 
 
 class ConfigApi:
-    """The config routes. `operator(request)`: the request carries the operator's auth token
-    (needed to change providers: where prompts and keys go)."""
+    """The config routes."""
 
-    def __init__(
-        self, store: ConfigStore, operator: Callable[[web.Request], bool] = lambda _: False
-    ) -> None:
-        self.store, self.operator = store, operator
+    def __init__(self, store: ConfigStore) -> None:
+        self.store = store
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -41,17 +38,22 @@ class ConfigApi:
         return json_response(self.store.current())
 
     async def post_config(self, request: web.Request) -> web.Response:
+        allowed = destinations.redirect_allowed(request)
         try:
             return json_response(
-                self.store.update(await read_json(request), operator=self.operator(request))
+                self.store.update(await read_json(request), redirect_allowed=allowed)
             )
-        except NeedsOperator as error:
-            raise Forbidden(str(error), fields=error.fields) from error
+        except DestinationLocked as error:
+            raise Forbidden(
+                f"base URLs are read-only here: {error}", fields=error.fields
+            ) from error
         except ConfigError as error:
             raise BadRequest(f"invalid config: {error}", fields=error.fields) from error
 
     async def reset(self, request: web.Request) -> web.Response:
-        return json_response(self.store.reset(operator=self.operator(request)))
+        return json_response(
+            self.store.reset(redirect_allowed=destinations.redirect_allowed(request))
+        )
 
     async def reload(self, request: web.Request) -> web.Response:
         return json_response(

@@ -3,7 +3,8 @@
 Shows the effective providers (seed ones from start-up flags, configured ones from config.json),
 whether each key variable is set (never its value; a masked label at most), the routes, and the
 health the router has learned. Routes and providers are changed through `POST /api/config`
-(`routes` by anyone who may use the config page, `providers` only with the operator's token).
+(`routes` by anyone who may use the config page, `providers` only by the operator: the one rule
+in `config/destinations.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import web
 
+from anthropic_proxy.config import destinations
 from anthropic_proxy.config.api import json_response
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import NotFound
@@ -26,11 +28,6 @@ from anthropic_proxy.routing.router import Router
 
 JSON = dict[str, Any]
 PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
-HOW_TO_CHANGE: Final = (
-    "Providers decide which hosts receive prompts and keys: they are set at start (config.json "
-    "`providers`, --upstream URL1,URL2, OPENROUTER_BASE_URL) or changed here with the "
-    "operator's auth token (--auth-token)."
-)
 
 
 class RoutingApi:
@@ -39,9 +36,8 @@ class RoutingApi:
         store: ConfigStore,
         router: Callable[[], Router],
         session: Callable[[], aiohttp.ClientSession],
-        operator: Callable[[web.Request], bool],
     ) -> None:
-        self.store, self.router, self.session, self.operator = store, router, session, operator
+        self.store, self.router, self.session = store, router, session
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -67,8 +63,8 @@ class RoutingApi:
             "providers": providers,
             "routes": load.dump(routing)["routes"],
             "upstreams": list(routing.upstreams),
-            "providersEditable": self.operator(request),
-            "howToChange": HOW_TO_CHANGE,
+            "providersEditable": destinations.redirect_allowed(request),
+            "howToChange": destinations.HOW_TO_CHANGE,
             "health": health,
         }
         return json_response(body)

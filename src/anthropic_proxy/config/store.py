@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from anthropic_proxy.config import destinations
 from anthropic_proxy.config.validate import MODES, ConfigError, validate
 from anthropic_proxy.routing import load, preset
 from anthropic_proxy.routing.model import Provider, Routing
@@ -44,18 +45,13 @@ SEED_MAPPING: Final = MappingProxyType(
     }
 )
 EDITABLE: Final = ("proxyMode", "openrouter", "headers", "providers", "routes")
-OPERATOR_MESSAGE: Final = (
-    "changing where traffic goes (a provider, its base URL, keys or headers) needs the "
-    "operator's auth token: start the proxy with --auth-token (ANTHROPIC_PROXY_AUTH_TOKEN) and "
-    "send it, or edit config.json and reload"
-)
 _DEFAULT_PORTS: Final = MappingProxyType({"http": 80, "https": 443})
 
-__all__ = ["ConfigError", "ConfigStore", "NeedsOperator"]
+__all__ = ["ConfigError", "ConfigStore", "DestinationLocked"]
 
 
-class NeedsOperator(ConfigError):
-    """A change of where traffic goes, asked without the operator's token."""
+class DestinationLocked(ConfigError):
+    """A patch that would move traffic, from a request without the operator's token."""
 
 
 class ConfigStore:
@@ -116,25 +112,28 @@ class ConfigStore:
         data["openrouter"]["apiKeySentToBaseUrl"] = key_sent
         return {**data, **self._read_only()}
 
-    def update(self, patch: object, operator: bool = False) -> JSON:
+    def update(self, patch: object, *, redirect_allowed: bool) -> JSON:
         """Validate and deep-merge a partial config; raises ConfigError with per-field messages.
-        Without `operator` (the request carried the operator's token) providers cannot change:
-        which hosts receive prompts and keys is set at start."""
+
+        `redirect_allowed` is `destinations.redirect_allowed(request)` for an HTTP request: without
+        it a patch that moves a base URL is refused (DestinationLocked) and nothing changes.
+        """
         merged = validate(patch, self._data, self._read_only())
-        if not operator and merged["providers"] != self._data["providers"]:
-            raise NeedsOperator({"providers": OPERATOR_MESSAGE})
+        moved = destinations.changed(self._data, merged)
+        if moved and not redirect_allowed:
+            raise DestinationLocked({name: destinations.HOW_TO_CHANGE for name in moved})
         _check_routing(
             merged, preset.seed_providers(self.upstreams, merged["openrouter"]["baseUrl"])
         )
         self._replace(merged, persist=True)
         return self.current()
 
-    def reset(self, operator: bool = False) -> JSON:
-        """The defaults; the providers (and so the routes over them) stay unless `operator`."""
-        data = self._defaults()
-        if not operator:
-            data["providers"], data["routes"] = self._data["providers"], self._data["routes"]
-        self._replace(data, persist=True)
+    def reset(self, *, redirect_allowed: bool) -> JSON:
+        """Back to the start-up defaults; base URLs stay unless the operator asked."""
+        defaults = self._defaults()
+        if not redirect_allowed:
+            destinations.keep(self._data, defaults)
+        self._replace(defaults, persist=True)
         return self.current()
 
     def reload(self) -> JSON:
@@ -188,6 +187,7 @@ class ConfigStore:
     def _read_only(self) -> JSON:
         s = self.settings
         return {
+            "destinations": destinations.describe(s.auth_token),
             "anthropic": {
                 "baseUrl": self.upstreams[0],
                 "upstreams": list(self.upstreams),

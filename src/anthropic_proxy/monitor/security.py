@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from anthropic_proxy.config import destinations
 from anthropic_proxy.errors import Forbidden, ProxyError, Unauthorized, error_response
 from anthropic_proxy.settings import Settings
 
@@ -91,7 +92,11 @@ class Guard:
         if request.method not in SAFE_METHODS and is_cross_site(request):
             raise Forbidden("cross-site request refused: the Origin does not match this server")
         public = proxy or request.path.startswith("/static/")  # assets hold no data
-        if not public and self.token_required and not self.authorized(request, is_login(request)):
+        if public:
+            return
+        if self.token and self.authorized(request, is_login(request)):
+            request[destinations.OPERATOR] = True  # may move traffic (config/destinations.py)
+        elif self.token_required:
             raise Unauthorized(
                 "an access token is required: send Authorization: Bearer <token>, or open /monitor?token=<token>"
             )

@@ -149,7 +149,8 @@ class ClusterSync:
     def _apply(self, config: ConfigStore, shared: JSON) -> None:
         """Make the local config equal to the shared one; our own listener then sees no change."""
         self._applied = shared
-        config.update(as_patch(editable(config.current()), shared))
+        # The shared config was written by an instance that enforced the base-URL rule.
+        config.update(as_patch(editable(config.current()), shared), redirect_allowed=True)
 
     def _config_changed(self, snapshot: JSON) -> None:
         """ConfigStore listener (event loop thread): publish a local change to the others."""

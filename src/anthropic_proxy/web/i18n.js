@@ -69,6 +69,9 @@ const I18N = (() => {
     confirmReset: "Reset the mode, backend and model mapping to their defaults?", context: "Context",
     priceIn: "$/M in", priceOut: "$/M out", use: "Use for", use_sonnet: "sonnet", use_opus: "opus", use_haiku: "haiku",
     use_defaultModel: "default", picked: "{model} picked: save to apply", modelsShown: "{n} of {total} models",
+    baseUrlLocked: "Read-only: where prompts go is a start-up setting. Set OPENROUTER_BASE_URL (or edit config.json and press Reload) and restart; start with --auth-token to change it here.",
+    exportConfig: "Export config", importConfig: "Import config", imported: "Config imported",
+    importNotJson: "That file is not a JSON config object", importSkippedBaseUrl: "The file's base URL was not applied: base URLs are start-up settings here",
     // usage insight (usage.js)
     usage: "Usage", resetsIn: "resets in {span}", runsOutAt: "runs out ~{time} at the recent rate",
     lastsToReset: "lasts until the reset at the recent rate", usedBy: "used by", left: "left",
@@ -148,6 +151,9 @@ const I18N = (() => {
     confirmReset: "将模式、后端和模型映射恢复为默认值？", context: "上下文",
     priceIn: "输入 $/百万", priceOut: "输出 $/百万", use: "用于", use_sonnet: "sonnet", use_opus: "opus", use_haiku: "haiku",
     use_defaultModel: "默认", picked: "已选择 {model}：保存后生效", modelsShown: "显示 {n} / {total} 个模型",
+    baseUrlLocked: "只读：请求发往何处是启动时的设置。请设置 OPENROUTER_BASE_URL（或编辑 config.json 后点“从文件重新加载”）并重启；若要在此处修改，请用 --auth-token 启动代理。",
+    exportConfig: "导出配置", importConfig: "导入配置", imported: "配置已导入",
+    importNotJson: "该文件不是 JSON 格式的配置对象", importSkippedBaseUrl: "未应用文件中的 Base URL：在此处 Base URL 是启动时的设置",
     // usage insight (usage.js)
     usage: "用量", resetsIn: "{span} 后重置", runsOutAt: "按近期速率约 {time} 用尽",
     lastsToReset: "按近期速率可用到重置", usedBy: "使用者", left: "剩余",

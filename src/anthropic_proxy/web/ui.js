@@ -115,6 +115,16 @@ const UI = (() => {
     setTimeout(() => item.remove(), kind === "error" ? 7000 : 3500);
   }
 
+  // Save `text` as a file (an object URL: no round trip, nothing leaves the page).
+  function download(text, name, type) {
+    const url = URL.createObjectURL(new Blob([text], { type }));
+    const link = el("a", { href: url, download: name, class: "offscreen" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
   async function copy(text) {
     try {
       await navigator.clipboard.writeText(text);
@@ -160,5 +170,5 @@ const UI = (() => {
     });
   }
 
-  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, datetime, api, toast, copy, copyButton, initTheme, confirmDialog };
+  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, datetime, api, toast, download, copy, copyButton, initTheme, confirmDialog };
 })();
