@@ -29,14 +29,13 @@ from anthropic_proxy.record.recorder import Recorder
 from anthropic_proxy.routing import preset
 from anthropic_proxy.routing.model import Routing
 from anthropic_proxy.routing.router import Router
-from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings, env_values
+from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings, env_values, is_loopback
 from anthropic_proxy.state import STATE, AppState
 from anthropic_proxy.storage import Store, open_store
 
 log = logging.getLogger("anthropic_proxy")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ERRORS_BY_STATUS: dict[int, type[ProxyError]] = {404: NotFound, 405: NotFound, 413: TooLarge}
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "[::1]"}
 
 
 def upstream_urls(settings: Settings) -> tuple[str, ...]:
@@ -75,7 +74,8 @@ def _key_names(routing: Routing) -> list[str]:
 
 def points_at(url: str, host: str, port: int) -> bool:
     parts = urlsplit(url)
-    same_host = parts.hostname in LOOPBACK_NAMES | {host}
+    name = parts.hostname or ""
+    same_host = is_loopback(name) or name in {"0.0.0.0", host}  # 0.0.0.0 reaches us too
     default_port = 443 if parts.scheme == "https" else 80
     return same_host and (parts.port or default_port) == port
 
@@ -134,9 +134,9 @@ async def _lifespan(
         upstream_url=upstream_url(settings),
         hop_token=secrets.token_hex(8),
         router=_router(config),
-    )
-    state.translation = TranslationContext(
-        session=session, settings=settings, config=config, catalog=catalog
+        translation=TranslationContext(
+            session=session, settings=settings, config=config, catalog=catalog
+        ),
     )
     app[STATE] = state
     yield

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from anthropic_proxy.monitor.api import HUB
 from anthropic_proxy.monitor.budget import BudgetWatch
 from anthropic_proxy.monitor.metrics import Metrics
 from anthropic_proxy.record import otel
@@ -85,12 +86,13 @@ def _to_hub(
     and are read from the database only while some dashboard is subscribed."""
 
     def deliver(rows: Sequence[Row]) -> None:
-        on_rows = getattr(app[STATE].hub, "on_rows", None)
-        if on_rows is not None:
-            on_rows(rows)
+        hub = app.get(HUB)
+        if hub is not None:
+            hub.on_rows(rows)
 
     def wanted() -> bool:
-        return bool(getattr(app[STATE].hub, "subscribers", None))
+        hub = app.get(HUB)
+        return hub is not None and bool(hub.subscribers)
 
     return deliver, wanted
 

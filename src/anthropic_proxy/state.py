@@ -1,13 +1,16 @@
-"""What the running app shares between handlers, built once in `app.create_app`."""
+"""What the running app shares between handlers, built once in `app.create_app`'s lifespan.
+
+Add-ons keep their own state under their own AppKey (`monitor.api.HUB`, `operations.OPERATIONS`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from anthropic_proxy.backend.client import TranslationContext
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.exchange import ExchangeIds
 from anthropic_proxy.record.recorder import Recorder
@@ -27,9 +30,8 @@ class AppState:
     """The first of the seed's Anthropic upstreams (`--upstream URL1,URL2`)."""
     hop_token: str
     router: Router
+    translation: TranslationContext
     new_id: ExchangeIds = field(default_factory=ExchangeIds)
-    translation: Any = None
-    hub: Any = None
 
 
 STATE = web.AppKey("state", AppState)

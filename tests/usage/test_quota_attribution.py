@@ -89,7 +89,9 @@ async def test_quota_shares_and_attribution(
     assert five["shares"]["outside"] == pytest.approx(outside)
     assert five["shares"]["change"] == pytest.approx(0.47)
     projects = {p["project"]: p["utilization"] for p in five["shares"]["projects"]}
-    assert projects == pytest.approx({"/home/dev/alpha": want["sess-alpha"], "Beta App": want["sess-beta"]}, abs=1e-5)
+    assert projects == pytest.approx(
+        {"/home/dev/alpha": want["sess-alpha"], "Beta App": want["sess-beta"]}, abs=1e-5
+    )
 
     # Filters by project and tag reach the list, the stats and the usage report.
     async def get(path: str) -> Any:
@@ -109,7 +111,10 @@ async def test_quota_shares_and_attribution(
     beta_out = sum(s.usage["output_tokens"] for s in sent if s.session == "sess-beta")
     assert tags["review"]["output_tokens"] == tags["feature-x"]["output_tokens"] == beta_out
     by_project = await get("/api/monitor/usage?report=project")
-    assert {r["key"]: r["requests"] for r in by_project["rows"]} == {"/home/dev/alpha": 4, "Beta App": 4}
+    assert {r["key"]: r["requests"] for r in by_project["rows"]} == {
+        "/home/dev/alpha": 4,
+        "Beta App": 4,
+    }
 
 
 async def test_api_key_buckets_and_unknown_params(

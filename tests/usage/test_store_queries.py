@@ -79,7 +79,9 @@ def test_reports_group_by_period_owner_and_model(store: Store) -> None:
     assert [r["key"] for r in daily["rows"]] == ["2025-06-14", "2025-06-15"]
     first = daily["rows"][0]
     assert first["requests"] == 3 and first["input_tokens"] == 600 and first["cost_usd"] == 2.0
-    assert first["reported_cost_usd"] == 0.25 and first["calculated_cost_usd"] == pytest.approx(1.95)
+    assert first["reported_cost_usd"] == 0.25 and first["calculated_cost_usd"] == pytest.approx(
+        1.95
+    )
     assert {m["model"]: m["requests"] for m in first["by_model"]} == {
         "claude-sonnet-4-5": 2, "claude-opus-4-1": 1}  # fmt: skip
     assert daily["totals"]["requests"] == 4 and daily["totals"]["cost_usd"] == 4.0

@@ -77,9 +77,15 @@ class Session:
             self.messages.append({"role": "user", "content": "Fix the failing test please."})
         elif tool:
             tid = f"toolu_{self.id}_{len(self.messages)}"
-            self.messages.append({"role": "assistant", "content": [
-                {"type": "text", "text": "Let me look."},
-                {"type": "tool_use", "id": tid, "name": tool, "input": {"q": "x"}}]})
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": "Let me look."},
+                        {"type": "tool_use", "id": tid, "name": tool, "input": {"q": "x"}},
+                    ],
+                }
+            )
             self.messages.append({"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": tid,
                  "content": f"output of {tool} " * 120}]})  # fmt: skip

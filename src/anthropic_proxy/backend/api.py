@@ -6,7 +6,6 @@ Handlers are glue: parse, call the backend (`catalog`, `selftest`), render like 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -21,9 +20,7 @@ from anthropic_proxy.backend.selftest import run_self_test
 from anthropic_proxy.config.api import json_response, read_json
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import UpstreamUnavailable
-from anthropic_proxy.wire import obj
-
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON, obj
 
 
 class BackendApi:

@@ -15,16 +15,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 import orjson
 
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.wire import obj
+from anthropic_proxy.wire import JSON, obj
 
 log = logging.getLogger("anthropic_proxy.backend")
-JSON = dict[str, Any]
 MODELS_TTL_S: Final = 3600.0
 RETRY_S: Final = 60.0
 PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=20)

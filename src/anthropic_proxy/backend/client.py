@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,9 +27,8 @@ from anthropic_proxy.translate.request import Target, UpstreamRequest, anthropic
 from anthropic_proxy.translate.stream import StreamContext, StreamInterrupted
 from anthropic_proxy.translate.tokens import estimate_input_tokens, quick_estimate
 from anthropic_proxy.translate.usage import upstream_cost
-from anthropic_proxy.wire import json_object
+from anthropic_proxy.wire import JSON, json_object
 
-JSON = dict[str, Any]
 SESSION_HEADER: Final = "x-claude-code-session-id"
 
 

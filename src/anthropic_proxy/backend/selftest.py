@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 
@@ -26,8 +26,8 @@ from anthropic_proxy.translate.response import (
 )
 from anthropic_proxy.translate.stream import anthropic_events, upstream_chunks
 from anthropic_proxy.translate.tokens import estimate_input_tokens
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 CHECK_TIMEOUT_S: Final = 60.0
 # A 1x1 red PNG.
 PIXEL: Final = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="

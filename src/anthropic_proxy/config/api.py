@@ -16,8 +16,7 @@ from anthropic_proxy.config import destinations
 from anthropic_proxy.config.store import ConfigStore, DestinationLocked
 from anthropic_proxy.config.validate import ConfigError
 from anthropic_proxy.errors import BadRequest, Forbidden
-
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
 
 
 class ConfigApi:

@@ -21,20 +21,20 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import orjson
 
 from anthropic_proxy.config import destinations
-from anthropic_proxy.config.validate import MODES, ConfigError, validate
+from anthropic_proxy.config.validate import ConfigError, validate
 from anthropic_proxy.routing import load, preset
 from anthropic_proxy.routing.model import Provider, Routing
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.translate.models import ModelMapping, ModelRule
+from anthropic_proxy.wire import JSON
 
 log = logging.getLogger("anthropic_proxy.config")
-JSON = dict[str, Any]
 Listener = Callable[[JSON], None]
 DEFAULT_BASE_URL: Final = "https://openrouter.ai/api"
 SEED_MAPPING: Final = MappingProxyType(
@@ -60,8 +60,6 @@ class ConfigStore:
     def __init__(
         self, path: Path, settings: Settings, upstreams: tuple[str, ...] = (DEFAULT_UPSTREAM,)
     ) -> None:
-        if settings.mode and settings.mode not in MODES:
-            raise ValueError(f"invalid mode {settings.mode!r}: expected one of {', '.join(MODES)}")
         self.path = path
         self.settings = settings
         self.upstreams = upstreams

@@ -9,8 +9,9 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-JSON = dict[str, Any]
-MODES: Final = ("anthropic", "openrouter")
+from anthropic_proxy.settings import MODES
+from anthropic_proxy.wire import JSON
+
 SEED_FAMILIES: Final = ("sonnet", "opus", "haiku")
 _FAMILY: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
 _MAX_NAME: Final = 256

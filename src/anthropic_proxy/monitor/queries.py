@@ -331,7 +331,7 @@ def list_exchanges(store: Store, f: Filters, page: Page) -> dict[str, Any]:
             store, clause, params, max(COUNT_CAP, page.offset + page.limit)
         )
     else:
-        clause, params = where(f, getattr(store, "dialect", "sqlite"))
+        clause, params = where(f, store.dialect)
         total = store.fetch(f"SELECT COUNT(*) AS n FROM exchanges{clause}", params)[0]["n"]
     # Skip OFFSET rows on ids only (an index gives the order), then read the page's wide rows.
     ids = _page_ids(store, clause, params, page)
@@ -362,7 +362,7 @@ def text_clause(store: Store, f: Filters, cap: int) -> tuple[str, list[Any]]:
     SQLite a rare text is found through the trigram index (cost grows with its matches); a
     common one (more than `cap` index candidates) is checked row by row while an index walks
     the sort order or the other filters, stopping once a page or the capped count is full."""
-    dialect = getattr(store, "dialect", "sqlite")
+    dialect = store.dialect
     if dialect == "sqlite" and len(f.q) >= 3:
         phrase = '"' + f.q.replace('"', '""') + '"'
         candidates = store.fetch(

@@ -99,9 +99,7 @@ def span(
 def by_state(store: Store) -> str:
     """Pending rows are few: on SQLite make sure their (state, started_at) index finds them
     (with a kind or model filter it would otherwise walk that filter's index)."""
-    return (
-        " INDEXED BY exchanges_state_started" if getattr(store, "dialect", "") == "sqlite" else ""
-    )
+    return " INDEXED BY exchanges_state_started" if store.dialect == "sqlite" else ""
 
 
 def first_last(
@@ -134,7 +132,7 @@ def raw_groups(
     """Sums per (bucket, model, mode) read from `exchanges`."""
     # Floors on both backends (CAST truncates on SQLite but rounds on PostgreSQL); the
     # difference from `start` is never negative, where truncating is flooring.
-    if getattr(store, "dialect", "sqlite") == "sqlite":
+    if store.dialect == "sqlite":
         key = f"CAST((started_at - {start}) / {width} AS INTEGER)"
     else:
         key = f"CAST(FLOOR((started_at - {start}) / {width}) AS BIGINT)"

@@ -26,10 +26,9 @@ from aiohttp.typedefs import Middleware
 
 from anthropic_proxy.config import destinations
 from anthropic_proxy.errors import Forbidden, ProxyError, Unauthorized, error_response
-from anthropic_proxy.settings import Settings
+from anthropic_proxy.settings import LOOPBACK_NAMES, Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PROXY_PREFIXES = ("/v1/", "/api/event_logging/")
 PROXY_PATHS = frozenset({"/health", "/api/hello"})

@@ -50,7 +50,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     rollup does not know (session, agent, project, tag) read `exchanges`; a text search reads its newest
     SAMPLE matches (see `_newest_matches`). Percentiles walk an index."""
     now = time.time() if now is None else now
-    dialect = getattr(store, "dialect", "sqlite")
+    dialect = store.dialect
     sampled: dict[str, Any] | None = None
     matched: list[Row] | None = None
     clause, params = where(f, dialect)

@@ -34,8 +34,8 @@ from anthropic_proxy.translate.response import (
 )
 from anthropic_proxy.translate.stream import openai_stream_to_anthropic_sse
 from anthropic_proxy.translate.tokens import estimate_input_tokens
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
 SSE_HEADERS: Final = (
     ("Content-Type", "text/event-stream; charset=utf-8"),

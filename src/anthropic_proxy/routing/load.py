@@ -18,8 +18,8 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from anthropic_proxy.routing.model import AGENTS, KINDS, Match, Provider, Route, Routing, Target
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _HEADER: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")

@@ -11,14 +11,14 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from anthropic_proxy.errors import error_body
 from anthropic_proxy.translate.mappings import ERROR_STATUS, ERROR_TYPES, STATUS_ERRORS
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 _OVERFLOW: Final = re.compile(
     r"context.{0,20}(length|window)|maximum context|prompt is too long|too many (input )?tokens"
     r"|reduce the length|input is too long",

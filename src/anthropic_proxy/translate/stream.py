@@ -29,9 +29,8 @@ from anthropic_proxy.translate.limits import limit_output
 from anthropic_proxy.translate.mappings import STOP_REASONS
 from anthropic_proxy.translate.tokens import count_text
 from anthropic_proxy.translate.usage import estimated_usage, openai_to_anthropic_usage, start_usage
-from anthropic_proxy.wire import obj, objects
+from anthropic_proxy.wire import JSON, obj, objects
 
-JSON = dict[str, Any]
 Event = tuple[str, JSON]
 PING: Final[Event] = ("ping", {"type": "ping"})
 TRUNCATED: Final = "upstream stream ended before the model finished (no finish_reason)"

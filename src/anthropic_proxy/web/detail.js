@@ -48,7 +48,10 @@ const Detail = (() => {
       ["ttft", ms(x.ttft_ms)], ["tokensInOut", tokens], ["cacheReadWrite", cache], ["cost", usd(x.cost_usd)],
       ["stopReason", x.stop_reason], ["session", x.session_id], ["agent", x.agent_id], ["parentAgent", x.parent_agent_id],
       ["requestId", x.upstream_request_id], ["errorKind", x.error_kind], ["error", x.error_message],
-    ]));
+      ["project", x.project], ["tags", x.tags],
+      ["upstreamCacheMiss", x.cache_miss_reason ? `${x.cache_miss_reason} (${num(x.cache_missed_tokens)})` : null],
+      ["genaiPrices", x.calculated_cost_usd !== null && x.calculated_cost_usd !== undefined ? usd(x.calculated_cost_usd) : null],
+    ]), x.anatomy && window.Usage ? window.Usage.anatomyBar(x.anatomy) : null);
   }
 
   function conversation(x) {

@@ -84,6 +84,16 @@ const I18N = (() => {
     report_tag: "Tag", models: "Models", input: "Input", output: "Output", cacheWrite: "Cache write",
     totalTokens: "Total tokens", genaiPrices: "genai-prices", upstreamCost: "Upstream cost", total: "Total",
     none: "(none)", noUsage: "No exchanges in this range.", activeBlock: "active, {span} left",
+    project: "Project", tags: "Tags", upstreamCacheMiss: "Upstream cache miss",
+    contextAnatomy: "Context anatomy", anatomyTotal: "{n} input tokens", contextGrowth: "Context growth (main agent)",
+    turn: "turn", compacted: "compacted", growthSummary: "{turns} turns, peak {max} tokens, {compactions} compaction(s)",
+    contextTokens: "Context tokens", inputCost: "Input cost", byCategory: "By category", byTool: "By tool",
+    byMcpServer: "By MCP server", category: "Category", tool: "Tool", mcpServer: "MCP server",
+    anatomyCoverage: "{covered} of {n} exchanges analysed ({missing} more on the next refresh)",
+    cat_system: "system prompt", cat_tools: "tool definitions", cat_user_text: "user text",
+    cat_assistant_text: "assistant text", cat_tool_calls: "tool calls", cat_tool_results: "tool results",
+    cat_thinking: "thinking", cat_images: "images", cat_documents: "documents", cat_other: "other",
+    upstreamDiagnosis: "Upstream diagnosis", upstreamReasons: "Upstream cache diagnostics: {reasons}; {tokens} tokens missed, {cost}",
   };
 
   const zh = {
@@ -166,6 +176,16 @@ const I18N = (() => {
     report_tag: "标签", models: "模型", input: "输入", output: "输出", cacheWrite: "缓存写入",
     totalTokens: "总 token", genaiPrices: "genai-prices", upstreamCost: "上游报价", total: "合计",
     none: "（无）", noUsage: "此范围内没有请求。", activeBlock: "进行中，剩余 {span}",
+    project: "项目", tags: "标签", upstreamCacheMiss: "上游缓存未命中",
+    contextAnatomy: "上下文构成", anatomyTotal: "{n} 个输入 token", contextGrowth: "上下文增长（主代理）",
+    turn: "轮", compacted: "已压缩", growthSummary: "{turns} 轮，峰值 {max} token，{compactions} 次压缩",
+    contextTokens: "上下文 token", inputCost: "输入费用", byCategory: "按类别", byTool: "按工具",
+    byMcpServer: "按 MCP 服务器", category: "类别", tool: "工具", mcpServer: "MCP 服务器",
+    anatomyCoverage: "已分析 {covered}/{n} 个请求（其余 {missing} 个在下次刷新时分析）",
+    cat_system: "系统提示", cat_tools: "工具定义", cat_user_text: "用户文本",
+    cat_assistant_text: "助手文本", cat_tool_calls: "工具调用", cat_tool_results: "工具结果",
+    cat_thinking: "思考", cat_images: "图片", cat_documents: "文档", cat_other: "其他",
+    upstreamDiagnosis: "上游诊断", upstreamReasons: "上游缓存诊断：{reasons}；未命中 {tokens} token，{cost}",
   };
 
   const dictionaries = { en, zh };
