@@ -112,8 +112,6 @@ def _fail(message: str, status: int = 2) -> int:
 
 
 def refuse_reason(settings: Settings) -> str | None:
-    if settings.mode not in {"", "anthropic", "openrouter"}:
-        return f"--mode must be anthropic or openrouter, not {settings.mode!r}"
     if not settings.is_loopback and not settings.auth_token:
         return (
             f"refusing to listen on {settings.host} without an access token: every prompt would be "

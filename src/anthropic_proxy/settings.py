@@ -10,12 +10,14 @@ import argparse
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from platformdirs import user_data_dir
 
+MODES: Final = ("anthropic", "openrouter")
+"""Pass-through to Anthropic, or translation to an OpenAI-compatible backend."""
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -45,6 +47,14 @@ def parse_bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def parse_mode(text: str) -> str:
+    """One of MODES, or empty (keep config.json's)."""
+    mode = text.strip().lower()
+    if mode and mode not in MODES:
+        raise ValueError(f"must be {' or '.join(MODES)}")
+    return mode
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -56,225 +66,18 @@ class Option:
     secret: bool = False
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "host",
-        ("HOST",),
-        "127.0.0.1",
-        "address to bind; non-loopback needs --auth-token",
-        flag="--host",
-    ),
-    Option("port", ("PORT",), 8082, "port to listen on", int, "--port"),
-    Option(
-        "data_dir",
-        ("ANTHROPIC_PROXY_DATA_DIR",),
-        "",
-        "where the SQLite store and config.json live",
-        flag="--data-dir",
-    ),
-    Option(
-        "log_level",
-        ("LOG_LEVEL",),
-        "INFO",
-        "DEBUG, INFO, WARNING or ERROR",
-        str.upper,
-        "--log-level",
-    ),
-    Option(
-        "mode",
-        ("PROXY_MODE",),
-        "",
-        "anthropic (pass-through) or openrouter (translation); empty keeps config.json",
-        flag="--mode",
-    ),
-    Option(
-        "upstream_url",
-        ("ANTHROPIC_UPSTREAM_URL",),
-        "",
-        "Anthropic API base URL (default https://api.anthropic.com)",
-        flag="--upstream",
-    ),
-    Option(
-        "legacy_base_url",
-        ("ANTHROPIC_BASE_URL",),
-        "",
-        "seed compatibility: used as upstream unless it points at this proxy",
-    ),
-    Option(
-        "request_timeout_ms",
-        ("REQUEST_TIMEOUT",),
-        600_000,
-        "idle-read timeout towards the upstream, ms",
-        int,
-        "--request-timeout",
-    ),
-    Option(
-        "connect_timeout_ms",
-        ("CONNECT_TIMEOUT",),
-        10_000,
-        "connect timeout towards the upstream, ms",
-        int,
-    ),
-    Option(
-        "max_body_bytes",
-        ("MAX_BODY_SIZE",),
-        "32MB",
-        "largest accepted request body (413 above)",
-        parse_size,
-        "--max-body-size",
-    ),
-    Option(
-        "database_url",
-        ("DATABASE_URL",),
-        "",
-        "sqlite:///path or postgresql://...; default SQLite in the data dir",
-        flag="--database-url",
-    ),
-    Option(
-        "max_records",
-        ("MAX_RECORDS",),
-        0,
-        "keep at most this many exchanges (0 = no limit)",
-        int,
-        "--max-records",
-    ),
-    Option(
-        "max_age_s",
-        ("MAX_AGE",),
-        0,
-        "drop exchanges older than this (e.g. 30d; 0 = keep)",
-        parse_age,
-        "--max-age",
-    ),
-    Option(
-        "max_db_bytes",
-        ("MAX_DB_SIZE",),
-        0,
-        "prune oldest exchanges above this store size (e.g. 2GB; 0 = no limit)",
-        parse_size,
-        "--max-db-size",
-    ),
-    Option(
-        "record_queue_size",
-        ("RECORD_QUEUE_SIZE",),
-        10_000,
-        "exchanges the recorder may fall behind by; beyond it records are dropped and counted",
-        int,
-    ),
-    Option(
-        "record_queue_bytes",
-        ("RECORD_QUEUE_BYTES",),
-        "128MB",
-        "journal backlog the recorder may fall behind by; beyond it records are dropped and counted",
-        parse_size,
-    ),
-    Option(
-        "recorder_process",
-        ("RECORDER_PROCESS",),
-        True,
-        "record in a separate low-priority process (false: a thread sharing the proxy's GIL)",
-        parse_bool,
-    ),
-    Option(
-        "scrub_secrets",
-        ("SCRUB_SECRETS",),
-        True,
-        "redact well-known secret formats in stored bodies",
-        parse_bool,
-    ),
-    Option(
-        "auth_token",
-        ("ANTHROPIC_PROXY_AUTH_TOKEN",),
-        "",
-        "token required for /monitor, /config and /api when bound off loopback",
-        flag="--auth-token",
-        secret=True,
-    ),
-    Option(
-        "allowed_hosts",
-        ("ALLOWED_HOSTS",),
-        "",
-        "extra Host header values accepted (comma separated)",
-        flag="--allowed-hosts",
-    ),
-    Option(
-        "openrouter_api_key",
-        ("OPENROUTER_API_KEY",),
-        "",
-        "key for the translation backend",
-        secret=True,
-    ),
-    Option(
-        "openrouter_base_url",
-        ("OPENROUTER_BASE_URL",),
-        "",
-        "translation backend base URL (default https://openrouter.ai/api)",
-    ),
-    Option(
-        "openrouter_default_model",
-        ("OPENROUTER_DEFAULT_MODEL",),
-        "",
-        "backend model for unknown families",
-    ),
-    Option(
-        "http_referer",
-        ("HTTP_REFERER",),
-        "https://github.com/anthropic-proxy/anthropic-proxy",
-        "OpenRouter attribution",
-    ),
-    Option("x_title", ("X_TITLE",), "anthropic-proxy", "OpenRouter attribution"),
-    Option(
-        "budget_daily_usd",
-        ("BUDGET_DAILY_USD",),
-        0.0,
-        "daily cost budget for the whole proxy, USD (UTC days; 0 = none)",
-        float,
-        "--budget-daily",
-    ),
-    Option(
-        "budget_monthly_usd",
-        ("BUDGET_MONTHLY_USD",),
-        0.0,
-        "monthly cost budget for the whole proxy, USD (UTC months; 0 = none)",
-        float,
-        "--budget-monthly",
-    ),
-    Option(
-        "session_budget_daily_usd",
-        ("SESSION_BUDGET_DAILY_USD",),
-        0.0,
-        "daily cost budget per Claude Code session, USD (0 = none)",
-        float,
-    ),
-    Option(
-        "session_budget_monthly_usd",
-        ("SESSION_BUDGET_MONTHLY_USD",),
-        0.0,
-        "monthly cost budget per Claude Code session, USD (0 = none)",
-        float,
-    ),
-    Option(
-        "budget_webhook_url",
-        ("BUDGET_WEBHOOK_URL",),
-        "",
-        "POSTed a JSON alert once per budget and period when a budget is crossed",
-        flag="--budget-webhook",
-        secret=True,
-    ),
-    Option(
-        "otel_endpoint",
-        ("ANTHROPIC_PROXY_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-        "",
-        "OTLP/HTTP base URL: one span per exchange (needs the [otel] extra; empty = off)",
-        flag="--otel-endpoint",
-    ),
-    Option(
-        "otel_service_name",
-        ("OTEL_SERVICE_NAME",),
-        "anthropic-proxy",
-        "service.name of the exported spans",
-    ),
-)
+def option(
+    env: tuple[str, ...],
+    default: Any,
+    help: str,
+    parse: Callable[[str], Any] = str,
+    flag: str | None = None,
+    secret: bool = False,
+) -> Any:
+    """A Settings field's sources, default and help; `load` fills every field (no default here,
+    so a Settings is never half-built)."""
+    return field(metadata={"option": Option("", env, default, help, parse, flag, secret)})
+
 
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "::1"})
@@ -282,40 +85,197 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "
 
 @dataclass(frozen=True)
 class Settings:
-    """Effective values; the defaults live only in OPTIONS (`load` fills every field)."""
+    """Effective values. Each field declares its sources, default and help once (`option`);
+    OPTIONS is derived from these fields."""
 
-    host: str
-    port: int
-    data_dir: str
-    log_level: str
-    mode: str
-    upstream_url: str
-    legacy_base_url: str
-    request_timeout_ms: int
-    connect_timeout_ms: int
-    max_body_bytes: int
-    database_url: str
-    max_records: int
-    max_age_s: int
-    max_db_bytes: int
-    record_queue_size: int
-    record_queue_bytes: int
-    recorder_process: bool
-    scrub_secrets: bool
-    auth_token: str
-    allowed_hosts: str
-    openrouter_api_key: str
-    openrouter_base_url: str
-    openrouter_default_model: str
-    http_referer: str
-    x_title: str
-    budget_daily_usd: float
-    budget_monthly_usd: float
-    session_budget_daily_usd: float
-    session_budget_monthly_usd: float
-    budget_webhook_url: str
-    otel_endpoint: str
-    otel_service_name: str
+    host: str = option(
+        ("HOST",),
+        "127.0.0.1",
+        "address to bind; non-loopback needs --auth-token",
+        flag="--host",
+    )
+    port: int = option(("PORT",), 8082, "port to listen on", int, "--port")
+    data_dir: str = option(
+        ("ANTHROPIC_PROXY_DATA_DIR",),
+        "",
+        "where the SQLite store and config.json live",
+        flag="--data-dir",
+    )
+    log_level: str = option(
+        ("LOG_LEVEL",),
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR",
+        str.upper,
+        "--log-level",
+    )
+    mode: str = option(
+        ("PROXY_MODE",),
+        "",
+        "anthropic (pass-through) or openrouter (translation); empty keeps config.json",
+        parse_mode,
+        "--mode",
+    )
+    upstream_url: str = option(
+        ("ANTHROPIC_UPSTREAM_URL",),
+        "",
+        "Anthropic API base URL (default https://api.anthropic.com)",
+        flag="--upstream",
+    )
+    legacy_base_url: str = option(
+        ("ANTHROPIC_BASE_URL",),
+        "",
+        "seed compatibility: used as upstream unless it points at this proxy",
+    )
+    request_timeout_ms: int = option(
+        ("REQUEST_TIMEOUT",),
+        600_000,
+        "idle-read timeout towards the upstream, ms",
+        int,
+        "--request-timeout",
+    )
+    connect_timeout_ms: int = option(
+        ("CONNECT_TIMEOUT",),
+        10_000,
+        "connect timeout towards the upstream, ms",
+        int,
+    )
+    max_body_bytes: int = option(
+        ("MAX_BODY_SIZE",),
+        "32MB",
+        "largest accepted request body (413 above)",
+        parse_size,
+        "--max-body-size",
+    )
+    database_url: str = option(
+        ("DATABASE_URL",),
+        "",
+        "sqlite:///path or postgresql://...; default SQLite in the data dir",
+        flag="--database-url",
+    )
+    max_records: int = option(
+        ("MAX_RECORDS",),
+        0,
+        "keep at most this many exchanges (0 = no limit)",
+        int,
+        "--max-records",
+    )
+    max_age_s: int = option(
+        ("MAX_AGE",),
+        0,
+        "drop exchanges older than this (e.g. 30d; 0 = keep)",
+        parse_age,
+        "--max-age",
+    )
+    max_db_bytes: int = option(
+        ("MAX_DB_SIZE",),
+        0,
+        "prune oldest exchanges above this store size (e.g. 2GB; 0 = no limit)",
+        parse_size,
+        "--max-db-size",
+    )
+    record_queue_size: int = option(
+        ("RECORD_QUEUE_SIZE",),
+        10_000,
+        "exchanges the recorder may fall behind by; beyond it records are dropped and counted",
+        int,
+    )
+    record_queue_bytes: int = option(
+        ("RECORD_QUEUE_BYTES",),
+        "128MB",
+        "journal backlog the recorder may fall behind by; beyond it records are dropped and counted",
+        parse_size,
+    )
+    recorder_process: bool = option(
+        ("RECORDER_PROCESS",),
+        True,
+        "record in a separate low-priority process (false: a thread sharing the proxy's GIL)",
+        parse_bool,
+    )
+    scrub_secrets: bool = option(
+        ("SCRUB_SECRETS",),
+        True,
+        "redact well-known secret formats in stored bodies",
+        parse_bool,
+    )
+    auth_token: str = option(
+        ("ANTHROPIC_PROXY_AUTH_TOKEN",),
+        "",
+        "token required for /monitor, /config and /api when bound off loopback",
+        flag="--auth-token",
+        secret=True,
+    )
+    allowed_hosts: str = option(
+        ("ALLOWED_HOSTS",),
+        "",
+        "extra Host header values accepted (comma separated)",
+        flag="--allowed-hosts",
+    )
+    openrouter_api_key: str = option(
+        ("OPENROUTER_API_KEY",),
+        "",
+        "key for the translation backend",
+        secret=True,
+    )
+    openrouter_base_url: str = option(
+        ("OPENROUTER_BASE_URL",),
+        "",
+        "translation backend base URL (default https://openrouter.ai/api)",
+    )
+    openrouter_default_model: str = option(
+        ("OPENROUTER_DEFAULT_MODEL",),
+        "",
+        "backend model for unknown families",
+    )
+    http_referer: str = option(
+        ("HTTP_REFERER",),
+        "https://github.com/anthropic-proxy/anthropic-proxy",
+        "OpenRouter attribution",
+    )
+    x_title: str = option(("X_TITLE",), "anthropic-proxy", "OpenRouter attribution")
+    budget_daily_usd: float = option(
+        ("BUDGET_DAILY_USD",),
+        0.0,
+        "daily cost budget for the whole proxy, USD (UTC days; 0 = none)",
+        float,
+        "--budget-daily",
+    )
+    budget_monthly_usd: float = option(
+        ("BUDGET_MONTHLY_USD",),
+        0.0,
+        "monthly cost budget for the whole proxy, USD (UTC months; 0 = none)",
+        float,
+        "--budget-monthly",
+    )
+    session_budget_daily_usd: float = option(
+        ("SESSION_BUDGET_DAILY_USD",),
+        0.0,
+        "daily cost budget per Claude Code session, USD (0 = none)",
+        float,
+    )
+    session_budget_monthly_usd: float = option(
+        ("SESSION_BUDGET_MONTHLY_USD",),
+        0.0,
+        "monthly cost budget per Claude Code session, USD (0 = none)",
+        float,
+    )
+    budget_webhook_url: str = option(
+        ("BUDGET_WEBHOOK_URL",),
+        "",
+        "POSTed a JSON alert once per budget and period when a budget is crossed",
+        flag="--budget-webhook",
+        secret=True,
+    )
+    otel_endpoint: str = option(
+        ("ANTHROPIC_PROXY_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "",
+        "OTLP/HTTP base URL: one span per exchange (needs the [otel] extra; empty = off)",
+        flag="--otel-endpoint",
+    )
+    otel_service_name: str = option(
+        ("OTEL_SERVICE_NAME",),
+        "anthropic-proxy",
+        "service.name of the exported spans",
+    )
 
     @property
     def data_path(self) -> Path:
@@ -336,6 +296,12 @@ class Settings:
             else getattr(self, f.name)
             for f in fields(self)
         }
+
+
+OPTIONS: tuple[Option, ...] = tuple(
+    replace(f.metadata["option"], name=f.name) for f in fields(Settings)
+)
+"""The settings table, in declaration order: flags, --help, the README table, `load`."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -417,7 +383,7 @@ def _parse(option: Option, raw: Any) -> Any:
         return option.parse(raw)
     except (ValueError, KeyError) as exc:
         raise ValueError(
-            f"invalid value for {option.name} ({'/'.join(option.env)}): {raw!r}"
+            f"invalid value for {option.name} ({'/'.join(option.env)}): {raw!r} ({exc})"
         ) from exc
 
 
