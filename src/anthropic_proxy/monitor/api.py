@@ -21,13 +21,14 @@ from anthropic_proxy.errors import BadRequest, NotFound
 from anthropic_proxy.monitor import analyze, events, export, queries, sessions, stats
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
-from anthropic_proxy.usage import quota, report
+from anthropic_proxy.usage import anatomy, quota, report
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
 HUB = web.AppKey("hub", events.EventHub)
 FORMAT_PARAM = frozenset({"format"})
 USAGE_PARAMS = frozenset({"report", "by", "tzOffset"})
+ANATOMIST = web.AppKey("anatomist", anatomy.Anatomist)
 
 
 def _state(request: web.Request) -> AppState:
@@ -66,6 +67,10 @@ async def get_request(request: web.Request) -> web.Response:
     found = await asyncio.to_thread(queries.get_exchange, _state(request).store, exchange_id)
     if found is None:
         raise NotFound(f"no exchange {exchange_id!r}")
+    if found["kind"] == "messages" and isinstance(found.get("request"), dict):
+        found["anatomy"] = await asyncio.to_thread(
+            anatomy.of_exchange, request.app[ANATOMIST], found
+        )
     return _json(found)
 
 
@@ -180,6 +185,23 @@ async def get_usage(request: web.Request) -> web.Response:
     return _json(await asyncio.to_thread(report.report, store, kind, scope, by_model, tz))
 
 
+async def get_anatomy(request: web.Request) -> web.Response:
+    """Context tokens and input cost by category, tool and MCP server over the filters."""
+    queries.check_params(request.query)
+    f = queries.parse_filters(request.query)
+    store, anatomist = _state(request).store, request.app[ANATOMIST]
+    return _json(await asyncio.to_thread(anatomy.aggregate, store, anatomist, f))
+
+
+async def get_session_context(request: web.Request) -> web.Response:
+    session_id = request.match_info["id"]
+    store, anatomist = _state(request).store, request.app[ANATOMIST]
+    found = await asyncio.to_thread(anatomy.session_context, store, anatomist, session_id)
+    if found is None:
+        raise NotFound(f"no finished exchanges of the main agent in session {session_id!r}")
+    return _json(found)
+
+
 def routes() -> list[web.AbstractRouteDef]:
     return [
         web.get("/monitor", monitor_page),
@@ -197,6 +219,8 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/api/monitor/sessions/{id}", get_session),
         web.get("/api/monitor/quota", get_quota),
         web.get("/api/monitor/usage", get_usage),
+        web.get("/api/monitor/anatomy", get_anatomy),
+        web.get("/api/monitor/sessions/{id}/context", get_session_context),
     ]
 
 
@@ -204,6 +228,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     """Everything the monitor adds to the app: the routes and the event hub's lifespan. Call
     it in `create_app` after the app's own lifespan is registered (the hub needs the store and
     recorder)."""
+    app[ANATOMIST] = anatomy.Anatomist()
     app.router.add_routes(routes())
     app.cleanup_ctx.append(_hub_lifespan)
     app.on_shutdown.append(_stop_hub)

@@ -70,7 +70,9 @@ def _session_row(r: Row) -> dict[str, Any]:
 
 def session_report(store: Store, session_id: str) -> dict[str, Any] | None:
     """The agent tree and the cache diagnostics of one session."""
-    columns = ", ".join([*queries.SUMMARY_COLUMNS, "request_ref"])
+    columns = ", ".join(
+        [*queries.SUMMARY_COLUMNS, "request_ref", "cache_miss_reason", "cache_missed_tokens"]
+    )
     rows = store.fetch(
         f"SELECT {columns} FROM exchanges WHERE session_id = ? ORDER BY started_at", [session_id]
     )
@@ -166,6 +168,7 @@ def _turn(
         "reasons": [],
         "lost_tokens": 0,
         "lost_usd": 0.0,
+        **_upstream_diagnosis(row),
     }
     if prev is None:
         return turn
@@ -182,6 +185,17 @@ def _turn(
         )
         turn["lost_usd"] = _miss_cost(row, max(0, lost))
     return turn
+
+
+def _upstream_diagnosis(row: Row) -> dict[str, Any]:
+    """The upstream's own verdict (`diagnostics.cache_miss_reason`), beside ours, priced like
+    ours: what the missed tokens cost over reading them from the cache."""
+    missed = row.get("cache_missed_tokens")
+    return {
+        "upstream_reason": row.get("cache_miss_reason"),
+        "upstream_missed_tokens": missed,
+        "upstream_missed_usd": _miss_cost(row, int(missed)) if missed else 0.0,
+    }
 
 
 def _reasons(
@@ -228,9 +242,12 @@ def _cache_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
         for k in ("input_tokens", "cache_read_tokens", "cache_creation_tokens")
     )
     reasons: dict[str, int] = {}
+    upstream: dict[str, int] = {}
     for turn in turns:
         for reason in turn["reasons"]:
             reasons[reason] = reasons.get(reason, 0) + 1
+        if turn["upstream_reason"]:
+            upstream[turn["upstream_reason"]] = upstream.get(turn["upstream_reason"], 0) + 1
     return {
         "turns": len(turns),
         "breaks": sum(1 for t in turns if t["broken"]),
@@ -238,6 +255,9 @@ def _cache_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
         "lost_tokens": sum(t["lost_tokens"] for t in turns),
         "lost_usd": round(sum(t["lost_usd"] for t in turns), 6),
         "reasons": reasons,
+        "upstream_reasons": upstream,
+        "upstream_missed_tokens": sum(t["upstream_missed_tokens"] or 0 for t in turns),
+        "upstream_missed_usd": round(sum(t["upstream_missed_usd"] for t in turns), 6),
     }
 
 

@@ -133,7 +133,10 @@ async def health(request: web.Request) -> web.Response:
         "status": "healthy",
         "version": __version__,
         "mode": state.config.mode,
-        "upstream": state.upstream_url,
+        # where the next request goes: the translation backend in translation mode
+        "upstream": state.config.base_url
+        if state.config.mode == "openrouter"
+        else state.upstream_url,
         "upstreams": [p.base_url for p in _upstreams(state)],
         "timestamp": time.time(),
         "recorder": {

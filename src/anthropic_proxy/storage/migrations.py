@@ -392,6 +392,19 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
     ),
     ("008_stats_rollup_levels", ROLLUP_V2),
     ("030_usage_columns", USAGE_COLUMNS),
+    (
+        "031_usage_anatomy",
+        # Context anatomy vectors, computed on demand by `usage.anatomy` (never by the recorder);
+        # rows of pruned exchanges are never read (reads join by id) and are harmless.
+        """
+        CREATE TABLE exchange_anatomy (
+            id TEXT PRIMARY KEY,               -- exchanges.id
+            started_at REAL NOT NULL,
+            vector TEXT NOT NULL,              -- JSON {category: tokens}, adds up to reported input
+            input_cost_usd REAL                -- genai-prices cost of the exchange's input
+        )
+        """,
+    ),
 )
 
 

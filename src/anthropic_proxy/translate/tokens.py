@@ -63,6 +63,14 @@ def estimate_input_tokens(body: JSON) -> int:
     return math.ceil(count_text("\n".join(texts)) * SAFETY_FACTOR) + fixed
 
 
+def count_block(block: JSON) -> int:
+    """Estimated tokens of one content block, counted as `estimate_input_tokens` counts it
+    (without the safety factor): for the context anatomy (`usage.anatomy`)."""
+    texts: list[str] = []
+    fixed = _collect_block(block, texts)
+    return count_text("\n".join(texts)) + fixed
+
+
 def quick_estimate(body_bytes: int) -> int:
     """A free placeholder for message_start, replaced by real usage at the end of the stream."""
     return max(body_bytes // 4, 1)

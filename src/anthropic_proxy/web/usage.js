@@ -101,20 +101,25 @@
       el("label", {}, check, el("span", {}, t("byModel"))));
   }
 
+  let generation = 0;
+
   async function loadUsage() {
     const box = $("#usage");
     if (!box || box.closest("[data-panel]").hidden) return;
+    const mine = ++generation;  // a newer load (filters, report, by model) supersedes this one
     const p = window.Monitor.params();
     p.set("report", kind);
     if (byModel) p.set("by", "model");
     p.set("tzOffset", String(new Date().getTimezoneOffset()));
     for (const name of ["status", "provider", "kind", "q"]) p.delete(name);
-    clear(box).append(controls());
+    const out = el("div", {}, controls());
     try {
-      box.append(usageTable(await UI.api("/api/monitor/usage?" + p.toString())));
+      out.append(usageTable(await UI.api("/api/monitor/usage?" + p.toString())));
     } catch (error) {
-      box.append(el("p", { class: "error" }, error.message));
+      out.append(el("p", { class: "error" }, error.message));
     }
+    await anatomyTables(out, p);
+    if (mine === generation) clear(box).append(out);
   }
 
   function usageTable(data) {
@@ -146,6 +151,95 @@
     return String(r.key);
   }
 
+  // ---- context anatomy --------------------------------------------------------------
+  const GROUP_COLORS = {
+    system: "#8c6bb1", tools: "#6a9fd8", user_text: "#7fbf7b", assistant_text: "#f4a259",
+    tool_calls: "#e9c46a", tool_results: "#2a9d8f", thinking: "#b5838d", images: "#e76f51",
+    documents: "#a0522d", other: "#999999",
+  };
+
+  function colorOf(key) {
+    const group = key.startsWith("tools:") ? "tools" : key.startsWith("tool_results") ? "tool_results" : key;
+    return GROUP_COLORS[group] || GROUP_COLORS.other;
+  }
+
+  function categoryLabel(key) {
+    const [head, ...rest] = key.split(":");
+    const base = t("cat_" + head);
+    return rest.length ? `${base}: ${rest.join(":")}` : base;
+  }
+
+  // One stacked bar of an exchange's input, by category (adds up to the reported input tokens).
+  function anatomyBar(a) {
+    const total = a.categories.reduce((sum, c) => sum + c.tokens, 0);
+    if (!total) return null;
+    const bar = el("div", { class: "anatomy-bar", role: "img", "aria-label": t("contextAnatomy") });
+    const legend = el("div", { class: "anatomy-legend" });
+    for (const c of a.categories) {
+      const share = c.tokens / total;
+      const piece = el("span", { title: `${categoryLabel(c.key)}: ${num(c.tokens)} (${percent(share)})`, dataset: { category: c.key, tokens: c.tokens } });
+      piece.style.width = (100 * share).toFixed(3) + "%";
+      piece.style.background = colorOf(c.key);
+      bar.append(piece);
+      const swatch = el("i");
+      swatch.style.background = colorOf(c.key);
+      legend.append(el("span", {}, swatch, `${categoryLabel(c.key)} ${tokens(c.tokens)}`, c.cost_usd ? ` · ${usd(c.cost_usd)}` : ""));
+    }
+    return el("section", { class: "anatomy", dataset: { total } },
+      el("h4", {}, t("contextAnatomy"), " ", el("span", { class: "muted small" }, t("anatomyTotal", { n: num(total) }))), bar, legend);
+  }
+
+  // Context growth over the main conversation's turns, categories stacked, compactions marked.
+  function sessionContext(id) {
+    const box = el("section", { class: "session-context" }, el("h4", {}, t("contextGrowth")));
+    UI.api(`/api/monitor/sessions/${encodeURIComponent(id)}/context`).then((data) => box.append(growthChart(data)))
+      .catch((error) => box.append(el("p", { class: "muted" }, error.message)));
+    return box;
+  }
+
+  function growthChart(data) {
+    const W = 640, H = 160, turns = data.turns;
+    const max = Math.max(1, ...turns.map((x) => x.context_tokens));
+    const w = W / Math.max(1, turns.length);
+    const chart = UI.svg("svg", { viewBox: `0 0 ${W} ${H + 14}`, class: "growth", role: "img", "aria-label": t("contextGrowth") });
+    turns.forEach((x, i) => {
+      const height = (H * x.context_tokens) / max;
+      const parts = x.categories ? Object.entries(x.categories) : [["other", x.context_tokens]];
+      const sum = parts.reduce((s, [, n]) => s + n, 0) || 1;
+      let y = H;
+      for (const [key, n] of parts) {
+        const h = (height * n) / sum;
+        y -= h;
+        chart.append(UI.svg("rect", { x: i * w + 1, y, width: Math.max(1, w - 2), height: h, fill: x.categories ? colorOf(key) : "var(--muted)" },
+          UI.svg("title", {}, `${t("turn")} ${i + 1}: ${categoryLabel(key)} ${num(n)}`)));
+      }
+      if (x.compaction) {
+        chart.append(UI.svg("line", { x1: i * w, x2: i * w, y1: 0, y2: H, class: "compaction", stroke: "var(--err)", "stroke-dasharray": "4 3" }));
+        chart.append(UI.svg("text", { x: i * w + 2, y: H + 12, class: "axis" }, t("compacted")));
+      }
+    });
+    return el("div", { dataset: { turns: turns.length, compactions: data.compactions } }, chart,
+      el("p", { class: "muted small" }, t("growthSummary", { turns: turns.length, max: num(max), compactions: data.compactions })));
+  }
+
+  async function anatomyTables(box, p) {
+    const q = new URLSearchParams(p);
+    for (const name of ["report", "by", "tzOffset"]) q.delete(name);
+    try {
+      const data = await UI.api("/api/monitor/anatomy?" + q.toString());
+      const table = (title, rows, label) => el("div", {}, el("h4", {}, t(title)), el("table", { class: "grid-table anatomy-table", dataset: { by: title } },
+        el("thead", {}, el("tr", {}, el("th", {}, t(label)), el("th", { class: "num" }, t("contextTokens")), el("th", { class: "num" }, t("inputCost")))),
+        el("tbody", {}, rows.slice(0, 15).map((r) => el("tr", { dataset: { key: r.key } }, el("td", {}, label === "category" ? categoryLabel(r.key) : r.key),
+          el("td", { class: "num" }, tokens(r.tokens)), el("td", { class: "num" }, usd(r.cost_usd)))))));
+      box.append(el("h3", {}, t("contextAnatomy")),
+        el("p", { class: "muted small" }, t("anatomyCoverage", { covered: num(data.covered), n: num(data.exchanges), missing: num(data.missing) })),
+        el("div", { class: "two-col" }, table("byCategory", data.by_category, "category"), table("byTool", data.by_tool, "tool")),
+        table("byMcpServer", data.by_mcp_server, "mcpServer"));
+    } catch (error) {
+      box.append(el("p", { class: "error" }, error.message));
+    }
+  }
+
   function init() {
     if (!$("#quota")) return;
     loadGauges();
@@ -155,6 +249,6 @@
     document.addEventListener("i18nchange", () => { loadUsage(); loadGauges(); });
   }
 
-  window.Usage = { loadGauges, loadUsage };
+  window.Usage = { loadGauges, loadUsage, anatomyBar, sessionContext };
   document.addEventListener("DOMContentLoaded", init);
 })();
