@@ -17,8 +17,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-FIELDS: Final = ("openrouter.baseUrl",)
-"""Editable config fields (dotted paths) that decide where traffic goes."""
+FIELDS: Final = ("openrouter.baseUrl", "providers")
+"""Editable config fields (dotted paths) that decide where traffic goes. `providers` as a whole:
+a provider's base URL, and also its key variables and extra headers (which secret goes where)."""
 OPERATOR: Final = web.RequestKey("operator", bool)
 """Request key the guard sets on a request that carried the operator's access token."""
 HOW_TO_CHANGE: Final = (
