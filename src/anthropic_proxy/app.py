@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from anthropic_proxy import operations
+from anthropic_proxy import ops, security
 from anthropic_proxy.backend.api import BackendApi
 from anthropic_proxy.backend.catalog import ModelCatalog
 from anthropic_proxy.backend.client import TranslationContext
@@ -98,7 +98,9 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[anthropic_errors])
+    middlewares = [security.middleware(settings), anthropic_errors]  # the guard is outermost
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
+    app.on_response_prepare.append(security.strip_cors)
     config = ConfigStore(settings.data_path / "config.json", settings, upstream_urls(settings))
     app.router.add_routes(proxy_routes.routes())
     catalog = ModelCatalog(config, lambda: app[STATE].session)  # config API + translated edge
@@ -106,8 +108,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(RoutingApi(config, lambda: app[STATE].router, catalog.client).routes())
     app.router.add_routes(BackendApi(config, catalog.client, catalog).routes())
     app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config, catalog))
-    monitor_api.setup(app, settings)  # pages, /api/monitor/*, the security guard, live events
-    operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
+    monitor_api.setup(app, settings)  # pages, /api/monitor/*, live events
+    ops.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
     return app
 
 

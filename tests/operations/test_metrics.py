@@ -7,7 +7,7 @@ import anthropic
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from anthropic_proxy.monitor.metrics import MAX_MODELS, Metrics
+from anthropic_proxy.ops.metrics import MAX_MODELS, Metrics
 from tests.conftest import StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, error_reply, message, text_block, usage
 from tests.operations.helpers import ask
