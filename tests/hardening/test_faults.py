@@ -148,7 +148,10 @@ async def test_upstream_reset_mid_stream(
     assert raw.rstrip().split(b"\n\n")[-1].startswith(b"event: error"), raw[-300:]
     assert b"message_stop" not in raw
     [row] = await proxy.rows(1)
-    assert row["state"] == "error" and row["error_kind"]
+    broken = ("upstream_broken", "upstream_broken")
+    assert (row["state"], row["error_kind"]) == (
+        broken if mode == "anthropic" else ("error", "stream_api_error")  # translation: next
+    )
     await still_serving(http, proxy)
 
 
@@ -207,7 +210,7 @@ async def test_upstream_speaks_garbage(
             assert status == 502
             assert_error_shape(raw)
         [row] = await proxy.rows(1)
-        assert row["state"] in ("error", "success") and row["status"] in (200, 502)
+        assert row["state"] in ("error", "upstream_broken") and row["status"] in (200, 502)
         if status == 502:
             assert (row["state"], row["error_kind"]) == ("error", "upstream_unavailable")
     async with http.get(f"{proxy.url}/health") as resp:
