@@ -1,6 +1,7 @@
 // pm2 process file for anthropic-proxy.
 //
-//   pipx install 'anthropic-proxy[postgres]'        (or: pip install --user ...)
+//   uv tool install '.[postgres]'                  (from a clone of the repository; puts
+//                                                   anthropic-proxy on your PATH)
 //   pm2 start examples/ecosystem.config.js && pm2 save
 //
 // `interpreter: "none"` makes pm2 run the installed command itself; without it pm2 hands the

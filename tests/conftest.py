@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from anthropic_proxy.app import create_app
+from anthropic_proxy.framework import runner as make_runner
 from anthropic_proxy.settings import Settings, load
 from anthropic_proxy.state import STATE, AppState
 from tests.fakes.anthropic_upstream import FakeAnthropic
@@ -65,7 +66,7 @@ async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
     async def start(**overrides: Any) -> RunningProxy:
         cli = {"host": "127.0.0.1", "port": 0, "data_dir": str(tmp_path / "data"), **overrides}
         settings = load(cli, environ={}, env_file=tmp_path / "no.env")
-        runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
+        runner = make_runner(create_app(settings))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

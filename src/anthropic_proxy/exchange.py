@@ -10,9 +10,32 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
-STATES = ("pending", "success", "error", "client_closed", "timeout", "interrupted")
+
+class State(StrEnum):
+    """How an exchange ended; the values are what is stored and shown."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    ERROR = "error"
+    UPSTREAM_BROKEN = "upstream_broken"
+    """The upstream connection broke mid-answer."""
+    CLIENT_CLOSED = "client_closed"
+    """The client went away while the upstream was answering normally: not a failure."""
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    """Still pending when the proxy stopped."""
+
+
+STATES: Final = tuple(State)
+FAILED: Final = (State.ERROR, State.TIMEOUT, State.UPSTREAM_BROKEN, State.INTERRUPTED)
+"""The states that count as failures: the upstream or the proxy failed (see `record.outcome`)."""
+INCOMPLETE: Final = (*FAILED, State.CLIENT_CLOSED)
+"""Every final state but success: the answer did not reach the client in full."""
+FAILED_SQL: Final = "(" + ", ".join(f"'{state}'" for state in FAILED) + ")"
+"""FAILED as an SQL list, for `state IN {FAILED_SQL}`."""
 KINDS = {
     "/v1/messages": "messages",
     "/v1/messages/count_tokens": "count_tokens",
@@ -32,6 +55,11 @@ class ExchangeIds:
         return (
             f"ex_{int(time.time() * 1000):012x}{self._prefix}{next(self._counter) & 0xFFFFFF:06x}"
         )
+
+
+def seed_status(state: str) -> str:
+    """The original's record `status`: pending, success, or error for every other final state."""
+    return state if state in (State.PENDING, State.SUCCESS) else "error"
 
 
 def kind_of(path: str) -> str:
@@ -56,7 +84,8 @@ class Capture:
     chunks: list[bytes] = field(default_factory=list)
     chunk_times: list[float] = field(default_factory=list)
     t_end: float | None = None
-    state: str = "pending"
+    state: str = State.PENDING
+    """A State (a plain str once replayed from the journal)."""
     error_kind: str | None = None
     error_message: str | None = None
     truncated: bool = False
@@ -68,6 +97,10 @@ class Capture:
     """What the translation dropped, clamped or rewrote (`UpstreamRequest.changes`)."""
     upstream_cost_usd: float | None = None
     """The backend's own price for the exchange (OpenRouter `usage.cost`), preferred when set."""
+    provider: str | None = None
+    """The routing provider that served the response (None: answered by the proxy itself)."""
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Every upstream attempt, in order: provider, model, key (masked), status, error, t, ms."""
     handed_over: bool = False  # given to the recorder (exactly once)
 
     @property
@@ -77,7 +110,9 @@ class Capture:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
-    def finish(self, state: str, error_kind: str | None = None, message: str | None = None) -> None:
+    def finish(
+        self, state: State, error_kind: str | None = None, message: str | None = None
+    ) -> None:
         self.t_end = time.perf_counter() - self.t0
         self.state = state
         if error_kind:

@@ -1,16 +1,20 @@
-"""What the running app shares between handlers, built once in `app.create_app`."""
+"""What the running app shares between handlers, built once in `app.create_app`'s lifespan.
+
+Add-ons keep their own state under their own AppKey (`monitor.api.HUB`, `operations.OPERATIONS`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from anthropic_proxy.backend.client import TranslationContext
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.exchange import ExchangeIds
 from anthropic_proxy.record.recorder import Recorder
+from anthropic_proxy.routing.router import Router
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.storage import Store
 
@@ -23,10 +27,11 @@ class AppState:
     recorder: Recorder
     session: aiohttp.ClientSession
     upstream_url: str
+    """The first of the seed's Anthropic upstreams (`--upstream URL1,URL2`)."""
     hop_token: str
+    router: Router
+    translation: TranslationContext
     new_id: ExchangeIds = field(default_factory=ExchangeIds)
-    translation: Any = None
-    hub: Any = None
 
 
 STATE = web.AppKey("state", AppState)

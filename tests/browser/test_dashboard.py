@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import aiohttp
 import pytest
 from playwright.async_api import Page, expect
@@ -173,3 +176,42 @@ async def test_keyboard_language_and_theme(
     await p.click("#theme-toggle")
     await shot(p, "monitor-zh-dark")
     assert_clean(console)
+
+
+async def test_config_base_url_is_read_only_and_config_round_trips_through_a_file(
+    start_monitor: StartMonitor, fake: FakeAnthropic, page: tuple[Page, Console], tmp_path: Path
+) -> None:
+    async with FakeOpenAI() as backend:
+        key = "sk-or-test-" + "k" * 30
+        mon = await start_monitor(
+            upstream_url=fake.url, openrouter_base_url=backend.url, openrouter_api_key=key
+        )
+        p, console = page
+        await p.goto(mon.url + "/config")
+        await expect(p.locator("#baseUrl")).to_have_value(backend.url)
+        assert await p.locator("#baseUrl").evaluate("input => input.readOnly")
+        await expect(p.locator("#baseUrl-locked")).to_be_visible()
+        await expect(p.locator("#baseUrl-locked")).to_contain_text("OPENROUTER_BASE_URL")
+        async with p.expect_download() as info:
+            await p.click("#export-config")
+        exported_path = await (await info.value).path()
+        assert exported_path is not None
+        exported = json.loads(exported_path.read_text())
+        assert set(exported) == {"proxyMode", "openrouter", "headers"}
+        assert exported["openrouter"]["baseUrl"] == backend.url and key not in json.dumps(exported)
+        exported["openrouter"]["modelMapping"]["sonnet"] = "vendor/imported"
+        exported["openrouter"]["baseUrl"] = "http://elsewhere.invalid/api"
+        exported["openrouter"]["apiKey"] = "sk-or-from-a-seed-file"
+        upload = tmp_path / "config.json"
+        upload.write_text(json.dumps(exported))
+        await p.set_input_files("#import-config", str(upload))
+        await expect(p.locator(".toast.ok")).to_be_visible()
+        await expect(p.locator(".toast.warn")).to_be_visible()
+        await expect(p.locator("#map-sonnet")).to_have_value("vendor/imported")
+        await expect(p.locator("#baseUrl")).to_have_value(backend.url)
+        async with aiohttp.ClientSession() as http, http.get(mon.url + "/api/config") as resp:
+            config = await resp.json()
+        assert config["openrouter"]["modelMapping"]["sonnet"] == "vendor/imported"
+        assert config["openrouter"]["baseUrl"] == backend.url
+        await shot(p, "config-read-only-base-url")
+        assert_clean(console)

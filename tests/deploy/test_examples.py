@@ -139,7 +139,9 @@ async def test_systemd_unit_exec_start_starts_the_proxy(tmp_path: Path) -> None:
     unit = parse_unit(EXAMPLES / "anthropic-proxy.service")
     [exec_start] = unit["ExecStart"]
     argv = shlex.split(exec_start)
-    assert argv[0] == "/usr/local/bin/anthropic-proxy"  # where `sudo pip install` puts it
+    assert (
+        argv[0] == "/opt/anthropic-proxy/bin/anthropic-proxy"
+    )  # the venv the unit's comment makes
     installed = str(VENV_BIN / "anthropic-proxy")
     env = dict(kv.split("=", 1) for kv in unit["Environment"])
     assert env["ANTHROPIC_PROXY_DATA_DIR"] == "/var/lib/" + unit["StateDirectory"][0]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 
 import aiohttp
+import pytest
 
-from anthropic_proxy.monitor.budget import period_bounds
+from anthropic_proxy.ops.budget import period_bounds
 from tests.conftest import StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.operations.helpers import ask, receiver
@@ -75,3 +77,20 @@ async def test_without_budgets_the_api_reports_spend_only(
         body = await response.json()
     assert body["proxy"]["daily"]["spentUsd"] > 0 and "limitUsd" not in body["proxy"]["daily"]
     assert body["webhookConfigured"] is False
+
+
+async def test_crossing_without_a_webhook_logs_one_warning(
+    start_proxy: StartProxy, fake: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="anthropic_proxy.budget")
+    proxy = await start_proxy(upstream_url=fake.url, budget_daily_usd=0.0001)
+    await ask(proxy, **{"x-claude-code-session-id": "sess-2"})
+    await proxy.rows(1, kind="messages")
+    deadline = asyncio.get_running_loop().time() + 10
+    while not caplog.records and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    await ask(proxy, **{"x-claude-code-session-id": "sess-2"})  # still over: no second line
+    await proxy.rows(2, kind="messages")
+    await asyncio.sleep(1.5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "anthropic_proxy.budget"]
+    assert len(lines) == 1 and lines[0].startswith("budget crossed: proxy daily budget $0.00 for ")

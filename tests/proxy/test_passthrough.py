@@ -10,6 +10,7 @@ import anthropic
 import pytest
 
 from anthropic_proxy.monitor.queries import stored_payload
+from anthropic_proxy.routing import preset
 from anthropic_proxy.storage.bodies import join
 from tests.conftest import API_KEY, RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import (
@@ -198,6 +199,7 @@ async def test_upstream_errors_pass_through_unmodified(
     [row] = await proxy.rows()
     assert (row["state"], row["status"], row["upstream_request_id"]) == ("error", status, "req_up1")
     assert row["error_message"] == reply.body["error"]["message"]
+    assert row["error_kind"] == reply.body["error"]["type"]  # the upstream's type, as in streams
 
 
 async def test_error_event_mid_stream(proxy: RunningProxy, fake: FakeAnthropic) -> None:
@@ -256,7 +258,7 @@ async def test_upstream_reset_mid_stream(proxy: RunningProxy, fake: FakeAnthropi
         async with client(proxy).messages.stream(**ask()) as stream:
             await stream.get_final_message()
     [row] = await proxy.rows()
-    assert (row["state"], row["error_kind"]) == ("error", "upstream_disconnected")
+    assert (row["state"], row["error_kind"]) == ("upstream_broken", "upstream_broken")
 
 
 async def test_client_disconnect_closes_upstream(proxy: RunningProxy, fake: FakeAnthropic) -> None:
@@ -313,7 +315,8 @@ async def test_other_paths_and_methods_are_forwarded(
 
 async def test_loop_is_detected(start_proxy: StartProxy) -> None:
     proxy = await start_proxy(upstream_url="http://127.0.0.1:1")
-    proxy.state.upstream_url = proxy.url  # the operator pointed the proxy at itself
+    # the operator pointed the proxy at itself
+    proxy.state.router.replace(preset.build("anthropic", [proxy.url], "https://o.example"), {})
     with pytest.raises(anthropic.APIStatusError) as caught:
         await client(proxy).messages.create(**ask())
     assert caught.value.status_code == 508

@@ -106,24 +106,68 @@ async def test_mode_switches_at_run_time(
     await sdk.close()
 
 
-async def test_a_base_url_changed_through_the_api_never_receives_the_key(
-    translating: RunningProxy, oai: FakeOpenAI
+async def ask(proxy: RunningProxy) -> None:
+    sdk = anthropic.AsyncAnthropic(base_url=proxy.url, api_key="sk-ant-x", max_retries=0)
+    await sdk.messages.create(
+        model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "a"}]
+    )
+    await sdk.close()
+
+
+async def test_without_the_token_no_request_moves_traffic(
+    translating: RunningProxy, oai: FakeOpenAI, fake: FakeAnthropic
 ) -> None:
+    """The reported attack: a local process, no Origin, no token, switches mode and base URL."""
     async with FakeOpenAI() as other:
-        status, config = await call(
-            translating, "POST", "/api/config", {"openrouter": {"baseUrl": other.url + "/"}}
-        )
-        assert status == 200 and config["openrouter"]["apiKeySentToBaseUrl"] is False
-        sdk = anthropic.AsyncAnthropic(base_url=translating.url, api_key="sk-ant-x", max_retries=0)
-        await sdk.messages.create(
-            model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "a"}]
-        )
-        await sdk.close()
+        attack = {"proxyMode": "openrouter", "openrouter": {"baseUrl": other.url + "/api"}}
+        status, body = await call(translating, "POST", "/api/config", attack)
+        assert status == 403 and body["error"]["type"] == "permission_error", body
+        assert set(body["fields"]) == {"openrouter.baseUrl"}
+        assert "OPENROUTER_BASE_URL" in body["fields"]["openrouter.baseUrl"]
+        await call(translating, "POST", "/api/config/reset")  # a reset keeps the base URL too
+        _, config = await call(translating, "GET", "/api/config")
+        assert config["openrouter"]["baseUrl"] == oai.url
+        assert config["destinations"]["editable"] is False
+        await ask(translating)
+        assert other.requests == [] and len(oai.requests_to("/v1/chat/completions")) == 1
+        stored = json.loads((translating.settings.data_path / "config.json").read_text())
+        assert stored["openrouter"]["baseUrl"] == oai.url
+
+
+async def test_a_same_value_base_url_and_other_fields_still_save(translating: RunningProxy) -> None:
+    _, config = await call(translating, "GET", "/api/config")
+    patch = {"openrouter": {"baseUrl": config["openrouter"]["baseUrl"], "defaultModel": "a/b"}}
+    status, updated = await call(translating, "POST", "/api/config", patch)
+    assert status == 200 and updated["openrouter"]["defaultModel"] == "a/b"
+
+
+async def test_the_operator_token_may_move_traffic_but_the_key_stays_home(
+    start_proxy: StartProxy, oai: FakeOpenAI, fake: FakeAnthropic
+) -> None:
+    token = "operator-token-0123456789"
+    proxy = await start_proxy(
+        mode="openrouter", upstream_url=fake.url, openrouter_base_url=oai.url,
+        openrouter_api_key=BACKEND_KEY, auth_token=token,
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {token}"}
+    async with FakeOpenAI() as other, aiohttp.ClientSession(headers=auth) as http:
+        patch = {"openrouter": {"baseUrl": other.url + "/"}}
+        async with http.post(proxy.url + "/api/config", json=patch) as response:
+            config = await response.json()
+            assert response.status == 200, config
+        assert config["destinations"]["editable"] is True
+        assert config["openrouter"]["apiKeySentToBaseUrl"] is False
+        await ask(proxy)
         sent = other.requests_to("/v1/chat/completions")[-1]
         assert "authorization" not in {k.lower() for k in sent.headers}
-        assert (await call(translating, "POST", "/api/config/test-openrouter", {}))[1][
-            "valid"
-        ] is False
+        async with http.post(proxy.url + "/api/config/test-openrouter", json={}) as response:
+            assert (await response.json())["valid"] is False
+    # the same patch without the token: refused
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(proxy.url + "/api/config", json=patch) as response,
+    ):
+        assert response.status == 401
 
 
 async def test_reset_and_reload(translating: RunningProxy) -> None:
@@ -173,3 +217,13 @@ async def test_self_test_reports_a_capability_line_per_model(
     assert status == 200 and len(report["models"]) == 3
     for model in report["models"]:
         assert "✗" not in model["capabilities"], model
+
+
+async def test_health_names_the_backend_in_translation_mode(
+    translating: RunningProxy, oai: FakeOpenAI
+) -> None:
+    status, health = await call(translating, "GET", "/health")
+    assert status == 200 and health["mode"] == "openrouter" and health["upstream"] == oai.url
+    await call(translating, "POST", "/api/config", {"proxyMode": "anthropic"})
+    health = (await call(translating, "GET", "/health"))[1]
+    assert health["upstream"] == "https://api.anthropic.com"

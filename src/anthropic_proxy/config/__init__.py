@@ -2,5 +2,5 @@
 
 `store.ConfigStore` holds it (seed-compatible JSON, atomic `config.json`, no secrets) and tells
 subscribers when it changes; `validate` checks patches field by field; `api.ConfigApi` serves
-`/api/config/*`; `selftest` runs the compatibility battery against the configured backend.
+`/api/config` (the routes that call the backend live in `backend/api.py`).
 """

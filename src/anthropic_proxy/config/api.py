@@ -1,46 +1,29 @@
-"""`/api/config/*`: read and change the runtime config, probe the backend, list its models.
+"""`/api/config`, `/reset`, `/reload`: read and change the runtime config.
 
-Handlers are glue: parse, call the store or the backend, render. Errors use Anthropic's shape,
-`{"type": "error", "error": {"type", "message"}}`, plus `"fields"` for validation errors.
+Handlers are glue: parse, call the store, render (`backend/api.py` serves the routes that call
+the backend: key check, model list, self-test). Errors are raised as ProxyErrors
+and rendered by `errors.error_response` (a validation error lists its `"fields"`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
-from anthropic_proxy.config.models import (
-    ModelCatalog,
-    ModelListError,
-    get_json,
-    upstream_message,
-)
-from anthropic_proxy.config.selftest import run_self_test
-from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.config import destinations
+from anthropic_proxy.config.store import ConfigStore, DestinationLocked
 from anthropic_proxy.config.validate import ConfigError
-from anthropic_proxy.errors import BadRequest, error_body
-from anthropic_proxy.translate.wire import obj
-
-JSON = dict[str, Any]
+from anthropic_proxy.errors import BadRequest, Forbidden
+from anthropic_proxy.wire import JSON
 
 
 class ConfigApi:
-    """The config routes. `client` returns the app's shared ClientSession (created at startup)."""
+    """The config routes."""
 
-    def __init__(
-        self,
-        store: ConfigStore,
-        client: Callable[[], aiohttp.ClientSession],
-        clock: Callable[[], float] = time.monotonic,
-        catalog: ModelCatalog | None = None,
-    ) -> None:
-        self.store, self.client, self.clock = store, client, clock
-        self.catalog = catalog or ModelCatalog(store, client, clock)
+    def __init__(self, store: ConfigStore) -> None:
+        self.store = store
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -48,66 +31,36 @@ class ConfigApi:
             web.post("/api/config", self.post_config),
             web.post("/api/config/reset", self.reset),
             web.post("/api/config/reload", self.reload),
-            web.post("/api/config/test-openrouter", self.test_backend),
-            web.get("/api/config/models", self.models),
-            web.post("/api/config/self-test", self.self_test),
         ]
 
     async def get_config(self, request: web.Request) -> web.Response:
-        return _json(self.store.current())
+        return json_response(self.store.current())
 
     async def post_config(self, request: web.Request) -> web.Response:
+        allowed = destinations.redirect_allowed(request)
         try:
-            return _json(self.store.update(await _body(request)))
+            return json_response(
+                self.store.update(await read_json(request), redirect_allowed=allowed)
+            )
+        except DestinationLocked as error:
+            raise Forbidden(
+                f"base URLs are read-only here: {error}", fields=error.fields
+            ) from error
         except ConfigError as error:
-            return _error(400, "invalid_request_error", f"invalid config: {error}", error.fields)
+            raise BadRequest(f"invalid config: {error}", fields=error.fields) from error
 
     async def reset(self, request: web.Request) -> web.Response:
-        return _json(self.store.reset())
+        return json_response(
+            self.store.reset(redirect_allowed=destinations.redirect_allowed(request))
+        )
 
     async def reload(self, request: web.Request) -> web.Response:
-        return _json({"success": True, "message": "config reloaded", "config": self.store.reload()})
-
-    async def test_backend(self, request: web.Request) -> web.Response:
-        """Check a key with `GET {base}/v1/key`: the one endpoint that rejects a bad key."""
-        body = await _body(request, default={})
-        typed = body.get("apiKey") if isinstance(body, dict) else None
-        url = f"{self.store.base_url}/v1/key"
-        key = typed if isinstance(typed, str) and typed else self.store.backend_key(url)
-        if not key:
-            return _json({"success": False, "valid": False, "error": "no API key configured"})
-        status, data = await self._get(url, key)
-        info = obj(data.get("data"))
-        result: JSON = {"success": status == 200, "valid": status == 200, "status": status}
-        fields = ("label", "limit", "limit_remaining", "usage", "is_free_tier")
-        result.update({name: info.get(name) for name in fields})
-        if status != 200:
-            result["error"] = upstream_message(data, status)
-        return _json(result)
-
-    async def models(self, request: web.Request) -> web.Response:
-        """Every backend model (unfiltered, with context length and prices); `?q=` searches."""
-        base = self.store.base_url
-        try:
-            models = await self.catalog.models(base)
-        except ModelListError as error:
-            return _error(502, "api_error", str(error))
-        query = request.query.get("q", "").strip().lower()
-        found = [m for m in models if not query or query in _searchable(m)]
-        return _json({"data": found, "total": len(found), "baseUrl": base})
-
-    async def self_test(self, request: web.Request) -> web.Response:
-        return _json(await run_self_test(self.client(), self.store))
-
-    async def _get(self, url: str, key: str) -> tuple[int, JSON]:
-        return await get_json(self.client(), url, key, self.store.attribution)
+        return json_response(
+            {"success": True, "message": "config reloaded", "config": self.store.reload()}
+        )
 
 
-def _searchable(model: JSON) -> str:
-    return f"{model.get('id', '')} {model.get('name', '')}".lower()
-
-
-async def _body(request: web.Request, default: object = None) -> Any:
+async def read_json(request: web.Request, default: object = None) -> Any:
     raw = await request.read()
     if not raw.strip():
         return default
@@ -117,14 +70,5 @@ async def _body(request: web.Request, default: object = None) -> Any:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
 
 
-def _json(data: JSON) -> web.Response:
+def json_response(data: JSON) -> web.Response:
     return web.Response(body=orjson.dumps(data), content_type="application/json")
-
-
-def _error(
-    status: int, error_type: str, message: str, fields: dict[str, str] | None = None
-) -> web.Response:
-    body = error_body(error_type, message)
-    if fields:
-        body["fields"] = fields
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")

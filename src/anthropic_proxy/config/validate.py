@@ -9,8 +9,9 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-JSON = dict[str, Any]
-MODES: Final = ("anthropic", "openrouter")
+from anthropic_proxy.settings import MODES
+from anthropic_proxy.wire import JSON
+
 SEED_FAMILIES: Final = ("sonnet", "opus", "haiku")
 _FAMILY: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
 _MAX_NAME: Final = 256
@@ -94,9 +95,18 @@ def _rules(value: Any, current: Any) -> tuple[Any, str | None]:
     return rules, None
 
 
+def _list(value: Any, current: Any) -> tuple[Any, str | None]:
+    """`providers` and `routes`: checked in depth, together, by `routing.load` in the store."""
+    if isinstance(value, list):
+        return copy.deepcopy(value), None
+    return current, "must be a list"
+
+
 FIELDS: Final[MappingProxyType[str, Checker]] = MappingProxyType(
     {
         "proxyMode": _mode,
+        "providers": _list,
+        "routes": _list,
         "openrouter.baseUrl": _url,
         "openrouter.defaultModel": _model,
         "openrouter.modelMapping": _mapping,

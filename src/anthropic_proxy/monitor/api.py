@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,17 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import BadRequest, NotFound
-from anthropic_proxy.monitor import analyze, events, export, queries, security, sessions, stats
+from anthropic_proxy.monitor import analyze, events, export, queries, sessions, stats
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
+from anthropic_proxy.usage import anatomy, quota, report
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
+HUB = web.AppKey("hub", events.EventHub)
 FORMAT_PARAM = frozenset({"format"})
+USAGE_PARAMS = frozenset({"report", "by", "tzOffset"})
+ANATOMIST = web.AppKey("anatomist", anatomy.Anatomist)
 
 
 def _state(request: web.Request) -> AppState:
@@ -31,7 +36,7 @@ def _state(request: web.Request) -> AppState:
 
 
 def _hub(request: web.Request) -> events.EventHub:
-    hub: events.EventHub = request.app[STATE].hub
+    hub = request.app[HUB]
     return hub
 
 
@@ -62,6 +67,10 @@ async def get_request(request: web.Request) -> web.Response:
     found = await asyncio.to_thread(queries.get_exchange, _state(request).store, exchange_id)
     if found is None:
         raise NotFound(f"no exchange {exchange_id!r}")
+    if found["kind"] == "messages" and isinstance(found.get("request"), dict):
+        found["anatomy"] = await asyncio.to_thread(
+            anatomy.of_exchange, request.app[ANATOMIST], found
+        )
     return _json(found)
 
 
@@ -147,6 +156,52 @@ async def get_session(request: web.Request) -> web.Response:
     return _json(found)
 
 
+async def get_quota(request: web.Request) -> web.Response:
+    queries.check_params(request.query)
+    return _json(await asyncio.to_thread(quota.quota, _state(request).store))
+
+
+async def get_usage(request: web.Request) -> web.Response:
+    """A usage report (`report=daily|weekly|monthly|blocks|session|project|tag`, `by=model`),
+    over the monitor's filters; days in the browser's zone (`tzOffset`, JS minutes)."""
+    queries.check_params(request.query, USAGE_PARAMS)
+    kind = request.query.get("report", "daily")
+    if kind not in report.KINDS:
+        raise BadRequest(f"report: use one of {', '.join(report.KINDS)}")
+    f = queries.parse_filters(request.query)
+    scope = report.Scope(
+        since=f.since, until=f.until, project=f.project, tag=f.tag, session=f.session,
+        model=f.models[0] if f.models else None,
+    )  # fmt: skip
+    try:
+        offset = int(request.query.get("tzOffset", "0"))
+    except ValueError:
+        raise BadRequest(
+            "tzOffset: minutes west of UTC, as JavaScript's getTimezoneOffset()"
+        ) from None
+    tz = timezone(timedelta(minutes=-offset)) if "tzOffset" in request.query else None
+    by_model = request.query.get("by") == "model"
+    store = _state(request).store
+    return _json(await asyncio.to_thread(report.report, store, kind, scope, by_model, tz))
+
+
+async def get_anatomy(request: web.Request) -> web.Response:
+    """Context tokens and input cost by category, tool and MCP server over the filters."""
+    queries.check_params(request.query)
+    f = queries.parse_filters(request.query)
+    store, anatomist = _state(request).store, request.app[ANATOMIST]
+    return _json(await asyncio.to_thread(anatomy.aggregate, store, anatomist, f))
+
+
+async def get_session_context(request: web.Request) -> web.Response:
+    session_id = request.match_info["id"]
+    store, anatomist = _state(request).store, request.app[ANATOMIST]
+    found = await asyncio.to_thread(anatomy.session_context, store, anatomist, session_id)
+    if found is None:
+        raise NotFound(f"no finished exchanges of the main agent in session {session_id!r}")
+    return _json(found)
+
+
 def routes() -> list[web.AbstractRouteDef]:
     return [
         web.get("/monitor", monitor_page),
@@ -162,16 +217,19 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/api/monitor/analyze", analyze_report),
         web.get("/api/monitor/sessions", list_sessions),
         web.get("/api/monitor/sessions/{id}", get_session),
+        web.get("/api/monitor/quota", get_quota),
+        web.get("/api/monitor/usage", get_usage),
+        web.get("/api/monitor/anatomy", get_anatomy),
+        web.get("/api/monitor/sessions/{id}/context", get_session_context),
     ]
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """Everything the monitor adds to the app: the security middleware (outermost), the
-    routes, the CORS/page-header hook and the event hub's lifespan. Call it in `create_app`
-    after the app's own lifespan is registered (the hub needs the store and recorder)."""
-    app.middlewares.insert(0, security.middleware(settings))
+    """Everything the monitor adds to the app: the routes and the event hub's lifespan. Call
+    it in `create_app` after the app's own lifespan is registered (the hub needs the store and
+    recorder)."""
+    app[ANATOMIST] = anatomy.Anatomist()
     app.router.add_routes(routes())
-    app.on_response_prepare.append(security.strip_cors)
     app.cleanup_ctx.append(_hub_lifespan)
     app.on_shutdown.append(_stop_hub)
 
@@ -181,13 +239,13 @@ async def _hub_lifespan(app: web.Application) -> AsyncIterator[None]:
     hub = events.EventHub(state.store)
     hub.start()
     state.recorder.listen(hub.on_rows)
-    state.hub = hub
+    app[HUB] = hub
     yield
     await hub.stop()
 
 
 async def _stop_hub(app: web.Application) -> None:
     """Ends open SSE streams before the server waits for its handlers."""
-    hub = app[STATE].hub
-    if isinstance(hub, events.EventHub):
+    hub = app.get(HUB)
+    if hub is not None:
         await hub.stop()

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.errors import BadRequest
-from anthropic_proxy.exchange import STATES
+from anthropic_proxy.exchange import FAILED, STATES, seed_status
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.bodies import join
 from anthropic_proxy.storage.packing import unpack
@@ -54,12 +54,16 @@ SUMMARY_COLUMNS = [
     "error_message",
     "preview",
     "stored_bytes",
+    "project",
+    "tags",
 ]
-DETAIL_EXTRA = "query client_addr request_headers request_ref response_headers price_version upstream_request_id"
+DETAIL_EXTRA = (
+    "query client_addr request_headers request_ref response_headers price_version "
+    "upstream_request_id ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd"
+)
 # The stored record's columns: `payload` (since migration 009) and the columns it replaced.
 PAYLOAD_COLUMNS = ("payload", "upstream_request", "response_body", "timeline")
 RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2_592_000}
-FAILED = ("error", "timeout", "interrupted", "client_closed")
 SORTABLE = {
     "started_at", "duration_ms", "ttft_ms", "ttfb_ms", "cost_usd", "input_tokens",
     "output_tokens", "status", "request_bytes", "response_bytes",
@@ -68,7 +72,7 @@ MAX_LIMIT = 1000
 SEARCHED = ("preview", "model", "upstream_model", "error_message")
 SEARCHED_CHEAP_FIRST = ("model", "upstream_model", "error_message", "preview")
 FILTER_PARAMS = frozenset(
-    "status state model provider mode kind timeRange from to session agent q".split()
+    "status state model provider mode kind timeRange from to session agent project tag q".split()
 )
 PAGE_PARAMS = frozenset("page limit sort order".split())
 COUNT_CAP = 1_000
@@ -84,6 +88,9 @@ class Filters:
     kinds: tuple[str, ...] = ()
     session: str | None = None
     agent: str | None = None
+    project: str | None = None
+    tag: str | None = None
+    """One tag of the exchange's `x-proxy-tags`."""
     since: float | None = None
     """Unix seconds, inclusive."""
     until: float | None = None
@@ -137,6 +144,8 @@ def parse_filters(query: Mapping[str, str], now: float | None = None) -> Filters
         kinds=_values(query, "kind"),
         session=query.get("session") or None,
         agent=query.get("agent") or None,
+        project=query.get("project") or None,
+        tag=query.get("tag", "").strip().lower() or None,
         since=since,
         until=until,
         q=query.get("q", "").strip(),
@@ -232,10 +241,14 @@ def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, 
     Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
     parts, params = in_clauses(f)
     for clause, value in (("session_id = ?", f.session), ("agent_id = ?", f.agent),
+                          ("project = ?", f.project),
                           ("started_at >= ?", f.since), ("started_at < ?", f.until)):  # fmt: skip
         if value is not None:
             parts.append(clause)
             params.append(value)
+    if f.tag is not None:
+        parts.append("(',' || tags || ',') LIKE ? ESCAPE '\\'")
+        params.append(f"%,{_escape_like(f.tag)},%")
     if f.q:
         likes, patterns = _likes(f.q, dialect)
         if dialect == "sqlite" and len(f.q) >= 3 and text_index:
@@ -288,6 +301,10 @@ def matches(f: Filters, row: Mapping[str, Any]) -> bool:
         f.agent and row.get("agent_id") != f.agent
     ):
         return False
+    if (f.project and row.get("project") != f.project) or (
+        f.tag and f.tag not in (row.get("tags") or "").split(",")
+    ):
+        return False
     started = row.get("started_at") or 0
     if (f.since is not None and started < f.since) or (f.until is not None and started >= f.until):
         return False
@@ -325,7 +342,7 @@ def list_exchanges(store: Store, f: Filters, page: Page) -> dict[str, Any]:
             store, clause, params, max(COUNT_CAP, page.offset + page.limit)
         )
     else:
-        clause, params = where(f, getattr(store, "dialect", "sqlite"))
+        clause, params = where(f, store.dialect)
         total = store.fetch(f"SELECT COUNT(*) AS n FROM exchanges{clause}", params)[0]["n"]
     # Skip OFFSET rows on ids only (an index gives the order), then read the page's wide rows.
     ids = _page_ids(store, clause, params, page)
@@ -356,7 +373,7 @@ def text_clause(store: Store, f: Filters, cap: int) -> tuple[str, list[Any]]:
     SQLite a rare text is found through the trigram index (cost grows with its matches); a
     common one (more than `cap` index candidates) is checked row by row while an index walks
     the sort order or the other filters, stopping once a page or the capped count is full."""
-    dialect = getattr(store, "dialect", "sqlite")
+    dialect = store.dialect
     if dialect == "sqlite" and len(f.q) >= 3:
         candidates = store.fetch(
             "SELECT COUNT(*) AS n FROM (SELECT 1 FROM exchanges_search "
@@ -396,6 +413,7 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     """The small shape lists and live events carry: no bodies, no headers."""
     out = {c: row.get(c) for c in SUMMARY_COLUMNS}
     out["stream"] = bool(out["stream"])
+    out["outcome"] = seed_status(str(out["state"]))
     return out
 
 
@@ -421,6 +439,10 @@ def detail(store: Store, row: Row) -> dict[str, Any]:
         client_addr=row.get("client_addr"),
         price_version=row.get("price_version"),
         upstream_request_id=row.get("upstream_request_id"),
+        ratelimit=_json_text(row.get("ratelimit")),
+        cache_miss_reason=row.get("cache_miss_reason"),
+        cache_missed_tokens=row.get("cache_missed_tokens"),
+        calculated_cost_usd=row.get("calculated_cost_usd"),
         request_headers=stored["request_headers"],
         response_headers=stored["response_headers"],
         request=_request_body(store, row.get("request_ref")),

@@ -8,11 +8,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED_SQL
 from anthropic_proxy.monitor.queries import Filters, in_clauses
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.migrations import ROLLUP_WIDTHS
-
-ERROR_STATES = ("error", "timeout", "interrupted")
 
 MEASURES = (
     "n ok errors closed pending n_duration sum_duration n_ttft sum_ttft input output cache_read "
@@ -20,7 +19,7 @@ MEASURES = (
 ).split()
 RAW_MEASURES = f"""COUNT(*) AS n,
   SUM(CASE WHEN state = 'success' THEN 1 ELSE 0 END) AS ok,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors,
   SUM(CASE WHEN state = 'client_closed' THEN 1 ELSE 0 END) AS closed,
   SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
   COUNT(duration_ms) AS n_duration, SUM(duration_ms) AS sum_duration,
@@ -30,7 +29,7 @@ RAW_MEASURES = f"""COUNT(*) AS n,
   SUM(cost_usd) AS cost, SUM(request_bytes) AS request_bytes, SUM(response_bytes) AS response_bytes"""
 ROLLUP_MEASURES = f"""SUM(n) AS n,
   SUM(CASE WHEN state = 'success' THEN n ELSE 0 END) AS ok,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN n ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN n ELSE 0 END) AS errors,
   SUM(CASE WHEN state = 'client_closed' THEN n ELSE 0 END) AS closed,
   0 AS pending,
   SUM(n_duration) AS n_duration, SUM(sum_duration) AS sum_duration,
@@ -100,9 +99,7 @@ def span(
 def by_state(store: Store) -> str:
     """Pending rows are few: on SQLite make sure their (state, started_at) index finds them
     (with a kind or model filter it would otherwise walk that filter's index)."""
-    return (
-        " INDEXED BY exchanges_state_started" if getattr(store, "dialect", "") == "sqlite" else ""
-    )
+    return " INDEXED BY exchanges_state_started" if store.dialect == "sqlite" else ""
 
 
 def first_last(
@@ -135,7 +132,7 @@ def raw_groups(
     """Sums per (bucket, model, mode) read from `exchanges`."""
     # Floors on both backends (CAST truncates on SQLite but rounds on PostgreSQL); the
     # difference from `start` is never negative, where truncating is flooring.
-    if getattr(store, "dialect", "sqlite") == "sqlite":
+    if store.dialect == "sqlite":
         key = f"CAST((started_at - {start}) / {width} AS INTEGER)"
     else:
         key = f"CAST(FLOOR((started_at - {start}) / {width}) AS BIGINT)"

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from anthropic_proxy.exchange import FAILED_SQL
 from anthropic_proxy.monitor import queries
 from anthropic_proxy.monitor.stats import cache_hit_ratio
 from anthropic_proxy.record import pricing
@@ -34,11 +35,11 @@ TOKEN_KEYS = (
     "cache_creation_tokens",
     "cost_usd",
 )
-LIST_SQL = """
+LIST_SQL = f"""
 SELECT session_id, COUNT(*) AS n, MIN(started_at) AS first, MAX(started_at) AS last,
   COUNT(DISTINCT agent_id) AS agents, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
   SUM(cache_read_tokens) AS cache_read, SUM(cache_creation_tokens) AS cache_write,
-  SUM(cost_usd) AS cost, SUM(CASE WHEN state IN ('error', 'timeout', 'interrupted') THEN 1 ELSE 0 END) AS errors
+  SUM(cost_usd) AS cost, SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors
 FROM exchanges"""
 
 
@@ -70,7 +71,9 @@ def _session_row(r: Row) -> dict[str, Any]:
 
 def session_report(store: Store, session_id: str) -> dict[str, Any] | None:
     """The agent tree and the cache diagnostics of one session."""
-    columns = ", ".join([*queries.SUMMARY_COLUMNS, "request_ref"])
+    columns = ", ".join(
+        [*queries.SUMMARY_COLUMNS, "request_ref", "cache_miss_reason", "cache_missed_tokens"]
+    )
     rows = store.fetch(
         f"SELECT {columns} FROM exchanges WHERE session_id = ? ORDER BY started_at", [session_id]
     )
@@ -166,6 +169,7 @@ def _turn(
         "reasons": [],
         "lost_tokens": 0,
         "lost_usd": 0.0,
+        **_upstream_diagnosis(row),
     }
     if prev is None:
         return turn
@@ -182,6 +186,17 @@ def _turn(
         )
         turn["lost_usd"] = _miss_cost(row, max(0, lost))
     return turn
+
+
+def _upstream_diagnosis(row: Row) -> dict[str, Any]:
+    """The upstream's own verdict (`diagnostics.cache_miss_reason`), beside ours, priced like
+    ours: what the missed tokens cost over reading them from the cache."""
+    missed = row.get("cache_missed_tokens")
+    return {
+        "upstream_reason": row.get("cache_miss_reason"),
+        "upstream_missed_tokens": missed,
+        "upstream_missed_usd": _miss_cost(row, int(missed)) if missed else 0.0,
+    }
 
 
 def _reasons(
@@ -228,9 +243,12 @@ def _cache_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
         for k in ("input_tokens", "cache_read_tokens", "cache_creation_tokens")
     )
     reasons: dict[str, int] = {}
+    upstream: dict[str, int] = {}
     for turn in turns:
         for reason in turn["reasons"]:
             reasons[reason] = reasons.get(reason, 0) + 1
+        if turn["upstream_reason"]:
+            upstream[turn["upstream_reason"]] = upstream.get(turn["upstream_reason"], 0) + 1
     return {
         "turns": len(turns),
         "breaks": sum(1 for t in turns if t["broken"]),
@@ -238,6 +256,9 @@ def _cache_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
         "lost_tokens": sum(t["lost_tokens"] for t in turns),
         "lost_usd": round(sum(t["lost_usd"] for t in turns), 6),
         "reasons": reasons,
+        "upstream_reasons": upstream,
+        "upstream_missed_tokens": sum(t["upstream_missed_tokens"] or 0 for t in turns),
+        "upstream_missed_usd": round(sum(t["upstream_missed_usd"] for t in turns), 6),
     }
 
 

@@ -9,15 +9,24 @@ one value at its rank by an index walk (`LIMIT 1 OFFSET rank`).
 from __future__ import annotations
 
 import math
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+from anthropic_proxy.exchange import FAILED, FAILED_SQL
 from anthropic_proxy.monitor import rollup as sums
 from anthropic_proxy.monitor.queries import Filters, text_clause, where
-from anthropic_proxy.monitor.rollup import ERROR_STATES, MEASURES
+from anthropic_proxy.monitor.rollup import MEASURES
 from anthropic_proxy.storage import Row, Store
 
 BUCKET_WIDTHS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
     60,
     300,
     900,
@@ -31,9 +40,12 @@ BUCKET_WIDTHS = (
     30 * 86400,
 )
 MAX_BUCKETS = 60
+ROLLUP_FINEST = 60
+"""Narrower buckets (a short span) are summed from the rows: the rollup's finest slot is 1 min."""
+DATED = re.compile(r"-\d{8}$")
 GROUPED = f"""
 SELECT {{key}} AS key, COUNT(*) AS n,
-  SUM(CASE WHEN state IN {ERROR_STATES!r} THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors,
   AVG(duration_ms) AS avg_duration, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
   SUM(cache_read_tokens) AS cache_read, SUM(cache_creation_tokens) AS cache_write, SUM(cost_usd) AS cost
 FROM exchanges"""
@@ -46,14 +58,14 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     sums kept by triggers) for whole slots, the coarsest level that fits the chart buckets
     first, then finer levels and the rows themselves for the partial slots at the ends of a
     time range; pending exchanges (not in the rollup) are read from `exchanges`. Filters the
-    rollup does not know (session, agent) read `exchanges`; a text search reads its newest
+    rollup does not know (session, agent, project, tag) read `exchanges`; a text search reads its newest
     SAMPLE matches (see `_newest_matches`). Percentiles walk an index."""
     now = time.time() if now is None else now
-    dialect = getattr(store, "dialect", "sqlite")
+    dialect = store.dialect
     sampled: dict[str, Any] | None = None
     matched: list[Row] | None = None
     clause, params = where(f, dialect)
-    rollup = not (f.session or f.agent)
+    rollup = not (f.session or f.agent or f.project or f.tag)
     if f.q:
         matched, sampled = _newest_matches(store, f)
         starts = [r["started_at"] for r in matched]
@@ -78,7 +90,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     start = int(begin // width * width)
     if matched is not None:
         groups = _row_groups(matched, start, width)
-    elif rollup:
+    elif rollup and width >= ROLLUP_FINEST:
         groups = sums.rollup_groups(store, f, clause, params, start, width)
     else:
         groups = sums.raw_groups(store, clause, params, start, width)
@@ -97,7 +109,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     result["latency"] = {"avg": _avg(totals["sum_duration"], totals["n_duration"]), **duration}
     result["ttft"] = {"avg": _avg(totals["sum_ttft"], totals["n_ttft"]), **ttft}
     result["avgDuration"] = result["latency"]["avg"] or 0
-    models = _by(groups, "model")
+    models = _by(groups, "model", model_group)
     result["perModel"] = models
     result["perMode"] = _by(groups, "mode")
     result["requestsPerModel"] = {m["key"]: m["count"] for m in models}
@@ -155,7 +167,7 @@ def _row_groups(rows: list[Row], start: int, width: int) -> list[Row]:
         state = r["state"]
         g["n"] += 1
         g["ok"] += state == "success"
-        g["errors"] += state in ERROR_STATES
+        g["errors"] += state in FAILED
         g["closed"] += state == "client_closed"
         g["pending"] += state == "pending"
         for measure, column in ROW_SUMS:
@@ -192,16 +204,23 @@ def _sum_groups(groups: list[Row]) -> Row:
     return out
 
 
-def _by(groups: list[Row], key: str) -> list[dict[str, Any]]:
-    """Per-model or per-mode figures, largest group first."""
+def model_group(model: str) -> str:
+    """The model a dated id belongs to: `claude-sonnet-4-5-20250929` -> `claude-sonnet-4-5`, so
+    Claude Code's dated and undated ids of one model are one row (the exact id is in the detail)."""
+    return DATED.sub("", model) if model else model
+
+
+def _by(groups: list[Row], key: str, name_of: Callable[[str], str] = str) -> list[dict[str, Any]]:
+    """Per-model or per-mode figures, largest group first; `ids` lists the exact values grouped
+    under each key (the dashboard filters by them)."""
     parts: dict[str, list[Row]] = {}
     for g in groups:
-        parts.setdefault(g[key], []).append(g)
+        parts.setdefault(name_of(g[key]), []).append(g)
     out = []
     for name, rows in parts.items():
         total = _sum_groups(rows)
         total["key"] = name
-        out.append(_group(total))
+        out.append({**_group(total), "ids": sorted({str(r[key]) for r in rows})})
     out.sort(key=lambda r: (-r["count"], str(r["key"])))
     return out
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 import simdjson
 from aiohttp import web
 
 from anthropic_proxy.errors import BadRequest, TooLarge
+from anthropic_proxy.wire import JSON, json_object
 
 JSON_ROUTES = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 
@@ -42,14 +40,6 @@ def check_json_object(body: bytes) -> None:
         raise BadRequest("request body must be a JSON object")
 
 
-def parse_json_body(body: bytes) -> dict[str, Any]:
+def parse_json_body(body: bytes) -> JSON:
     """The Messages routes take a JSON object; anything else is a clear 400."""
-    if not body.strip():
-        raise BadRequest("request body is empty; expected a JSON object")
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise BadRequest("request body must be a JSON object")
-    return parsed
+    return json_object(body, "request body")

@@ -2,45 +2,68 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
 import aiohttp
+import aiohttp.helpers
+import orjson
 from aiohttp import web
 
-from anthropic_proxy.errors import UpstreamTimeout, UpstreamUnavailable, render_sse
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.errors import render_sse
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.proxy import headers
+from anthropic_proxy.routing.walk import Step
 
 Completed = Callable[[Capture], None]
+
+
+async def open_upstream(
+    request: web.Request,
+    capture: Capture,
+    session: aiohttp.ClientSession,
+    step: Step,
+    path_qs: str,
+    hop: str,
+) -> aiohttp.ClientResponse:
+    """Send the request to the step's provider (its key, its extra headers, its timeout) and
+    return once the status line and headers are in: nothing has reached the client yet."""
+    provider = step.provider
+    timeout = _timeouts(provider.timeout_s) if provider.timeout_s is not None else None
+    return await session.request(
+        capture.method,
+        provider.base_url + path_qs,
+        data=_body_for(capture.request_body, step.target.model) or None,
+        headers=headers.step_headers(request.headers.items(), hop, provider, step.key),
+        timeout=timeout or aiohttp.helpers.sentinel,
+    )
 
 
 async def relay(
     request: web.Request,
     capture: Capture,
-    session: aiohttp.ClientSession,
-    url: str,
-    hop: str,
+    upstream: aiohttp.ClientResponse,
     completed: Completed,
 ) -> web.StreamResponse:
-    """Open the upstream request, commit its status, then forward each chunk as it arrives.
+    """Commit the upstream's status, then forward each chunk as it arrives.
     `completed` runs just before the client can see the response complete (crash journal)."""
-    try:
-        upstream = await session.request(
-            capture.method,
-            url,
-            data=capture.request_body or None,
-            headers=headers.request_headers(request.headers.items(), hop),
-        )
-    except TimeoutError as exc:
-        raise UpstreamTimeout("timed out connecting to the upstream") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"upstream unreachable: {exc}") from exc
     try:
         return await _stream_back(request, capture, upstream, completed)
     finally:
         upstream.close()
+
+
+def _timeouts(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
+
+
+def _body_for(body: bytes, model: str | None) -> bytes:
+    """The client's bytes, untouched, unless the route names another model for this target."""
+    if model is None or not body:
+        return body
+    parsed = orjson.loads(body)
+    parsed["model"] = model
+    return orjson.dumps(parsed)
 
 
 async def _stream_back(
@@ -57,17 +80,21 @@ async def _stream_back(
     await response.prepare(request)
     chunks, times, t0 = capture.chunks, capture.chunk_times, capture.t0
     length, sent = upstream.content_length, 0
-    try:
-        async for chunk in upstream.content.iter_any():
-            chunks.append(chunk)
-            times.append(time.perf_counter() - t0)
-            sent += len(chunk)
-            if sent == length:  # this write completes the body for the client
-                _complete(capture, upstream.status, completed)
-            await response.write(chunk)
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        await _end_broken_stream(request, response, capture, exc)
-        return response
+    read = upstream.content.readany
+    while True:
+        try:  # only the upstream read: a failed write to the client is the client leaving
+            chunk = await read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            await _end_broken_stream(request, response, capture, exc)
+            return response
+        if not chunk:
+            break
+        chunks.append(chunk)
+        times.append(time.perf_counter() - t0)
+        sent += len(chunk)
+        if sent == length:  # this write completes the body for the client
+            _complete(capture, upstream.status, completed)
+        await response.write(chunk)
     if capture.t_end is None:
         _complete(capture, upstream.status, completed)
     await response.write_eof()
@@ -75,7 +102,9 @@ async def _stream_back(
 
 
 def _complete(capture: Capture, status: int, completed: Completed) -> None:
-    capture.finish("success" if status < 400 else "error", _status_kind(status))
+    """The upstream answered in full. What the answer says (an error status or event, a stream
+    cut short) is read from the captured bytes by the recorder (`record.outcome`)."""
+    capture.finish(State.SUCCESS if status < 400 else State.ERROR)
     completed(capture)
 
 
@@ -84,12 +113,12 @@ async def _end_broken_stream(
 ) -> None:
     """The upstream failed after we committed a status: end a stream with an error event,
     cut any other body short so the client sees it incomplete rather than a silent truncation."""
-    timeout = isinstance(exc, asyncio.TimeoutError)
-    kind = "timeout" if timeout else "upstream_disconnected"
+    timeout = isinstance(exc, TimeoutError)
+    state = State.TIMEOUT if timeout else State.UPSTREAM_BROKEN
     message = (
         "upstream stopped sending (idle timeout)" if timeout else f"upstream connection lost: {exc}"
     )
-    capture.finish("timeout" if timeout else "error", kind, message)
+    capture.finish(state, str(state), message)
     if "text/event-stream" not in response.headers.get("content-type", ""):
         if request.transport is not None:
             request.transport.close()
@@ -99,7 +128,3 @@ async def _end_broken_stream(
     capture.chunk_times.append(time.perf_counter() - capture.t0)
     await response.write(tail)
     await response.write_eof()
-
-
-def _status_kind(status: int) -> str | None:
-    return None if status < 400 else f"http_{status}"

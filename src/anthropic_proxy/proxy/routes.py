@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from anthropic_proxy import __version__
-from anthropic_proxy.errors import LoopDetected, ProxyError, new_request_id, render
-from anthropic_proxy.exchange import Capture
-from anthropic_proxy.proxy import passthrough, translated
+from anthropic_proxy.errors import BadRequest, LoopDetected, ProxyError, error_response
+from anthropic_proxy.exchange import Capture, State
+from anthropic_proxy.proxy import chain, translated
 from anthropic_proxy.proxy.body import (
     JSON_ROUTES,
     check_json_content_type,
@@ -20,10 +21,13 @@ from anthropic_proxy.proxy.body import (
     parse_json_body,
     read_body,
 )
-from anthropic_proxy.proxy.headers import LOOP_HEADER
+from anthropic_proxy.proxy.headers import LOOP_HEADER, client_key
+from anthropic_proxy.routing.model import Provider
 from anthropic_proxy.state import STATE, AppState
 
 log = logging.getLogger("anthropic_proxy")
+ROUTED = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+"""Paths whose route depends on the request (model, traits); the rest go to the upstreams."""
 TRANSLATED = {
     "/v1/messages": translated.serve_messages,
     "/v1/messages/count_tokens": translated.serve_count_tokens,
@@ -55,7 +59,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except ProxyError as error:
         return _failed(capture, error)
     except (asyncio.CancelledError, ConnectionResetError):
-        capture.finish("client_closed", "client_closed", "the client disconnected")
+        if capture.t_end is None:  # else the upstream's end came first: that is the outcome
+            capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
         raise
     except Exception as exc:
         if capture.t_headers is not None:  # the response has started: nothing else to send
@@ -65,7 +70,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return _failed(capture, internal)
     finally:
         if capture.t_end is None:
-            capture.finish("error", "internal", "the proxy failed while serving this request")
+            capture.finish(State.ERROR, "internal", "the proxy failed while serving this request")
         if not capture.handed_over:
             state.recorder.finish(capture)
 
@@ -73,18 +78,30 @@ async def forward(request: web.Request) -> web.StreamResponse:
 async def _serve(request: web.Request, state: AppState, capture: Capture) -> web.StreamResponse:
     capture.request_body = await read_body(request, state.settings.max_body_bytes)
     state.recorder.begin(capture)
-    handler = TRANSLATED.get(capture.path) if capture.mode == "openrouter" else None
+    router = state.router
+    routing = router.routing
+    handler = TRANSLATED.get(capture.path) if routing.preset == "openrouter" else None
+    body: dict[str, Any] | None = None
     if capture.path in JSON_ROUTES and capture.method == "POST":
         check_json_content_type(request.headers.get("Content-Type"))
-        if handler is not None:
+        if handler is not None or routing.needs_body:
             body = parse_json_body(capture.request_body)
-            return await handler(request, capture, body, state.translation)
-        check_json_object(capture.request_body)
+        else:
+            check_json_object(capture.request_body)
+        if handler is not None:
+            return await handler(request, capture, body or {}, state.translation)
     elif handler is not None:
         return await handler(request, capture, {}, state.translation)
-    url = state.upstream_url + request.rel_url.raw_path_qs
-    return await passthrough.relay(
-        request, capture, state.session, url, state.hop_token, state.recorder.finish
+    if capture.path in ROUTED:
+        route = router.route(request.headers, body, len(capture.request_body))
+    else:
+        route = router.upstream_route
+    if route is None:
+        model = (body or {}).get("model")
+        raise BadRequest(f"no route matches this request (model {model!r}): add a catch-all route")
+    plan = router.plan(route, client_key(request.headers))
+    return await chain.relay(
+        request, capture, state.session, router, plan, state.hop_token, state.recorder.finish
     )
 
 
@@ -94,19 +111,9 @@ def _failed(capture: Capture, error: ProxyError) -> web.Response:
     capture.response_headers = [(k, v) for k, v in response.headers.items()]
     capture.chunks.append(response.body if isinstance(response.body, bytes) else b"")
     capture.chunk_times.append(capture.elapsed())
-    state = "timeout" if error.error_type == "timeout_error" else "error"
+    state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
     capture.finish(state, error.kind, error.message)
     return response
-
-
-def error_response(error: ProxyError) -> web.Response:
-    request_id = new_request_id()
-    return web.Response(
-        status=error.status,
-        body=render(error, request_id),
-        content_type="application/json",
-        headers={"request-id": request_id, **error.headers},
-    )
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -127,7 +134,11 @@ async def health(request: web.Request) -> web.Response:
         "status": "healthy",
         "version": __version__,
         "mode": state.config.mode,
-        "upstream": state.upstream_url,
+        # where the next request goes: the translation backend in translation mode
+        "upstream": state.config.base_url
+        if state.config.mode == "openrouter"
+        else state.upstream_url,
+        "upstreams": [p.base_url for p in _upstreams(state)],
         "timestamp": time.time(),
         "recorder": {
             "queued": recorder.depth,
@@ -138,6 +149,11 @@ async def health(request: web.Request) -> web.Response:
         },
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def _upstreams(state: AppState) -> list[Provider]:
+    routing = state.router.routing
+    return [routing.providers[name] for name in routing.upstreams]
 
 
 async def telemetry(request: web.Request) -> web.Response:

@@ -1,10 +1,10 @@
-"""Translation mode's I/O edge: call the OpenAI-compatible backend, answer in Anthropic's shape.
+"""Translation mode's route: answer in Anthropic's shape from an OpenAI-compatible backend.
 
-Everything protocol-shaped happens in the pure `translate/` package; this module only opens the
-upstream request, picks the key, streams bytes back (with a `ping` after 15 s of silence, and the
-upstream closed as soon as the client goes away) and fills the Capture with exactly the bytes the
-client received, so the recorder parses them like pass-through traffic. (~410 lines: the
-stream, non-stream, local and error replies share their commit/record helpers here.)
+Everything protocol-shaped happens in the pure `translate/` package, and the call to the backend
+in `backend/client.py`; this module decides the reply: it streams bytes back (with a `ping` after
+15 s of silence, and the upstream closed as soon as the client goes away), answers locally where
+the backend cannot, and fills the Capture with exactly the bytes the client received, so the
+recorder parses them like pass-through traffic.
 """
 
 from __future__ import annotations
@@ -12,48 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from anthropic_proxy import __version__
-from anthropic_proxy.config.models import ModelCatalog, ModelInfo
-from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.errors import (
-    BadRequest,
-    NotFound,
-    Unauthorized,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    new_request_id,
-)
-from anthropic_proxy.exchange import Capture
-from anthropic_proxy.settings import Settings
+from anthropic_proxy.backend import client
+from anthropic_proxy.backend.client import Call, TranslationContext
+from anthropic_proxy.errors import NotFound, error_response, new_request_id
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.translate.errors import MappedError, upstream_http_error
 from anthropic_proxy.translate.limits import is_output_limit_error
 from anthropic_proxy.translate.mappings import ERROR_STATUS
-from anthropic_proxy.translate.models import accepts_cache_control, published_models, resolve
-from anthropic_proxy.translate.request import Target, UpstreamRequest, anthropic_to_openai_request
+from anthropic_proxy.translate.models import published_models
 from anthropic_proxy.translate.response import (
     UpstreamFailure,
     openai_to_anthropic_message,
     response_to_chunk,
 )
-from anthropic_proxy.translate.stream import (
-    StreamContext,
-    StreamInterrupted,
-    openai_stream_to_anthropic_sse,
-)
-from anthropic_proxy.translate.tokens import estimate_input_tokens, quick_estimate
-from anthropic_proxy.translate.usage import upstream_cost
+from anthropic_proxy.translate.stream import openai_stream_to_anthropic_sse
+from anthropic_proxy.translate.tokens import estimate_input_tokens
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
 SSE_HEADERS: Final = (
     ("Content-Type", "text/event-stream; charset=utf-8"),
@@ -61,51 +43,29 @@ SSE_HEADERS: Final = (
     ("X-Accel-Buffering", "no"),
 )
 COUNT_IN_THREAD_BYTES: Final = 100_000
-SESSION_HEADER: Final = "x-claude-code-session-id"
-
-
-@dataclass(frozen=True, slots=True)
-class TranslationContext:
-    """What the translated edge needs from the app; built once by `create_app`."""
-
-    session: aiohttp.ClientSession
-    settings: Settings
-    config: ConfigStore
-    ping_interval_s: float = 15.0
-    """Claude Code's stall watchdog fires at about 20 s without bytes (protocol.md E35)."""
-    catalog: ModelCatalog | None = None
-    """The backend's model list (shared with the config API): output limits, image support."""
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One translated request, ready to send."""
-
-    url: str
-    headers: dict[str, str]
-    upstream: UpstreamRequest
-    stream: StreamContext
 
 
 async def serve_messages(
     request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext
 ) -> web.StreamResponse:
-    call = prepare(request, capture, body, ctx)
+    if ctx.catalog is not None:  # the first request waits briefly for the model list (limits)
+        await ctx.catalog.ready(ctx.config.base_url)
+    call = client.prepare(request.headers, capture, body, ctx)
     if body.get("max_tokens") == 0:  # a cache warm-up (E37): nothing to generate
         return await _local_reply(request, capture, body, call, ctx)
-    upstream = await _open(ctx.session, call)
+    upstream = await client.send(ctx.session, call)
     try:
         capture.upstream_status = upstream.status
         if upstream.status >= 300:
-            raw = await _read(upstream)
+            raw = await client.read(upstream)
             if _probe_failed(call, upstream.status, raw):
                 return await _local_reply(request, capture, body, call, ctx)
             return _upstream_error(capture, upstream.status, raw, upstream, call)
         if body.get("stream") and upstream.content_type != "application/json":
-            source = _upstream_bytes(upstream)
+            source = client.body_bytes(upstream)
             return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
-        raw = await _read(upstream)
-        reply = orjson_or_error(raw)
+        raw = await client.read(upstream)
+        reply = client.reply_object(raw)
         if isinstance(reply.get("error"), dict) and _probe_failed(call, 400, raw):
             return await _local_reply(request, capture, body, call, ctx)
         if isinstance(reply.get("error"), dict):  # an error in a 200 body, before any output
@@ -136,138 +96,6 @@ def _probe_failed(call: Call, status: int, raw: bytes) -> bool:
 
 def _as_sse(chunk: JSON) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
-
-
-def prepare(request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext) -> Call:
-    """Resolve the model, translate the request, pick the key; fill the Capture's upstream side."""
-    requested = str(body.get("model") or "")
-    model = resolve(requested, ctx.config.mapping())
-    base = ctx.config.base_url
-    session_id = request.headers.get(SESSION_HEADER)
-    info = ctx.catalog.lookup(base, model) if ctx.catalog is not None else None
-    target = target_for(base, model, session_id, info)
-    upstream = anthropic_to_openai_request(body, target)
-    capture.upstream_request, capture.upstream_model = upstream.body, model
-    capture.translation_changes = list(upstream.changes)
-    url = f"{base}/v1/chat/completions"
-    key = client_key(request) or ctx.config.backend_key(url)
-    if not key and target.openrouter:
-        raise Unauthorized(
-            "no OpenRouter API key: set OPENROUTER_API_KEY for the proxy, or send an sk-or- key"
-        )
-    stream = StreamContext(
-        model=requested or model,
-        message_id=f"msg_{uuid.uuid4().hex}",
-        input_tokens=quick_estimate(len(capture.request_body)),
-        estimate_input=lambda: estimate_input_tokens(body),
-        stop_sequences=upstream.stop_sequences,
-        tool_names=upstream.tool_names,
-        thinking=upstream.thinking,
-        output_limit=upstream.output_limit,
-        web_search=upstream.web_search,
-        on_usage=_cost_recorder(capture),
-    )
-    headers = upstream_headers(
-        key, ctx.config.attribution, session_id if target.openrouter else None
-    )
-    return Call(url, headers, upstream, stream)
-
-
-def target_for(
-    base_url: str, model: str, session_id: str | None, info: ModelInfo | None = None
-) -> Target:
-    """What the backend at `base_url` accepts: OpenRouter's extras, OpenAI's token field, and,
-    when its model list is cached, the model's output limit and image support."""
-    host = (urlsplit(base_url).hostname or "").lower()
-    info = info or ModelInfo()
-    return Target(
-        model=model,
-        openrouter="openrouter" in host,
-        cache_control=accepts_cache_control(model),
-        session_id=session_id,
-        max_tokens_key="max_completion_tokens" if host == "api.openai.com" else "max_tokens",
-        max_output=info.max_completion_tokens,
-        images=info.images is not False,
-    )
-
-
-def _cost_recorder(capture: Capture) -> Callable[[JSON], None]:
-    def record(usage: JSON) -> None:
-        cost = upstream_cost(usage)
-        if cost is not None:
-            capture.upstream_cost_usd = cost
-
-    return record
-
-
-def client_key(request: web.Request) -> str:
-    """An OpenRouter key the client sent itself; an Anthropic key is never passed on."""
-    for value in (request.headers.get("x-api-key", ""), request.headers.get("authorization", "")):
-        token = value.removeprefix("Bearer ").removeprefix("bearer ").strip()
-        if token.startswith("sk-or-"):
-            return token
-    return ""
-
-
-def upstream_headers(
-    key: str, attribution: dict[str, str], session_id: str | None
-) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "Accept-Encoding": "identity",
-        "User-Agent": f"anthropic-proxy/{__version__}",
-        "HTTP-Referer": attribution["httpReferer"],
-        "X-Title": attribution["title"],
-        "X-OpenRouter-Title": attribution["title"],
-    }
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if session_id:
-        headers["x-session-id"] = session_id[:256]
-    return headers
-
-
-async def _open(session: aiohttp.ClientSession, call: Call) -> aiohttp.ClientResponse:
-    try:
-        data = orjson.dumps(call.upstream.body)
-    except orjson.JSONEncodeError as exc:  # e.g. nested deeper than 254 levels
-        raise BadRequest(f"the request cannot be translated: {exc}") from exc
-    try:
-        return await session.post(call.url, data=data, headers=call.headers)
-    except TimeoutError as exc:
-        raise UpstreamTimeout("timed out connecting to the translation backend") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"translation backend unreachable: {exc}") from exc
-
-
-async def _read(upstream: aiohttp.ClientResponse) -> bytes:
-    try:
-        return await upstream.read()
-    except TimeoutError as exc:
-        raise UpstreamTimeout("the translation backend stopped sending (idle timeout)") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"translation backend connection lost: {exc}") from exc
-
-
-async def _upstream_bytes(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The backend's body; a failed connection becomes StreamInterrupted for the translator."""
-    try:
-        async for data in upstream.content.iter_any():
-            yield data
-    except TimeoutError as exc:
-        raise StreamInterrupted("timeout_error", "upstream stopped sending (idle timeout)") from exc
-    except aiohttp.ClientError as exc:
-        raise StreamInterrupted("api_error", f"upstream connection lost: {exc}") from exc
-
-
-def orjson_or_error(raw: bytes) -> JSON:
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamUnavailable(f"translation backend sent invalid JSON: {raw[:200]!r}") from exc
-    if not isinstance(parsed, dict):
-        raise UpstreamUnavailable("translation backend sent JSON that is not an object")
-    return parsed
 
 
 async def _stream_reply(
@@ -317,12 +145,14 @@ async def with_pings(
 
 def _finish_stream(capture: Capture, last: bytes) -> None:
     if last.startswith(b"event: message_stop"):
-        capture.finish("success")
+        capture.finish(State.SUCCESS)
         return
     error = orjson.loads(last.partition(b"data: ")[2] or b"{}").get("error") or {}
     kind = error.get("type", "api_error")
     capture.finish(
-        "timeout" if kind == "timeout_error" else "error", f"stream_{kind}", error.get("message")
+        State.TIMEOUT if kind == "timeout_error" else State.ERROR,
+        f"stream_{kind}",
+        error.get("message"),
     )
 
 
@@ -352,15 +182,10 @@ async def _bytes_of(data: bytes) -> AsyncIterator[bytes]:
 
 
 def _error_reply(capture: Capture, error: MappedError) -> web.Response:
-    request_id = new_request_id()
-    body = orjson.dumps(error.body(request_id))
-    headers = {"request-id": request_id, **error.headers}
-    reply = web.Response(
-        status=error.status, body=body, content_type="application/json", headers=headers
-    )
+    reply = error_response(error)
     _commit(capture, error.status, reply.headers.items())
-    _record_body(capture, body)
-    state = "timeout" if error.error_type == "timeout_error" else "error"
+    _record_body(capture, reply.body if isinstance(reply.body, bytes) else b"")
+    state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
     capture.finish(state, f"upstream_{error.error_type}", error.message)
     return reply
 
@@ -411,5 +236,5 @@ def _json(capture: Capture, data: JSON) -> web.Response:
     )
     _commit(capture, 200, reply.headers.items())
     _record_body(capture, body)
-    capture.finish("success")
+    capture.finish(State.SUCCESS)
     return reply

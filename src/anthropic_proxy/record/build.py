@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.exchange import Capture
-from anthropic_proxy.record import pricing, response
+from anthropic_proxy.record import attribution, pricing, response, signals
+from anthropic_proxy.record.outcome import settle
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row, packing
@@ -54,6 +55,8 @@ def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Split, Any
         "tip": split.tip,
         "preview": _preview(body, None),
         **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
+        "project": attribution.project(headers, body),
+        "tags": attribution.tags(headers),
     }
     return row, split, body
 
@@ -71,12 +74,14 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
     """Add the outcome: response, timings, usage, cost, error. Scrubbing covers everything that
     carries body text: models quote the files (and .env files) they read back."""
     headers = dict(capture.response_headers)  # masked when journaled
-    outcome = _outcome(capture, headers)
+    stream = "text/event-stream" in headers.get("content-type", "")
+    outcome = _outcome(capture, headers, stream)
+    verdict = settle(capture, outcome, stream)
     priced_model = capture.upstream_model if capture.mode == "openrouter" else row["model"]
-    error = outcome.error or {}
+    miss_reason, missed_tokens = signals.cache_miss(outcome.body)
     row.update(
         finished_at=capture.started_at + (capture.t_end or capture.elapsed()),
-        state=capture.state,
+        state=verdict.state,
         status=capture.status,
         upstream_model=capture.upstream_model,
         response_headers=headers,
@@ -90,19 +95,21 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
         cache_creation_tokens=outcome.usage.get("cache_creation_input_tokens"),
         cache_read_tokens=outcome.usage.get("cache_read_input_tokens"),
         cost_usd=_cost(capture, priced_model, outcome.usage, pricer),
+        calculated_cost_usd=pricer(priced_model, capture.mode, outcome.usage)
+        if capture.upstream_cost_usd is not None
+        else None,
         price_version=BACKEND_PRICE
         if capture.upstream_cost_usd is not None
         else pricing.PRICE_VERSION,
         stop_reason=outcome.stop_reason,
         upstream_request_id=headers.get("request-id") or headers.get("x-generation-id"),
-        error_kind=capture.error_kind or (error.get("type") if error else None),
-        error_message=scrubber.text(
-            capture.error_message or (error.get("message") if error else None)
-        ),
+        error_kind=verdict.error_kind,
+        error_message=scrubber.text(verdict.error_message),
         preview=scrubber.text(_preview(body, outcome.body)),
+        ratelimit=signals.ratelimit(headers),
+        cache_miss_reason=miss_reason,
+        cache_missed_tokens=missed_tokens,
     )
-    if capture.state == "success" and error:
-        row["state"] = "error"
     row["stored_bytes"] = len(row["payload"])
     return row
 
@@ -157,8 +164,8 @@ def _cost(
     return pricer(model, capture.mode, usage)
 
 
-def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:
-    if "text/event-stream" in headers.get("content-type", ""):
+def _outcome(capture: Capture, headers: dict[str, str], stream: bool) -> response.Outcome:
+    if stream:
         return response.from_stream(capture.chunks, capture.chunk_times)
     raw = b"".join(capture.chunks)
     try:

@@ -168,6 +168,29 @@ ROLLUP_V2 = {
     {_rollup_backfill(POSTGRESQL, ROLLUP_WIDTHS, f"WHERE {NOT_PENDING}")}
     """,
 }
+USAGE_VIEW = """
+    DROP VIEW exchange_details;
+    CREATE VIEW exchange_details AS
+        SELECT e.*, p.request_headers, p.response_headers, p.upstream_request,
+               p.response_body, p.timeline, p.payload
+        FROM exchanges e LEFT JOIN exchange_payloads p ON p.id = e.id
+"""
+USAGE_COLUMNS = (
+    # Usage insight (issue 14): attribution, rate-limit readings, upstream cache diagnostics.
+    # The view is re-created so PostgreSQL (which froze `e.*` at creation) shows the new columns.
+    """
+    ALTER TABLE exchanges ADD COLUMN project TEXT;                -- working directory or header
+    ALTER TABLE exchanges ADD COLUMN tags TEXT;                   -- 'a,b' sorted, from x-proxy-tags
+    ALTER TABLE exchanges ADD COLUMN ratelimit TEXT;              -- JSON of anthropic-ratelimit-*
+    ALTER TABLE exchanges ADD COLUMN cache_miss_reason TEXT;      -- upstream diagnostics
+    ALTER TABLE exchanges ADD COLUMN cache_missed_tokens INTEGER;
+    ALTER TABLE exchanges ADD COLUMN calculated_cost_usd REAL;    -- genai-prices, when cost_usd
+                                                                  -- is the upstream's own
+    CREATE INDEX exchanges_project_started ON exchanges (project, started_at);
+    CREATE INDEX exchanges_ratelimit_started ON exchanges (started_at) WHERE ratelimit IS NOT NULL;
+    """
+    + USAGE_VIEW
+)
 SEARCH_ALL = " || ' ' || ".join(f"COALESCE({c}, '')" for c in SEARCH_COLUMNS)
 
 # 009: the recorder's cost per exchange and the store's size (issue 10). Fixed text: a past
@@ -447,6 +470,20 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
     ),
     ("008_stats_rollup_levels", ROLLUP_V2),
     ("009_recorder_v2", RECORDER_V2),
+    ("030_usage_columns", USAGE_COLUMNS),
+    (
+        "031_usage_anatomy",
+        # Context anatomy vectors, computed on demand by `usage.anatomy` (never by the recorder);
+        # rows of pruned exchanges are never read (reads join by id) and are harmless.
+        """
+        CREATE TABLE exchange_anatomy (
+            id TEXT PRIMARY KEY,               -- exchanges.id
+            started_at REAL NOT NULL,
+            vector TEXT NOT NULL,              -- JSON {category: tokens}, adds up to reported input
+            input_cost_usd REAL                -- genai-prices cost of the exchange's input
+        )
+        """,
+    ),
 )
 
 

@@ -1,6 +1,7 @@
 """Translation mode, pure: Anthropic Messages in, OpenAI chat completions out, and back.
 
-Nothing here does I/O, logs, or imports aiohttp; `proxy/translated.py` is the edge that does.
+Nothing here does I/O, logs, or imports aiohttp; `backend/client.py` and `proxy/translated.py`
+are the edge that does.
 
 1. `models.resolve` picks the backend model for the name Claude Code asked for.
 2. `request.anthropic_to_openai_request` builds the chat request (`messages` does the turns),

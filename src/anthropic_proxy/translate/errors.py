@@ -11,13 +11,14 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
+from anthropic_proxy.errors import error_body
 from anthropic_proxy.translate.mappings import ERROR_STATUS, ERROR_TYPES, STATUS_ERRORS
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 _OVERFLOW: Final = re.compile(
     r"context.{0,20}(length|window)|maximum context|prompt is too long|too many (input )?tokens"
     r"|reduce the length|input is too long",
@@ -42,10 +43,7 @@ class MappedError:
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self, request_id: str | None = None) -> JSON:
-        body: JSON = {"type": "error", "error": {"type": self.error_type, "message": self.message}}
-        if request_id:
-            body["request_id"] = request_id
-        return body
+        return error_body(self.error_type, self.message, request_id)
 
 
 def upstream_http_error(

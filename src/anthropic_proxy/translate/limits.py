@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from anthropic_proxy.translate.tokens import count_text, truncate_text
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import JSON, obj
 
-JSON = dict[str, Any]
 _REASONING: Final = ("reasoning", "reasoning_content", "reasoning_details")
 _LIMIT_ERRORS: Final = ("max_tokens_exceeded", "token_limit_exceeded")
 

@@ -18,9 +18,8 @@ import orjson
 
 from anthropic_proxy.translate import reasoning
 from anthropic_proxy.translate.mappings import BILLING_HEADER_PREFIX, TOOL_NAME_LIMIT
-from anthropic_proxy.translate.wire import objects
+from anthropic_proxy.wire import JSON, objects
 
-JSON = dict[str, Any]
 NO_RESULT: Final = "(no result: the tool call was interrupted)"
 IMAGE_OMITTED: Final = "[image omitted: the backend model does not accept images]"
 EMPTY_RESULT: Final = "(empty)"

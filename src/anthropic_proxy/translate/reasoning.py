@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
+
 PREFIX: Final = "orp1:"
 _TEXT_KEYS: Final = ("text", "summary")
 

@@ -26,9 +26,8 @@ from anthropic_proxy.translate.messages import (
     chat_messages,
     system_messages,
 )
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import JSON, obj
 
-JSON = dict[str, Any]
 SEARCH_QUERY: Final = re.compile(r"web search for the query:\s*(.+)", re.IGNORECASE | re.DOTALL)
 QUERY_LIMIT: Final = 500
 USER_LIMIT: Final = 256

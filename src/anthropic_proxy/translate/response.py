@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from anthropic_proxy.translate.stream import Event, StreamContext, anthropic_events
-from anthropic_proxy.translate.wire import obj
+from anthropic_proxy.wire import JSON, obj
 
-JSON = dict[str, Any]
 _DELTA_TEXT: Final = MappingProxyType({"text_delta": "text", "thinking_delta": "thinking"})
 _MESSAGE_FIELDS: Final = (
     "content",

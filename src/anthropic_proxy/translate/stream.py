@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import orjson
 
+from anthropic_proxy.errors import error_body
 from anthropic_proxy.sse import SSEParser, encode
 from anthropic_proxy.translate import reasoning
 from anthropic_proxy.translate.arguments import parse_arguments
@@ -28,9 +29,8 @@ from anthropic_proxy.translate.limits import limit_output
 from anthropic_proxy.translate.mappings import STOP_REASONS
 from anthropic_proxy.translate.tokens import count_text
 from anthropic_proxy.translate.usage import estimated_usage, openai_to_anthropic_usage, start_usage
-from anthropic_proxy.translate.wire import obj, objects
+from anthropic_proxy.wire import JSON, obj, objects
 
-JSON = dict[str, Any]
 Event = tuple[str, JSON]
 PING: Final[Event] = ("ping", {"type": "ping"})
 TRUNCATED: Final = "upstream stream ended before the model finished (no finish_reason)"
@@ -168,7 +168,7 @@ def _failure(chunk: JSON) -> JSON | None:
 
 
 def _error_event(error_type: str, message: str) -> Event:
-    return "error", {"type": "error", "error": {"type": error_type, "message": message}}
+    return "error", error_body(error_type, message)
 
 
 @dataclass(slots=True)

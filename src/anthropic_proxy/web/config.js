@@ -14,6 +14,9 @@
     state.mode = config.proxyMode;
     const router = config.openrouter;
     $("#baseUrl").value = router.baseUrl || "";
+    const locked = !(config.destinations && config.destinations.editable);
+    $("#baseUrl").readOnly = locked;
+    $("#baseUrl-locked").hidden = !locked;
     $("#defaultModel").value = router.defaultModel || "";
     for (const f of FAMILIES) $("#map-" + f).value = (router.modelMapping || {})[f] || "";
     $("#httpReferer").value = config.headers.httpReferer || "";
@@ -56,11 +59,44 @@
   function patch() {
     const mapping = {};
     for (const f of FAMILIES) mapping[f] = $("#map-" + f).value.trim();
+    const openrouter = { defaultModel: $("#defaultModel").value.trim(), modelMapping: mapping };
+    if (!$("#baseUrl").readOnly) openrouter.baseUrl = $("#baseUrl").value.trim();
     return {
       proxyMode: state.mode,
-      openrouter: { baseUrl: $("#baseUrl").value.trim(), defaultModel: $("#defaultModel").value.trim(), modelMapping: mapping },
+      openrouter,
       headers: { httpReferer: $("#httpReferer").value.trim(), title: $("#title").value.trim() },
     };
+  }
+
+  // The editable part of the config as a file: no key (none is ever stored), no read-only facts.
+  function exportConfig() {
+    const c = state.config;
+    const { baseUrl, defaultModel, modelMapping, modelRules } = c.openrouter;
+    const file = { proxyMode: c.proxyMode, openrouter: { baseUrl, defaultModel, modelMapping, modelRules }, headers: c.headers };
+    UI.download(JSON.stringify(file, null, 2) + "\n", "anthropic-proxy-config.json", "application/json");
+  }
+
+  // An exported (or the original's) file: editable keys only; a base URL this page may not
+  // change is left out, and the user is told so.
+  async function importConfig(event) {
+    const input = event.target;
+    const [file] = input.files;
+    input.value = "";
+    if (!file) return;
+    let data;
+    try { data = JSON.parse(await file.text()); } catch (error) { UI.toast(t("importNotJson"), "error"); return; }
+    if (!data || typeof data !== "object" || Array.isArray(data)) { UI.toast(t("importNotJson"), "error"); return; }
+    const body = {};
+    for (const key of ["proxyMode", "headers"]) if (key in data) body[key] = data[key];
+    if (data.openrouter && typeof data.openrouter === "object") {
+      const { apiKey, apiKeyConfigured, apiKeySentToBaseUrl, ...router } = data.openrouter;
+      if ($("#baseUrl").readOnly && router.baseUrl !== undefined && router.baseUrl !== state.config.openrouter.baseUrl) {
+        delete router.baseUrl;
+        UI.toast(t("importSkippedBaseUrl"), "warn");
+      }
+      body.openrouter = router;
+    }
+    await act(UI.api("/api/config", { method: "POST", body: JSON.stringify(body) }), t("imported"));
   }
 
   function clearFieldErrors() {
@@ -167,6 +203,8 @@
     $("#config-form").addEventListener("submit", (e) => { e.preventDefault(); save(); });
     $("#reload").addEventListener("click", reload);
     $("#reset").addEventListener("click", reset);
+    $("#export-config").addEventListener("click", exportConfig);
+    $("#import-config").addEventListener("change", importConfig);
     $("#test-key").addEventListener("click", testKey);
     $("#selftest").addEventListener("click", selfTest);
     $("#load-models").addEventListener("click", loadModels);

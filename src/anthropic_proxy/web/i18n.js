@@ -17,7 +17,7 @@ const I18N = (() => {
     sortSlowest: "Slowest", sortCostliest: "Costliest", sortMostOutput: "Most output",
     keysHint: "Keys: / search · j/k move · Enter open · ←/→ page · r refresh", exchange: "Exchange", close: "Close",
     state_success: "success", state_error: "error", state_timeout: "timeout", state_client_closed: "client closed",
-    state_interrupted: "interrupted", state_pending: "pending", state_failed: "failed (any)",
+    state_interrupted: "interrupted", state_upstream_broken: "upstream broken", state_pending: "pending", state_failed: "failed (any)",
     totalRequests: "Requests", activeN: "{n} in flight", sampledN: "newest {n} matches", successRate: "Success rate", errorsN: "{n} errors",
     latencyP50: "Latency p50", ttftP50: "TTFT p50", cacheReadWrite: "Cache read / write", cacheHit: "Cache hit ratio",
     totalCost: "Total cost", successful: "Successful", failed: "Failed", input: "Input", output: "Output",
@@ -28,9 +28,9 @@ const I18N = (() => {
     cleared: "All exchanges deleted", copied: "Copied", copy: "Copy", cancel: "Cancel", confirm: "Confirm",
     overview: "Overview", conversation: "Conversation", waterfall: "Stream waterfall", requestJson: "Request JSON",
     responseJson: "Response JSON", headers: "Headers", translation: "Translation", id: "ID",
-    upstreamModel: "Upstream model", path: "Path", status_: "Status", tokensOut: "Output tokens", stopReason: "Stop reason",
+    upstreamModel: "Upstream model", path: "Path", status_: "HTTP status", tokensOut: "Output tokens", stopReason: "Stop reason",
     agent: "Agent", parentAgent: "Parent agent", requestId: "Upstream request id", errorKind: "Error kind", error: "Error",
-    toolsOffered: "{n} tools offered", thinking: "Thinking", redactedThinking: "[redacted thinking]", toolResult: "tool result",
+    toolsOffered: "{n} tools offered", toolsOffered_one: "1 tool offered", thinking: "Thinking", redactedThinking: "[redacted thinking]", toolResult: "tool result",
     image: "image", document: "document", role_system: "System", role_user: "User", role_assistant: "Assistant",
     role_response: "Response", requestHeaders: "Request headers (secrets masked)", responseHeaders: "Response headers",
     translationNotes: "Translation notes ({n})", whatChanged: "Structural differences ({n})", translatorNotes: "What the translator changed", change_dropped: "dropped", change_added: "added",
@@ -69,6 +69,31 @@ const I18N = (() => {
     confirmReset: "Reset the mode, backend and model mapping to their defaults?", context: "Context",
     priceIn: "$/M in", priceOut: "$/M out", use: "Use for", use_sonnet: "sonnet", use_opus: "opus", use_haiku: "haiku",
     use_defaultModel: "default", picked: "{model} picked: save to apply", modelsShown: "{n} of {total} models",
+    baseUrlLocked: "Read-only: where prompts go is a start-up setting. Set OPENROUTER_BASE_URL (or edit config.json and press Reload) and restart; start with --auth-token to change it here.",
+    exportConfig: "Export config", importConfig: "Import config", imported: "Config imported",
+    importNotJson: "That file is not a JSON config object", importSkippedBaseUrl: "The file's base URL was not applied: base URLs are start-up settings here",
+    // usage insight (usage.js)
+    usage: "Usage", resetsIn: "resets in {span}", runsOutAt: "runs out ~{time} at the recent rate",
+    lastsToReset: "lasts until the reset at the recent rate", usedBy: "used by", left: "left",
+    sharesHint: "Share of this window's change since it began, per session (apportioned by tokens)",
+    budget_daily: "Daily budget", budget_monthly: "Monthly budget",
+    budgetCrossed: "{period} crossed: {spent} spent of {limit}",
+    sessionBudgetCrossed: "{period} crossed by session {session}: {spent} of {limit}",
+    usageReport: "Report", byModel: "by model", report_daily: "Daily", report_weekly: "Weekly (from Monday)",
+    report_monthly: "Monthly", report_blocks: "5-hour blocks", report_session: "Session", report_project: "Project",
+    report_tag: "Tag", models: "Models", input: "Input", output: "Output", cacheWrite: "Cache write",
+    totalTokens: "Total tokens", genaiPrices: "genai-prices", upstreamCost: "Upstream cost", total: "Total",
+    none: "(none)", noUsage: "No exchanges in this range.", activeBlock: "active, {span} left",
+    project: "Project", tags: "Tags", upstreamCacheMiss: "Upstream cache miss",
+    contextAnatomy: "Context anatomy", anatomyTotal: "{n} input tokens", contextGrowth: "Context growth (main agent)",
+    turn: "turn", compacted: "compacted", growthSummary: "{turns} turns, peak {max} tokens, {compactions} compaction(s)",
+    contextTokens: "Context tokens", inputCost: "Input cost", byCategory: "By category", byTool: "By tool",
+    byMcpServer: "By MCP server", category: "Category", tool: "Tool", mcpServer: "MCP server",
+    anatomyCoverage: "{covered} of {n} exchanges analysed ({missing} more on the next refresh)",
+    cat_system: "system prompt", cat_tools: "tool definitions", cat_user_text: "user text",
+    cat_assistant_text: "assistant text", cat_tool_calls: "tool calls", cat_tool_results: "tool results",
+    cat_thinking: "thinking", cat_images: "images", cat_documents: "documents", cat_other: "other",
+    upstreamDiagnosis: "Upstream diagnosis", upstreamReasons: "Upstream cache diagnostics: {reasons}; {tokens} tokens missed, {cost}",
   };
 
   const zh = {
@@ -78,13 +103,13 @@ const I18N = (() => {
     allTime: "全部时间", last1h: "最近 1 小时", last24h: "最近 24 小时", last7d: "最近 7 天", last30d: "最近 30 天",
     session: "会话", search: "搜索", searchHint: "文本、模型、ID…（按 /）", apply: "应用", resetFilters: "重置",
     requests: "请求", sessions: "会话", analysis: "分析", export: "导出", exportJson: "JSON",
-    exportCompressed: "压缩", clearAll: "全部清除", time: "时间", state: "状态", duration: "耗时",
+    exportCompressed: "压缩", clearAll: "全部清除", time: "时间", state: "结果", duration: "耗时",
     ttft: "首字时间", ttfb: "首字节时间", tokensInOut: "输入 / 输出 token", cacheRead: "缓存读取", cost: "费用", preview: "预览",
     prev: "‹ 上一页", next: "下一页 ›", perPage: "每页", sortBy: "排序", sortNewest: "最新", sortOldest: "最早",
     sortSlowest: "最慢", sortCostliest: "最贵", sortMostOutput: "输出最多",
     keysHint: "快捷键：/ 搜索 · j/k 移动 · Enter 打开 · ←/→ 翻页 · r 刷新", exchange: "请求详情", close: "关闭",
     state_success: "成功", state_error: "错误", state_timeout: "超时", state_client_closed: "客户端断开",
-    state_interrupted: "中断", state_pending: "进行中", state_failed: "失败（全部）",
+    state_interrupted: "中断", state_upstream_broken: "上游中断", state_pending: "进行中", state_failed: "失败（全部）",
     totalRequests: "请求数", activeN: "{n} 个进行中", sampledN: "最新 {n} 条匹配", successRate: "成功率", errorsN: "{n} 个错误",
     latencyP50: "延迟 p50", ttftP50: "首字时间 p50", cacheReadWrite: "缓存读 / 写", cacheHit: "缓存命中率",
     totalCost: "总费用", successful: "成功", failed: "失败", input: "输入", output: "输出",
@@ -95,9 +120,9 @@ const I18N = (() => {
     cleared: "已删除所有请求", copied: "已复制", copy: "复制", cancel: "取消", confirm: "确认",
     overview: "概览", conversation: "对话", waterfall: "流式瀑布图", requestJson: "请求 JSON",
     responseJson: "响应 JSON", headers: "请求头", translation: "协议转换", id: "ID",
-    upstreamModel: "上游模型", path: "路径", tokensOut: "输出 token", stopReason: "停止原因",
+    upstreamModel: "上游模型", path: "路径", status_: "HTTP 状态码", tokensOut: "输出 token", stopReason: "停止原因",
     agent: "子代理", parentAgent: "父代理", requestId: "上游请求 ID", errorKind: "错误类型", error: "错误",
-    toolsOffered: "提供了 {n} 个工具", thinking: "思考", redactedThinking: "[已隐去的思考]", toolResult: "工具结果",
+    toolsOffered: "提供了 {n} 个工具", toolsOffered_one: "提供了 1 个工具", thinking: "思考", redactedThinking: "[已隐去的思考]", toolResult: "工具结果",
     image: "图片", document: "文档", role_system: "系统", role_user: "用户", role_assistant: "助手",
     role_response: "响应", requestHeaders: "请求头（密钥已遮盖）", responseHeaders: "响应头",
     translationNotes: "转换说明（{n}）", whatChanged: "结构差异（{n}）", translatorNotes: "转换器做的改动", change_dropped: "删除", change_added: "新增",
@@ -136,6 +161,31 @@ const I18N = (() => {
     confirmReset: "将模式、后端和模型映射恢复为默认值？", context: "上下文",
     priceIn: "输入 $/百万", priceOut: "输出 $/百万", use: "用于", use_sonnet: "sonnet", use_opus: "opus", use_haiku: "haiku",
     use_defaultModel: "默认", picked: "已选择 {model}：保存后生效", modelsShown: "显示 {n} / {total} 个模型",
+    baseUrlLocked: "只读：请求发往何处是启动时的设置。请设置 OPENROUTER_BASE_URL（或编辑 config.json 后点“从文件重新加载”）并重启；若要在此处修改，请用 --auth-token 启动代理。",
+    exportConfig: "导出配置", importConfig: "导入配置", imported: "配置已导入",
+    importNotJson: "该文件不是 JSON 格式的配置对象", importSkippedBaseUrl: "未应用文件中的 Base URL：在此处 Base URL 是启动时的设置",
+    // usage insight (usage.js)
+    usage: "用量", resetsIn: "{span} 后重置", runsOutAt: "按近期速率约 {time} 用尽",
+    lastsToReset: "按近期速率可用到重置", usedBy: "使用者", left: "剩余",
+    sharesHint: "本窗口开始以来各会话所占的变化份额（按 token 分摊）",
+    budget_daily: "每日预算", budget_monthly: "每月预算",
+    budgetCrossed: "{period}已超出：已花费 {spent}，上限 {limit}",
+    sessionBudgetCrossed: "会话 {session} 超出{period}：{spent}，上限 {limit}",
+    usageReport: "报表", byModel: "按模型", report_daily: "每日", report_weekly: "每周（周一起）",
+    report_monthly: "每月", report_blocks: "5 小时窗口", report_session: "会话", report_project: "项目",
+    report_tag: "标签", models: "模型", input: "输入", output: "输出", cacheWrite: "缓存写入",
+    totalTokens: "总 token", genaiPrices: "genai-prices", upstreamCost: "上游报价", total: "合计",
+    none: "（无）", noUsage: "此范围内没有请求。", activeBlock: "进行中，剩余 {span}",
+    project: "项目", tags: "标签", upstreamCacheMiss: "上游缓存未命中",
+    contextAnatomy: "上下文构成", anatomyTotal: "{n} 个输入 token", contextGrowth: "上下文增长（主代理）",
+    turn: "轮", compacted: "已压缩", growthSummary: "{turns} 轮，峰值 {max} token，{compactions} 次压缩",
+    contextTokens: "上下文 token", inputCost: "输入费用", byCategory: "按类别", byTool: "按工具",
+    byMcpServer: "按 MCP 服务器", category: "类别", tool: "工具", mcpServer: "MCP 服务器",
+    anatomyCoverage: "已分析 {covered}/{n} 个请求（其余 {missing} 个在下次刷新时分析）",
+    cat_system: "系统提示", cat_tools: "工具定义", cat_user_text: "用户文本",
+    cat_assistant_text: "助手文本", cat_tool_calls: "工具调用", cat_tool_results: "工具结果",
+    cat_thinking: "思考", cat_images: "图片", cat_documents: "文档", cat_other: "其他",
+    upstreamDiagnosis: "上游诊断", upstreamReasons: "上游缓存诊断：{reasons}；未命中 {tokens} token，{cost}",
   };
 
   const dictionaries = { en, zh };
@@ -169,5 +219,11 @@ const I18N = (() => {
     if (toggle) toggle.addEventListener("click", () => set(lang === "zh" ? "en" : "zh"));
   }
 
-  return { t, init, set, apply, get lang() { return lang; } };
+  // "{n} things", or the key's `_one` form when n is 1 ("1 tool offered").
+  function plural(key, n) {
+    const one = key + "_one";
+    return t(n === 1 && (one in dictionaries[lang] || one in en) ? one : key, { n });
+  }
+
+  return { t, plural, init, set, apply, get lang() { return lang; } };
 })();

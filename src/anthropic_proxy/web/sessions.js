@@ -51,6 +51,7 @@
     try {
       const report = await UI.api("/api/monitor/sessions/" + encodeURIComponent(id));
       box.append(el("h4", {}, t("agentTree")), el("ul", { class: "tree" }, node(report.tree)), cache(report.cache));
+      if (window.Usage) box.append(window.Usage.sessionContext(id));
       box.scrollIntoView({ block: "start" });
     } catch (error) {
       box.append(el("p", { class: "error" }, error.message));
@@ -78,8 +79,11 @@
       el("h4", {}, t("cacheDiagnostics")),
       el("p", {}, t("cacheSummary", { turns: s.turns, breaks: s.breaks, hit: ratio(s.hit_ratio), lost: tokens(s.lost_tokens), cost: usd(s.lost_usd) })),
       reasons ? el("p", {}, t("breakReasons"), ": ", reasons) : null,
+      Object.keys(s.upstream_reasons || {}).length ? el("p", { class: "upstream-reasons" }, t("upstreamReasons", {
+        reasons: Object.entries(s.upstream_reasons).map(([k, v]) => `${k} × ${v}`).join(", "),
+        tokens: tokens(s.upstream_missed_tokens), cost: usd(s.upstream_missed_usd) })) : null,
       el("table", { class: "grid-table" },
-        el("thead", {}, el("tr", {}, ["time", "agent", "model", "cacheHit", "cacheReadWrite", "broken", "lostCost"].map((h) => el("th", {}, t(h))))),
+        el("thead", {}, el("tr", {}, ["time", "agent", "model", "cacheHit", "cacheReadWrite", "broken", "lostCost", "upstreamDiagnosis"].map((h) => el("th", {}, t(h))))),
         el("tbody", {}, c.turns.map(turnRow))));
   }
 
@@ -91,7 +95,9 @@
       el("td", {}, el("span", { class: "ratio-track" }, bar), " ", ratio(x.hit_ratio)),
       el("td", { class: "num" }, `${tokens(x.cache_read_tokens)} / ${tokens(x.cache_creation_tokens)}`),
       el("td", {}, x.broken ? x.reasons.map((r) => t("reason_" + r)).join(", ") : ""),
-      el("td", { class: "num" }, x.broken ? usd(x.lost_usd) : ""));
+      el("td", { class: "num" }, x.broken ? usd(x.lost_usd) : ""),
+      el("td", { class: "upstream-diagnosis" }, x.upstream_reason
+        ? `${x.upstream_reason} · ${tokens(x.upstream_missed_tokens || 0)} · ${usd(x.upstream_missed_usd)}` : ""));
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import orjson
 import psycopg
@@ -33,6 +32,7 @@ from anthropic_proxy.config.store import EDITABLE, ConfigError, ConfigStore
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.postgres import PostgresStore
 from anthropic_proxy.storage.sqlite import COLUMNS
+from anthropic_proxy.wire import JSON
 
 log = logging.getLogger("anthropic_proxy.cluster")
 Listener = Callable[[Sequence[Row]], None]
@@ -40,7 +40,6 @@ Wanted = Callable[[], bool]
 LIVE_COLUMNS = COLUMNS
 """What live listeners get of another instance's rows: the `exchanges` row, not the bodies and
 headers in `exchange_payloads`, which only the detail view needs (it reads them itself)."""
-JSON = dict[str, Any]
 CONFIG_NAME = "runtime"
 RETRY_S = (0.5, 1, 2, 5, 10)
 
@@ -149,7 +148,8 @@ class ClusterSync:
     def _apply(self, config: ConfigStore, shared: JSON) -> None:
         """Make the local config equal to the shared one; our own listener then sees no change."""
         self._applied = shared
-        config.update(as_patch(editable(config.current()), shared))
+        # The shared config was written by an instance that enforced the base-URL rule.
+        config.update(as_patch(editable(config.current()), shared), redirect_allowed=True)
 
     def _config_changed(self, snapshot: JSON) -> None:
         """ConfigStore listener (event loop thread): publish a local change to the others."""

@@ -24,16 +24,16 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from anthropic_proxy.errors import Forbidden, ProxyError, Unauthorized, error_body
-from anthropic_proxy.settings import Settings
+from anthropic_proxy.config import destinations
+from anthropic_proxy.errors import Forbidden, ProxyError, Unauthorized, error_response
+from anthropic_proxy.settings import LOOPBACK_NAMES, Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PROXY_PREFIXES = ("/v1/", "/api/event_logging/")
 PROXY_PATHS = frozenset({"/health", "/api/hello"})
 COOKIE = "anthropic_proxy_token"
-LOGIN_PAGE = Path(__file__).parent.parent / "web" / "login.html"
+LOGIN_PAGE = Path(__file__).parent / "web" / "login.html"
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -91,7 +91,11 @@ class Guard:
         if request.method not in SAFE_METHODS and is_cross_site(request):
             raise Forbidden("cross-site request refused: the Origin does not match this server")
         public = proxy or request.path.startswith("/static/")  # assets hold no data
-        if not public and self.token_required and not self.authorized(request, is_login(request)):
+        if public:
+            return
+        if self.token and self.authorized(request, is_login(request)):
+            request[destinations.OPERATOR] = True  # may move traffic (config/destinations.py)
+        elif self.token_required:
             raise Unauthorized(
                 "an access token is required: send Authorization: Bearer <token>, or open /monitor?token=<token>"
             )
@@ -152,7 +156,7 @@ def middleware(
 def refusal(request: web.Request, error: ProxyError) -> web.StreamResponse:
     if isinstance(error, Unauthorized) and "text/html" in request.headers.get("Accept", ""):
         return web.FileResponse(LOGIN_PAGE, status=401, headers={"Cache-Control": "no-store"})
-    return web.json_response(error_body(error.error_type, error.message), status=error.status)
+    return error_response(error)
 
 
 def _login(request: web.Request) -> web.StreamResponse:

@@ -1,35 +1,33 @@
 """The compatibility self-test: a short battery against the backend for each mapped model.
 
-Each check sends an Anthropic request through the same translation as live traffic and judges
-the Anthropic reply, so a pass means Claude Code would get what it needs. The result is one
-capability line per model, e.g. `text ✓ stream ✓ tools ✓ tool-result ✓ image ✗ thinking ✓ ...`.
+Each check sends an Anthropic request through the same client (`backend/client.py`) and
+translation as live traffic and judges the Anthropic reply, so a pass means Claude Code would
+get what it needs. The result is one capability line per model, e.g. `text ✓ stream ✓ tools ✓ tool-result ✓ image ✗ thinking ✓ ...`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
-import orjson
 
+from anthropic_proxy.backend import client
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.proxy.translated import target_for, upstream_headers
+from anthropic_proxy.errors import ProxyError
 from anthropic_proxy.translate.errors import upstream_http_error
-from anthropic_proxy.translate.request import anthropic_to_openai_request
 from anthropic_proxy.translate.response import (
     UpstreamFailure,
     accumulate,
     openai_to_anthropic_message,
 )
-from anthropic_proxy.translate.stream import StreamContext, anthropic_events, upstream_chunks
+from anthropic_proxy.translate.stream import anthropic_events, upstream_chunks
 from anthropic_proxy.translate.tokens import estimate_input_tokens
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 CHECK_TIMEOUT_S: Final = 60.0
 # A 1x1 red PNG.
 PIXEL: Final = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -54,28 +52,20 @@ class Probe:
         self.session, self.store, self.model = session, store, model
 
     async def send(self, body: JSON) -> JSON:
-        target = target_for(self.store.base_url, self.model, None)
-        upstream = anthropic_to_openai_request({"model": self.model, **body}, target)
-        url = f"{self.store.base_url}/v1/chat/completions"
-        headers = upstream_headers(self.store.backend_key(url), self.store.attribution, None)
-        ctx = StreamContext(
-            model=self.model,
-            message_id=f"msg_{uuid.uuid4().hex}",
-            stop_sequences=upstream.stop_sequences,
-            tool_names=upstream.tool_names,
-            thinking=upstream.thinking,
-        )
-        data = orjson.dumps(upstream.body)
-        async with self.session.post(url, data=data, headers=headers) as response:
+        call = client.build_call(self.store, {"model": self.model, **body}, self.model)
+        response = await client.send(self.session, call)
+        try:
             if response.status >= 300:
-                error = upstream_http_error(
-                    response.status, await response.read(), response.headers
-                )
+                raw = await client.read(response)
+                error = upstream_http_error(response.status, raw, response.headers)
                 raise UpstreamFailure(error.error_type, f"HTTP {error.status}: {error.message}")
             if body.get("stream"):
-                chunks = upstream_chunks(response.content.iter_any())
-                return await accumulate(anthropic_events(chunks, ctx))
-            return await openai_to_anthropic_message(orjson.loads(await response.read()), ctx)
+                chunks = upstream_chunks(client.body_bytes(response))
+                return await accumulate(anthropic_events(chunks, call.stream))
+            reply = client.reply_object(await client.read(response))
+            return await openai_to_anthropic_message(reply, call.stream)
+        finally:
+            response.close()
 
 
 def _user(*content: JSON) -> list[JSON]:
@@ -196,7 +186,7 @@ CHECKS: Final[MappingProxyType[str, Check]] = MappingProxyType(
 async def _run_check(check: Check, probe: Probe) -> str:
     try:
         return await asyncio.wait_for(check(probe), CHECK_TIMEOUT_S)
-    except UpstreamFailure as failure:
+    except (UpstreamFailure, ProxyError) as failure:
         return f"fail: {failure.error_type}: {failure.message[:300]}"
     except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         return f"fail: {type(exc).__name__}: {exc}"

@@ -8,7 +8,8 @@ instance sees the fleet's spend. Periods are UTC days and months, the same for e
 budget and period: the alert is claimed by inserting its key into `alerts_sent`, so among
 several instances only the one whose insert wins sends it; a failed POST releases the claim so
 a later check retries. Checks run on the event loop after recorded batches (at most once per
-`CHECK_EVERY_S`), never on the proxy's hot path.
+`CHECK_EVERY_S`), never on the proxy's hot path. Each crossing is also logged once per process
+as a warning (with or without a webhook), and `/monitor` shows progress and a banner.
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ class BudgetWatch:
         self.webhook_url = settings.budget_webhook_url
         self.instance = instance or f"{settings.host}:{settings.port}"
         self.sent: list[dict[str, Any]] = []
+        self.warned: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -198,8 +200,9 @@ class BudgetWatch:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if self.limits.any and self.webhook_url:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        if self.limits.any:
+            if self.webhook_url:
+                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
             self._task = self._loop.create_task(self._run(), name="budget-watch")
             self._due.set()  # a restart mid-period checks at once
 
@@ -236,6 +239,9 @@ class BudgetWatch:
         alerts = await asyncio.to_thread(crossed, self.store, self.limits, now)
         sent = []
         for alert in alerts:
+            self._warn(alert)
+            if self._http is None:
+                continue
             if await asyncio.to_thread(claim, self.store, alert["key"], now):
                 if await self._post({**alert, "instance": self.instance, "at": now}):
                     sent.append(alert)
@@ -243,6 +249,20 @@ class BudgetWatch:
                     await asyncio.to_thread(release, self.store, alert["key"])
         self.sent.extend(sent)
         return sent
+
+    def _warn(self, alert: dict[str, Any]) -> None:
+        if alert["key"] in self.warned:
+            return
+        self.warned.add(alert["key"])
+        who = f"session {alert['sessionId']}" if alert["sessionId"] else "proxy"
+        log.warning(
+            "budget crossed: %s %s budget $%.2f for %s, spent $%.2f",
+            who,
+            alert["period"],
+            alert["limitUsd"],
+            alert["periodLabel"],
+            alert["spentUsd"],
+        )
 
     async def _post(self, payload: dict[str, Any]) -> bool:
         if self._http is None:

@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.storage import Row
 
 MAX_MODELS = 200
@@ -33,7 +34,6 @@ TOKEN_COLUMNS = {
     "cache_read": "cache_read_tokens",
     "cache_write": "cache_creation_tokens",
 }
-FAILED_STATES = frozenset({"error", "timeout", "interrupted"})
 
 
 class RecorderHealth(Protocol):
@@ -109,7 +109,7 @@ class Metrics:
                 self.tokens.labels(model, mode, kind).inc(row[column])
         if row.get("cost_usd"):
             self.cost.labels(model, mode).inc(row["cost_usd"])
-        if row["state"] in FAILED_STATES or row.get("error_kind"):
+        if row["state"] in FAILED or row.get("error_kind"):
             self.errors.labels(str(row.get("error_kind") or row["state"])).inc()
 
     def _model(self, name: Any) -> str:

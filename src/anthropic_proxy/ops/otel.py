@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.storage import Row
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 log = logging.getLogger("anthropic_proxy.otel")
-FAILED = frozenset({"error", "timeout", "interrupted", "client_closed"})
 PROVIDERS = {"anthropic": "anthropic", "openrouter": "openai"}
 """gen_ai.provider.name by proxy mode: translation speaks the OpenAI chat API to the backend."""
 USAGE = {

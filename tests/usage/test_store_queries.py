@@ -1,0 +1,121 @@
+"""Quota, reports and the status line read the same on SQLite and PostgreSQL (rows written
+straight into each store, as the recorder would)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from anthropic_proxy.storage import Store, open_store
+from anthropic_proxy.usage import quota, report, statusline
+from tests.monitor.conftest import make_row
+from tests.pg import fresh_schema, url_for
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+NOW = 1_750_010_000.0  # 2025-06-15 17:53:20 UTC
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "postgres":
+        with fresh_schema() as schema:
+            opened = open_store(url_for(schema), tmp_path)
+            opened.open()
+            yield opened
+            opened.close()
+        return
+    opened = open_store("", tmp_path)
+    opened.open()
+    yield opened
+    opened.close()
+
+
+def reading(util: float, reset: float) -> str:
+    return orjson.dumps({"unified-5h-utilization": str(util), "unified-5h-reset": str(int(reset)),
+                         "unified-5h-status": "allowed"}).decode()  # fmt: skip
+
+
+def test_forecast_from_the_last_hour(store: Store) -> None:
+    reset = NOW + 2 * 3600
+    rows = [  # one reading every 10 minutes for the last 50 minutes, +0.05 each
+        make_row(i, started_at=NOW - 3000 + 600 * i, ratelimit=reading(0.30 + 0.05 * i, reset),
+                 session_id="s1", project="p")
+        for i in range(6)
+    ]  # fmt: skip
+    store.write(rows, {})
+    window = quota.quota(store, now=NOW)["windows"][0]
+    assert window["window"] == "5h" and window["utilization"] == pytest.approx(0.55)
+    forecast = window["forecast"]
+    assert forecast["rate_per_hour"] == pytest.approx(0.30)  # 0.05 per 10 minutes
+    # 0.45 left at 0.30/hour: 1.5 hours after the last reading, before the reset (2 h away).
+    assert forecast["runs_out_at"] == pytest.approx(NOW - 0 + 1.5 * 3600, abs=1)
+    assert forecast["before_reset"] is True
+    assert window["reset_in_s"] == pytest.approx(2 * 3600)
+
+
+def test_reports_group_by_period_owner_and_model(store: Store) -> None:
+    day = datetime(2025, 6, 14, tzinfo=UTC).timestamp()
+    rows = [
+        make_row(1, started_at=day + 3600, session_id="a", project="p1", tags="x,y",
+                 model="claude-sonnet-4-5", input_tokens=100, output_tokens=10, cost_usd=0.5),
+        make_row(2, started_at=day + 3 * 3600, session_id="a", project="p1", tags="x",
+                 model="claude-opus-4-1", input_tokens=200, output_tokens=20, cost_usd=1.25),
+        make_row(3, started_at=day + 7 * 3600, session_id="b", project="p2",
+                 model="claude-sonnet-4-5", input_tokens=300, output_tokens=30, cost_usd=0.25,
+                 price_version="backend usage.cost", calculated_cost_usd=0.2),
+        make_row(4, started_at=day + 86400 + 60, session_id="b", project="p2",
+                 model="claude-sonnet-4-5", input_tokens=400, output_tokens=40, cost_usd=2.0),
+        make_row(5, started_at=day + 86400 + 90, kind="count_tokens", cost_usd=None),
+        make_row(6, started_at=day + 86400 + 95, state="pending", cost_usd=None),
+    ]  # fmt: skip
+    store.write(rows, {})
+    scope = report.Scope()
+    daily = report.report(store, "daily", scope, by_model=True, tz=UTC, now=NOW)
+    assert [r["key"] for r in daily["rows"]] == ["2025-06-14", "2025-06-15"]
+    first = daily["rows"][0]
+    assert first["requests"] == 3 and first["input_tokens"] == 600 and first["cost_usd"] == 2.0
+    assert first["reported_cost_usd"] == 0.25 and first["calculated_cost_usd"] == pytest.approx(
+        1.95
+    )
+    assert {m["model"]: m["requests"] for m in first["by_model"]} == {
+        "claude-sonnet-4-5": 2, "claude-opus-4-1": 1}  # fmt: skip
+    assert daily["totals"]["requests"] == 4 and daily["totals"]["cost_usd"] == 4.0
+    blocks = report.report(store, "blocks", scope, tz=UTC, now=NOW)["rows"]
+    # 01:00 opens a block to 06:00 (rows 1, 2); 07:00 a second; the next day 00:01 a third.
+    assert [(b["key"], b["requests"]) for b in blocks] == [
+        ("2025-06-14 01:00", 2), ("2025-06-14 07:00", 1), ("2025-06-15 00:00", 1)]  # fmt: skip
+    sessions = report.report(store, "session", scope, tz=UTC)["rows"]
+    assert [(s["key"], s["project"], s["cost_usd"]) for s in sessions] == [
+        ("b", "p2", 2.25), ("a", "p1", 1.75)]  # fmt: skip
+    tags = {r["key"]: r["requests"] for r in report.report(store, "tag", scope)["rows"]}
+    assert tags == {"x": 2, "y": 1, None: 2}
+    only = report.report(store, "monthly", report.Scope(tag="y", project="p1"), tz=UTC)
+    assert only["totals"]["requests"] == 1
+    weekly = report.report(store, "weekly", scope, tz=UTC)["rows"]
+    assert [w["key"] for w in weekly] == ["2025-06-09"]  # the Monday of that week
+
+
+def test_statusline_facts(store: Store) -> None:
+    midnight = datetime.fromtimestamp(NOW).replace(hour=0, minute=0, second=0).timestamp()
+    rows = [
+        make_row(1, started_at=midnight - 600, session_id="s", cost_usd=1.0),
+        make_row(2, started_at=midnight + 60, session_id="s", cost_usd=0.5, input_tokens=10,
+                 cache_read_tokens=80000, cache_creation_tokens=10, ratelimit=reading(0.42, NOW + 3600)),
+        make_row(3, started_at=midnight + 120, session_id="other", cost_usd=0.25),
+        make_row(4, started_at=midnight + 130, session_id="s", agent_id="sub", cost_usd=0.0,
+                 input_tokens=5, cache_read_tokens=0, cache_creation_tokens=0),
+    ]  # fmt: skip
+    store.write(rows, {})
+    given: dict[str, Any] = {"session_id": "s", "model": {"id": "claude-sonnet-4-5"}}
+    facts = statusline.facts(store, given, now=NOW)
+    assert facts["session_cost_usd"] == 1.5 and facts["today_cost_usd"] == 0.75
+    assert facts["quota"]["utilization"] == 0.42 and facts["quota"]["window"] == "5h"
+    assert facts["context_tokens"] == 80020 and facts["context_window"] == 200_000
+    line = statusline.line(facts)
+    assert line.startswith("$1.50 session · $0.75 today · 5h 42% ↺")
+    assert "ctx 80k/200k 40%" in line
