@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.conftest import RunningProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, error_reply, message, text_block, usage
@@ -190,7 +191,40 @@ async def test_stats_arithmetic_matches_hand_computed_values(
     )
     items = s["buckets"]["items"]
     assert sum(b["count"] for b in items) == 7 and sum(b["cost"] for b in items) == 3.75
-    assert s["buckets"]["width"] == 60
+    assert s["buckets"]["width"] == 1  # 7 exchanges over 6 seconds: one-second buckets
+
+
+async def test_dated_and_undated_ids_of_a_model_are_one_row(
+    mon: RunningProxy, http: aiohttp.ClientSession
+) -> None:
+    models = ["claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929",
+              "claude-haiku-4-5-20251001", "claude-opus-4-6[1m]"]  # fmt: skip
+    await write_rows(mon, [make_row(i, model=m, cost_usd=1.0) for i, m in enumerate(models)])
+    s = await get(http, mon, "/api/monitor/stats")
+    per_model = {m["key"]: (m["count"], m["ids"]) for m in s["perModel"]}
+    assert per_model == {
+        "claude-sonnet-4-5": (3, ["claude-sonnet-4-5", "claude-sonnet-4-5-20250929"]),
+        "claude-haiku-4-5": (1, ["claude-haiku-4-5-20251001"]),
+        "claude-opus-4-6[1m]": (1, ["claude-opus-4-6[1m]"]),
+    }
+    assert s["cost"]["perModel"]["claude-sonnet-4-5"] == 3.0
+    ids = ",".join(per_model["claude-sonnet-4-5"][1])  # the dashboard's model filter value
+    listed = await get(http, mon, "/api/monitor/requests", model=ids)
+    assert sorted(r["model"] for r in listed["data"]) == sorted(models[:3])
+    report = await get(http, mon, "/api/monitor/analyze", format="json")
+    assert report["cost"]["byModel"][0]["key"] == "claude-sonnet-4-5"
+
+
+@pytest.mark.parametrize(
+    ("span_s", "width"), [(59, 1), (600, 10), (1800, 30), (3 * 3600, 300), (40 * 86400, 86400)]
+)
+async def test_chart_buckets_follow_the_span(
+    mon: RunningProxy, http: aiohttp.ClientSession, span_s: int, width: int
+) -> None:
+    await write_rows(mon, [make_row(0), make_row(1, started_at=BASE_TIME + span_s)])
+    s = await get(http, mon, "/api/monitor/stats")
+    assert s["buckets"]["width"] == width
+    assert len(s["buckets"]["items"]) > 1 and sum(b["count"] for b in s["buckets"]["items"]) == 2
 
 
 async def test_upstream_error_is_recorded_as_error(

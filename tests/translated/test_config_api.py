@@ -217,3 +217,13 @@ async def test_self_test_reports_a_capability_line_per_model(
     assert status == 200 and len(report["models"]) == 3
     for model in report["models"]:
         assert "✗" not in model["capabilities"], model
+
+
+async def test_health_names_the_backend_in_translation_mode(
+    translating: RunningProxy, oai: FakeOpenAI
+) -> None:
+    status, health = await call(translating, "GET", "/health")
+    assert status == 200 and health["mode"] == "openrouter" and health["upstream"] == oai.url
+    await call(translating, "POST", "/api/config", {"proxyMode": "anthropic"})
+    health = (await call(translating, "GET", "/health"))[1]
+    assert health["upstream"] == "https://api.anthropic.com"

@@ -28,6 +28,8 @@ import orjson
 
 from anthropic_proxy.config import destinations
 from anthropic_proxy.config.validate import ConfigError, validate
+from anthropic_proxy.routing import load, preset
+from anthropic_proxy.routing.model import Provider, Routing
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
 from anthropic_proxy.translate.models import ModelMapping, ModelRule
 from anthropic_proxy.wire import JSON
@@ -42,7 +44,7 @@ SEED_MAPPING: Final = MappingProxyType(
         "haiku": "anthropic/claude-haiku-4.5",
     }
 )
-EDITABLE: Final = ("proxyMode", "openrouter", "headers")
+EDITABLE: Final = ("proxyMode", "openrouter", "headers", "providers", "routes")
 _DEFAULT_PORTS: Final = MappingProxyType({"http": 80, "https": 443})
 
 __all__ = ["ConfigError", "ConfigStore", "DestinationLocked"]
@@ -55,9 +57,13 @@ class DestinationLocked(ConfigError):
 class ConfigStore:
     """The runtime config; `update`, `reset` and `reload` notify subscribers on change."""
 
-    def __init__(self, path: Path, settings: Settings) -> None:
+    def __init__(
+        self, path: Path, settings: Settings, upstreams: tuple[str, ...] = (DEFAULT_UPSTREAM,)
+    ) -> None:
         self.path = path
         self.settings = settings
+        self.upstreams = upstreams
+        """The seed's Anthropic upstreams (`--upstream URL1,URL2`), set at start."""
         self._listeners: list[Listener] = []
         self._data = self._load()
 
@@ -78,6 +84,17 @@ class ConfigStore:
         router = self._data["openrouter"]
         rules = tuple(ModelRule(r["pattern"], r["model"]) for r in router.get("modelRules", []))
         return ModelMapping(dict(router["modelMapping"]), rules, str(router["defaultModel"]))
+
+    def seed_providers(self) -> dict[str, Provider]:
+        return preset.seed_providers(self.upstreams, self.base_url)
+
+    def routing(self) -> Routing:
+        """The effective routing: configured routes over seed + configured providers, or the
+        seed's `proxyMode` as a preset."""
+        configured = load.parse(
+            self._data["providers"], self._data["routes"], self.seed_providers()
+        )
+        return preset.build(self.mode, self.upstreams, self.base_url, configured)
 
     def backend_key(self, url: str) -> str:
         """The operator's key, if `url` is on the host the operator trusted with it."""
@@ -103,6 +120,9 @@ class ConfigStore:
         moved = destinations.changed(self._data, merged)
         if moved and not redirect_allowed:
             raise DestinationLocked({name: destinations.HOW_TO_CHANGE for name in moved})
+        _check_routing(
+            merged, preset.seed_providers(self.upstreams, merged["openrouter"]["baseUrl"])
+        )
         self._replace(merged, persist=True)
         return self.current()
 
@@ -145,13 +165,15 @@ class ConfigStore:
                 "modelRules": [],
             },
             "headers": {"httpReferer": s.http_referer, "title": s.x_title},
+            "providers": [],
+            "routes": [],
         }
 
     def _load(self) -> JSON:
         data = self._defaults()
         stored = _read(self.path)
         if stored:
-            data = _lenient_merge(data, stored, self._read_only())
+            data = _lenient_merge(data, stored, self._read_only(), self.upstreams)
         s = self.settings
         overrides = {"proxyMode": s.mode, "baseUrl": s.openrouter_base_url.rstrip("/")}
         data["proxyMode"] = overrides["proxyMode"] or data["proxyMode"]
@@ -165,7 +187,8 @@ class ConfigStore:
         return {
             "destinations": destinations.describe(s.auth_token),
             "anthropic": {
-                "baseUrl": s.upstream_url or s.legacy_base_url or DEFAULT_UPSTREAM,
+                "baseUrl": self.upstreams[0],
+                "upstreams": list(self.upstreams),
                 "timeout": s.request_timeout_ms,
             },
             "server": {"host": s.host, "port": s.port, "logLevel": s.log_level},
@@ -177,18 +200,31 @@ class ConfigStore:
         }
 
 
-def _lenient_merge(data: JSON, stored: JSON, read_only: JSON) -> JSON:
+def _lenient_merge(data: JSON, stored: JSON, read_only: JSON, upstreams: tuple[str, ...]) -> JSON:
     """A seed file may hold an apiKey or stale fields: keep what validates, drop the rest."""
     stored = {k: v for k, v in stored.items() if k in EDITABLE}
     router = stored.get("openrouter")
     if isinstance(router, dict):
         stored["openrouter"] = {k: v for k, v in router.items() if k != "apiKey"}
     try:
-        return validate(stored, data, read_only)
+        merged = validate(stored, data, read_only)
     except ConfigError as error:
         log.warning("config.json: ignoring invalid fields: %s", error)
         bad = {field.split(".")[0] for field in error.fields}
-        return validate({k: v for k, v in stored.items() if k not in bad}, data, read_only)
+        merged = validate({k: v for k, v in stored.items() if k not in bad}, data, read_only)
+    try:
+        _check_routing(merged, preset.seed_providers(upstreams, merged["openrouter"]["baseUrl"]))
+    except ConfigError as error:
+        log.error("config.json: providers and routes ignored (%s); serving the preset", error)
+        merged["providers"], merged["routes"] = [], []
+    return merged
+
+
+def _check_routing(data: JSON, known: dict[str, Provider]) -> None:
+    try:
+        load.parse(data["providers"], data["routes"], known)
+    except load.RoutingError as error:
+        raise ConfigError(error.fields) from error
 
 
 def _read(path: Path) -> JSON | None:

@@ -95,9 +95,18 @@ def _rules(value: Any, current: Any) -> tuple[Any, str | None]:
     return rules, None
 
 
+def _list(value: Any, current: Any) -> tuple[Any, str | None]:
+    """`providers` and `routes`: checked in depth, together, by `routing.load` in the store."""
+    if isinstance(value, list):
+        return copy.deepcopy(value), None
+    return current, "must be a list"
+
+
 FIELDS: Final[MappingProxyType[str, Checker]] = MappingProxyType(
     {
         "proxyMode": _mode,
+        "providers": _list,
+        "routes": _list,
         "openrouter.baseUrl": _url,
         "openrouter.defaultModel": _model,
         "openrouter.modelMapping": _mapping,

@@ -9,7 +9,9 @@ one value at its rank by an index walk (`LIMIT 1 OFFSET rank`).
 from __future__ import annotations
 
 import math
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from anthropic_proxy.exchange import FAILED, FAILED_SQL
@@ -19,6 +21,12 @@ from anthropic_proxy.monitor.rollup import MEASURES
 from anthropic_proxy.storage import Row, Store
 
 BUCKET_WIDTHS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
     60,
     300,
     900,
@@ -32,6 +40,9 @@ BUCKET_WIDTHS = (
     30 * 86400,
 )
 MAX_BUCKETS = 60
+ROLLUP_FINEST = 60
+"""Narrower buckets (a short span) are summed from the rows: the rollup's finest slot is 1 min."""
+DATED = re.compile(r"-\d{8}$")
 GROUPED = f"""
 SELECT {{key}} AS key, COUNT(*) AS n,
   SUM(CASE WHEN state IN {FAILED_SQL} THEN 1 ELSE 0 END) AS errors,
@@ -79,7 +90,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     start = int(begin // width * width)
     if matched is not None:
         groups = _row_groups(matched, start, width)
-    elif rollup:
+    elif rollup and width >= ROLLUP_FINEST:
         groups = sums.rollup_groups(store, f, clause, params, start, width)
     else:
         groups = sums.raw_groups(store, clause, params, start, width)
@@ -98,7 +109,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     result["latency"] = {"avg": _avg(totals["sum_duration"], totals["n_duration"]), **duration}
     result["ttft"] = {"avg": _avg(totals["sum_ttft"], totals["n_ttft"]), **ttft}
     result["avgDuration"] = result["latency"]["avg"] or 0
-    models = _by(groups, "model")
+    models = _by(groups, "model", model_group)
     result["perModel"] = models
     result["perMode"] = _by(groups, "mode")
     result["requestsPerModel"] = {m["key"]: m["count"] for m in models}
@@ -193,16 +204,23 @@ def _sum_groups(groups: list[Row]) -> Row:
     return out
 
 
-def _by(groups: list[Row], key: str) -> list[dict[str, Any]]:
-    """Per-model or per-mode figures, largest group first."""
+def model_group(model: str) -> str:
+    """The model a dated id belongs to: `claude-sonnet-4-5-20250929` -> `claude-sonnet-4-5`, so
+    Claude Code's dated and undated ids of one model are one row (the exact id is in the detail)."""
+    return DATED.sub("", model) if model else model
+
+
+def _by(groups: list[Row], key: str, name_of: Callable[[str], str] = str) -> list[dict[str, Any]]:
+    """Per-model or per-mode figures, largest group first; `ids` lists the exact values grouped
+    under each key (the dashboard filters by them)."""
     parts: dict[str, list[Row]] = {}
     for g in groups:
-        parts.setdefault(g[key], []).append(g)
+        parts.setdefault(name_of(g[key]), []).append(g)
     out = []
     for name, rows in parts.items():
         total = _sum_groups(rows)
         total["key"] = name
-        out.append(_group(total))
+        out.append({**_group(total), "ids": sorted({str(r[key]) for r in rows})})
     out.sort(key=lambda r: (-r["count"], str(r["key"])))
     return out
 

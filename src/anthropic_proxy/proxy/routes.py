@@ -59,7 +59,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except ProxyError as error:
         return _failed(capture, error)
     except (asyncio.CancelledError, ConnectionResetError):
-        capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
+        if capture.t_end is None:  # else the upstream's end came first: that is the outcome
+            capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
         raise
     except Exception as exc:
         if capture.t_headers is not None:  # the response has started: nothing else to send
@@ -133,7 +134,10 @@ async def health(request: web.Request) -> web.Response:
         "status": "healthy",
         "version": __version__,
         "mode": state.config.mode,
-        "upstream": state.upstream_url,
+        # where the next request goes: the translation backend in translation mode
+        "upstream": state.config.base_url
+        if state.config.mode == "openrouter"
+        else state.upstream_url,
         "upstreams": [p.base_url for p in _upstreams(state)],
         "timestamp": time.time(),
         "recorder": {

@@ -48,6 +48,8 @@ COUNT_IN_THREAD_BYTES: Final = 100_000
 async def serve_messages(
     request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext
 ) -> web.StreamResponse:
+    if ctx.catalog is not None:  # the first request waits briefly for the model list (limits)
+        await ctx.catalog.ready(ctx.config.base_url)
     call = client.prepare(request.headers, capture, body, ctx)
     if body.get("max_tokens") == 0:  # a cache warm-up (E37): nothing to generate
         return await _local_reply(request, capture, body, call, ctx)

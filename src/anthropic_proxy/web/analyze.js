@@ -41,7 +41,7 @@ const Analyze = (() => {
         ["avgDuration", (x) => ms(x.avgDuration)], ["tokensInOut", (x) => `${tokens(x.inputTokens)} / ${tokens(x.outputTokens)}`],
         ["cost", (x) => usd(x.cost)]], r.perModel)),
       section("errorsByCause", r.errors.length ? table([
-        ["cause", (x) => x.cause], ["state", (x) => [x.state, x.status, x.error_kind].filter(Boolean).join(" · ")],
+        ["cause", (x) => x.cause], ["state", (x) => [t("state_" + x.state), x.status, x.error_kind].filter(Boolean).join(" · ")],
         ["count", (x) => num(x.count)], ["sample", (x) => el("span", { class: "clip" }, x.sample || "–")],
         ["fix", (x) => x.fix], ["latest", (x) => exchangeLink(x.last_id)]], r.errors) : el("p", { class: "muted" }, t("noErrors"))),
       section("slowest", table([

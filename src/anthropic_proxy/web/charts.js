@@ -31,11 +31,14 @@ const Charts = (() => {
     }
   }
 
+  // Labels as fine as the buckets: dates over days, seconds under a minute.
   function shortTime(t, items) {
     const span = items.length > 1 ? items[items.length - 1].t - items[0].t : 0;
+    const width = items.length > 1 ? items[1].t - items[0].t : 60;
     const date = new Date(t * 1000);
-    if (span > 2 * 86400) return date.toLocaleDateString(undefined, { month: "short", day: "numeric" });
-    return date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    if (span > 2 * 86400) return date.toLocaleDateString(UI.locale(), { month: "short", day: "numeric" });
+    const second = width < 60 ? { second: "2-digit" } : {};
+    return date.toLocaleTimeString(UI.locale(), { hour: "2-digit", minute: "2-digit", ...second });
   }
 
   // series: [{key, cls, label}] stacked bottom-up; value(item, key) gives each part.

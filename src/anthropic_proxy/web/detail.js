@@ -44,7 +44,7 @@ const Detail = (() => {
     return el("div", {}, facts([
       ["id", x.id], ["time", datetime(x.started_at)], ["model", x.model],
       ["upstreamModel", x.upstream_model], ["mode", x.mode], ["path", x.path + (x.query ? "?" + x.query : "")],
-      ["state", x.state], ["status", x.status], ["duration", ms(x.duration_ms)], ["ttfb", ms(x.ttfb_ms)],
+      ["state", t("state_" + x.state)], ["status_", x.status], ["duration", ms(x.duration_ms)], ["ttfb", ms(x.ttfb_ms)],
       ["ttft", ms(x.ttft_ms)], ["tokensInOut", tokens], ["cacheReadWrite", cache], ["cost", usd(x.cost_usd)],
       ["stopReason", x.stop_reason], ["session", x.session_id], ["agent", x.agent_id], ["parentAgent", x.parent_agent_id],
       ["requestId", x.upstream_request_id], ["errorKind", x.error_kind], ["error", x.error_message],
@@ -59,7 +59,7 @@ const Detail = (() => {
     const out = el("div", { class: "conversation" });
     if (req.system) out.append(turn("system", blocks(req.system)));
     if (Array.isArray(req.tools) && req.tools.length) {
-      out.append(el("details", { class: "tools-list" }, el("summary", {}, t("toolsOffered", { n: req.tools.length })),
+      out.append(el("details", { class: "tools-list" }, el("summary", {}, I18N.plural("toolsOffered", req.tools.length)),
         el("p", {}, req.tools.map((tool) => tool.name).join(", "))));
     }
     for (const message of req.messages || []) out.append(turn(message.role, blocks(message.content)));

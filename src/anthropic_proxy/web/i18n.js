@@ -17,7 +17,7 @@ const I18N = (() => {
     sortSlowest: "Slowest", sortCostliest: "Costliest", sortMostOutput: "Most output",
     keysHint: "Keys: / search · j/k move · Enter open · ←/→ page · r refresh", exchange: "Exchange", close: "Close",
     state_success: "success", state_error: "error", state_timeout: "timeout", state_client_closed: "client closed",
-    state_interrupted: "interrupted", state_pending: "pending", state_failed: "failed (any)",
+    state_interrupted: "interrupted", state_upstream_broken: "upstream broken", state_pending: "pending", state_failed: "failed (any)",
     totalRequests: "Requests", activeN: "{n} in flight", sampledN: "newest {n} matches", successRate: "Success rate", errorsN: "{n} errors",
     latencyP50: "Latency p50", ttftP50: "TTFT p50", cacheReadWrite: "Cache read / write", cacheHit: "Cache hit ratio",
     totalCost: "Total cost", successful: "Successful", failed: "Failed", input: "Input", output: "Output",
@@ -28,9 +28,9 @@ const I18N = (() => {
     cleared: "All exchanges deleted", copied: "Copied", copy: "Copy", cancel: "Cancel", confirm: "Confirm",
     overview: "Overview", conversation: "Conversation", waterfall: "Stream waterfall", requestJson: "Request JSON",
     responseJson: "Response JSON", headers: "Headers", translation: "Translation", id: "ID",
-    upstreamModel: "Upstream model", path: "Path", status_: "Status", tokensOut: "Output tokens", stopReason: "Stop reason",
+    upstreamModel: "Upstream model", path: "Path", status_: "HTTP status", tokensOut: "Output tokens", stopReason: "Stop reason",
     agent: "Agent", parentAgent: "Parent agent", requestId: "Upstream request id", errorKind: "Error kind", error: "Error",
-    toolsOffered: "{n} tools offered", thinking: "Thinking", redactedThinking: "[redacted thinking]", toolResult: "tool result",
+    toolsOffered: "{n} tools offered", toolsOffered_one: "1 tool offered", thinking: "Thinking", redactedThinking: "[redacted thinking]", toolResult: "tool result",
     image: "image", document: "document", role_system: "System", role_user: "User", role_assistant: "Assistant",
     role_response: "Response", requestHeaders: "Request headers (secrets masked)", responseHeaders: "Response headers",
     translationNotes: "Translation notes ({n})", whatChanged: "Structural differences ({n})", translatorNotes: "What the translator changed", change_dropped: "dropped", change_added: "added",
@@ -103,13 +103,13 @@ const I18N = (() => {
     allTime: "全部时间", last1h: "最近 1 小时", last24h: "最近 24 小时", last7d: "最近 7 天", last30d: "最近 30 天",
     session: "会话", search: "搜索", searchHint: "文本、模型、ID…（按 /）", apply: "应用", resetFilters: "重置",
     requests: "请求", sessions: "会话", analysis: "分析", export: "导出", exportJson: "JSON",
-    exportCompressed: "压缩", clearAll: "全部清除", time: "时间", state: "状态", duration: "耗时",
+    exportCompressed: "压缩", clearAll: "全部清除", time: "时间", state: "结果", duration: "耗时",
     ttft: "首字时间", ttfb: "首字节时间", tokensInOut: "输入 / 输出 token", cacheRead: "缓存读取", cost: "费用", preview: "预览",
     prev: "‹ 上一页", next: "下一页 ›", perPage: "每页", sortBy: "排序", sortNewest: "最新", sortOldest: "最早",
     sortSlowest: "最慢", sortCostliest: "最贵", sortMostOutput: "输出最多",
     keysHint: "快捷键：/ 搜索 · j/k 移动 · Enter 打开 · ←/→ 翻页 · r 刷新", exchange: "请求详情", close: "关闭",
     state_success: "成功", state_error: "错误", state_timeout: "超时", state_client_closed: "客户端断开",
-    state_interrupted: "中断", state_pending: "进行中", state_failed: "失败（全部）",
+    state_interrupted: "中断", state_upstream_broken: "上游中断", state_pending: "进行中", state_failed: "失败（全部）",
     totalRequests: "请求数", activeN: "{n} 个进行中", sampledN: "最新 {n} 条匹配", successRate: "成功率", errorsN: "{n} 个错误",
     latencyP50: "延迟 p50", ttftP50: "首字时间 p50", cacheReadWrite: "缓存读 / 写", cacheHit: "缓存命中率",
     totalCost: "总费用", successful: "成功", failed: "失败", input: "输入", output: "输出",
@@ -120,9 +120,9 @@ const I18N = (() => {
     cleared: "已删除所有请求", copied: "已复制", copy: "复制", cancel: "取消", confirm: "确认",
     overview: "概览", conversation: "对话", waterfall: "流式瀑布图", requestJson: "请求 JSON",
     responseJson: "响应 JSON", headers: "请求头", translation: "协议转换", id: "ID",
-    upstreamModel: "上游模型", path: "路径", tokensOut: "输出 token", stopReason: "停止原因",
+    upstreamModel: "上游模型", path: "路径", status_: "HTTP 状态码", tokensOut: "输出 token", stopReason: "停止原因",
     agent: "子代理", parentAgent: "父代理", requestId: "上游请求 ID", errorKind: "错误类型", error: "错误",
-    toolsOffered: "提供了 {n} 个工具", thinking: "思考", redactedThinking: "[已隐去的思考]", toolResult: "工具结果",
+    toolsOffered: "提供了 {n} 个工具", toolsOffered_one: "提供了 1 个工具", thinking: "思考", redactedThinking: "[已隐去的思考]", toolResult: "工具结果",
     image: "图片", document: "文档", role_system: "系统", role_user: "用户", role_assistant: "助手",
     role_response: "响应", requestHeaders: "请求头（密钥已遮盖）", responseHeaders: "响应头",
     translationNotes: "转换说明（{n}）", whatChanged: "结构差异（{n}）", translatorNotes: "转换器做的改动", change_dropped: "删除", change_added: "新增",
@@ -219,5 +219,11 @@ const I18N = (() => {
     if (toggle) toggle.addEventListener("click", () => set(lang === "zh" ? "en" : "zh"));
   }
 
-  return { t, init, set, apply, get lang() { return lang; } };
+  // "{n} things", or the key's `_one` form when n is 1 ("1 tool offered").
+  function plural(key, n) {
+    const one = key + "_one";
+    return t(n === 1 && (one in dictionaries[lang] || one in en) ? one : key, { n });
+  }
+
+  return { t, plural, init, set, apply, get lang() { return lang; } };
 })();

@@ -7,7 +7,7 @@
   const { el, clear, $, num, ms, usd, pct, ratio, tokens, time } = UI;
   const t = (k, v) => I18N.t(k, v);
   const FILTERS = ["status", "model", "provider", "kind", "timeRange", "session", "q", "from", "to"];
-  const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, totalCapped: false, pages: 1, fresh: 0, stats: null, models: new Set(), source: null, selected: -1 };
+  const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, totalCapped: false, pages: 1, fresh: 0, stats: null, models: new Map(), source: null, selected: -1 };
 
   function params() {
     const p = new URLSearchParams();
@@ -74,7 +74,7 @@
 
   function rowFor(x, index) {
     const tr = el("tr", { tabindex: 0, dataset: { id: x.id }, class: index === state.selected ? "selected" : "" },
-      el("td", { title: UI.datetime(x.started_at) }, time(x.started_at)),
+      el("td", { title: UI.datetime(x.started_at), class: "when" }, UI.when(x.started_at)),
       el("td", {}, x.model || x.path, x.upstream_model ? el("div", { class: "muted small" }, "→ " + x.upstream_model) : null),
       el("td", {}, x.mode), el("td", {}, stateBadge(x)),
       el("td", { class: "num" }, ms(x.duration_ms)), el("td", { class: "num" }, ms(x.ttft_ms)),
@@ -141,11 +141,14 @@
       card("cache", t("cacheHit"), ratio(s.cacheHitRatio)),
       card("cost", t("totalCost"), usd(s.totalCost)));
     renderCharts(s);
-    for (const m of s.perModel) if (m.key) state.models.add(m.key);
+    // One option per model; its value lists the exact ids grouped under it (dated and undated).
+    for (const m of s.perModel) if (m.key) state.models.set(m.key, (m.ids || [m.key]).join(","));
     const select = $("#f-model");
     const current = select.value;
-    for (const model of state.models) {
-      if (![...select.options].some((o) => o.value === model)) select.append(el("option", { value: model }, model));
+    for (const [model, ids] of state.models) {
+      const option = [...select.options].find((o) => o.textContent === model);
+      if (option) option.value = ids;
+      else select.append(el("option", { value: ids }, model));
     }
     select.value = current;
   }

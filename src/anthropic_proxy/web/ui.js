@@ -76,11 +76,28 @@ const UI = (() => {
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return (i ? n.toFixed(1) : n) + " " + units[i];
   }
+  // Dates and times in the page's language: the browser's own locale when it is that
+  // language (en-GB keeps its 24-hour clock), else the language's usual one.
+  function locale() {
+    const lang = typeof I18N === "undefined" ? "en" : I18N.lang;
+    const browser = navigator.language || "";
+    if (browser.split("-")[0] === lang) return browser;
+    return lang === "zh" ? "zh-CN" : "en-US";
+  }
+  const sameDay = (a, b) => a.toDateString() === b.toDateString();
   function time(seconds) {
-    return seconds ? new Date(seconds * 1000).toLocaleTimeString() : dash;
+    return seconds ? new Date(seconds * 1000).toLocaleTimeString(locale(), { hour: "numeric", minute: "2-digit", second: "2-digit" }) : dash;
+  }
+  // A list row's time: the time alone today, the date too on any other day.
+  function when(seconds, now) {
+    if (!seconds) return dash;
+    const date = new Date(seconds * 1000);
+    if (sameDay(date, now || new Date())) return time(seconds);
+    const year = date.getFullYear() === (now || new Date()).getFullYear() ? undefined : "numeric";
+    return date.toLocaleString(locale(), { year, month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
   }
   function datetime(seconds) {
-    return seconds ? new Date(seconds * 1000).toLocaleString() : dash;
+    return seconds ? new Date(seconds * 1000).toLocaleString(locale()) : dash;
   }
 
   // fetch JSON; an Anthropic-shaped error body becomes an Error with its message.
@@ -170,5 +187,5 @@ const UI = (() => {
     });
   }
 
-  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, datetime, api, toast, download, copy, copyButton, initTheme, confirmDialog };
+  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, when, datetime, locale, api, toast, download, copy, copyButton, initTheme, confirmDialog };
 })();

@@ -1,0 +1,87 @@
+"""Dashboard details a user notices: dates in the list, locale formats, plurals, phone width."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import Console, shot
+from tests.browser.test_dashboard import assert_clean, open_monitor
+from tests.conftest import RunningProxy
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.monitor.conftest import ask, make_row, send, write_rows
+
+pytestmark = pytest.mark.browser
+DAY = 86400
+
+
+async def test_list_shows_the_date_when_not_today_in_the_page_language(
+    mon: RunningProxy, page: tuple[Page, Console]
+) -> None:
+    now = time.time()
+    await write_rows(mon, [make_row(1, started_at=now - 3 * DAY), make_row(2, started_at=now - 5)])
+    p, console = page
+    await open_monitor(p, mon)
+    await expect(p.locator("#rows tr[data-id]")).to_have_count(2)
+    today, older = (
+        p.locator("#rows tr[data-id] td.when").nth(0),
+        p.locator("#rows tr[data-id] td.when").nth(1),
+    )
+    older_en = await older.text_content()
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    assert older_en and any(m in older_en for m in months), older_en
+    today_en = await today.text_content() or ""
+    assert not any(m in today_en for m in months), today_en
+    await p.click("#lang-toggle")
+    await expect(p.locator("[data-view=sessions]")).to_have_text("会话")
+    await p.reload()
+    await expect(p.locator("#rows tr[data-id]")).to_have_count(2)
+    older_zh = await p.locator("#rows tr[data-id] td.when").nth(1).text_content()
+    today_zh = await p.locator("#rows tr[data-id] td.when").nth(0).text_content()
+    assert older_zh and "月" in older_zh and "AM" not in older_zh and "PM" not in older_zh
+    assert today_zh and "AM" not in today_zh and "PM" not in today_zh and "月" not in today_zh
+    assert_clean(console)
+
+
+async def test_one_tool_is_singular(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession, page: tuple[Page, Console]
+) -> None:
+    tool = {"name": "Read", "description": "read a file", "input_schema": {"type": "object"}}
+    await send(http, mon, ask("use a tool", tools=[tool]))
+    await mon.rows(1)
+    p, console = page
+    await open_monitor(p, mon)
+    await p.click("#rows tr[data-id]")
+    await p.click("[data-tab=conversation]")
+    await expect(p.locator(".tools-list summary")).to_have_text("1 tool offered")
+    assert_clean(console)
+
+
+async def test_phone_width_list_keeps_badges_whole(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession, browser: Browser
+) -> None:
+    await send(http, mon, ask("small screen", model="claude-sonnet-4-5-20250929"))
+    await mon.rows(1)
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    p = await context.new_page()
+    console = Console(p)
+    try:
+        await open_monitor(p, mon)
+        await expect(p.locator("#rows tr[data-id]")).to_have_count(1)
+        wrap = p.locator(".table-wrap")
+        await shot(p, "monitor-phone")
+        overflow = await wrap.evaluate("w => w.scrollWidth - w.clientWidth")
+        assert overflow <= 0, f"the list scrolls sideways by {overflow}px"
+        badge = await p.locator("#rows .badge").first.bounding_box()
+        assert badge is not None and badge["x"] + badge["width"] <= 390
+        visible = await p.locator(".requests thead th").evaluate_all(
+            "ths => ths.filter(th => getComputedStyle(th).display !== 'none').map(th => th.dataset.i18n)"
+        )
+        assert visible == ["time", "model", "state", "cost"]
+        await shot(p, "monitor-phone")
+        assert_clean(console)
+    finally:
+        await context.close()
