@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from anthropic_proxy import operations
+from anthropic_proxy import ops, security
 from anthropic_proxy.backend.api import BackendApi
 from anthropic_proxy.backend.catalog import ModelCatalog
 from anthropic_proxy.backend.client import TranslationContext
@@ -98,7 +100,9 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[anthropic_errors])
+    middlewares = [security.middleware(settings), anthropic_errors]  # the guard is outermost
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
+    app.on_response_prepare.append(security.strip_cors)
     config = ConfigStore(settings.data_path / "config.json", settings, upstream_urls(settings))
     app.router.add_routes(proxy_routes.routes())
     catalog = ModelCatalog(config, lambda: app[STATE].session)  # config API + translated edge
@@ -106,8 +110,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(RoutingApi(config, lambda: app[STATE].router, catalog.client).routes())
     app.router.add_routes(BackendApi(config, catalog.client, catalog).routes())
     app.cleanup_ctx.append(lambda app: _lifespan(app, settings, config, catalog))
-    monitor_api.setup(app, settings)  # pages, /api/monitor/*, the security guard, live events
-    operations.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
+    monitor_api.setup(app, settings)  # pages, /api/monitor/*, live events
+    ops.setup(app, settings)  # /metrics, budgets, OTel spans, multi-instance sync
     return app
 
 
@@ -139,12 +143,27 @@ async def _lifespan(
         ),
     )
     app[STATE] = state
+    stop_warming = _warm_model_list(config, catalog)
     yield
+    stop_warming()
     await catalog.close()
     await session.close()
     await recorder.stop()
     recorder.journal.close()
     await asyncio.to_thread(store.close)
+
+
+def _warm_model_list(config: ConfigStore, catalog: ModelCatalog) -> Callable[[], None]:
+    """The backend's model list (output limits) loads at start-up and whenever translation is
+    switched on, so the first translated request is already clamped."""
+
+    def warm(current: dict[str, Any]) -> None:
+        if current.get("proxyMode") == "openrouter":
+            with contextlib.suppress(RuntimeError):  # a change applied outside the event loop
+                catalog.warm(config.base_url)
+
+    warm(config.current())
+    return config.subscribe(warm)
 
 
 def _recorder(settings: Settings, store: Store) -> Recorder:

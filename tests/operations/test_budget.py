@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from anthropic_proxy.monitor.budget import period_bounds
+from anthropic_proxy.ops.budget import period_bounds
 from tests.conftest import StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.operations.helpers import ask, receiver

@@ -71,7 +71,7 @@ async def test_one_genai_span_per_exchange(start_proxy: StartProxy, fake: FakeAn
 
 
 async def test_off_by_default(start_proxy: StartProxy, fake: FakeAnthropic) -> None:
-    from anthropic_proxy.operations import OPERATIONS
+    from anthropic_proxy.ops import OPERATIONS
 
     proxy = await start_proxy(upstream_url=fake.url)
     assert proxy.runner.app[OPERATIONS].tracing is None

@@ -198,6 +198,7 @@ async def test_upstream_errors_pass_through_unmodified(
     [row] = await proxy.rows()
     assert (row["state"], row["status"], row["upstream_request_id"]) == ("error", status, "req_up1")
     assert row["error_message"] == reply.body["error"]["message"]
+    assert row["error_kind"] == reply.body["error"]["type"]  # the upstream's type, as in streams
 
 
 async def test_error_event_mid_stream(proxy: RunningProxy, fake: FakeAnthropic) -> None:
@@ -256,7 +257,7 @@ async def test_upstream_reset_mid_stream(proxy: RunningProxy, fake: FakeAnthropi
         async with client(proxy).messages.stream(**ask()) as stream:
             await stream.get_final_message()
     [row] = await proxy.rows()
-    assert (row["state"], row["error_kind"]) == ("error", "upstream_disconnected")
+    assert (row["state"], row["error_kind"]) == ("upstream_broken", "upstream_broken")
 
 
 async def test_client_disconnect_closes_upstream(proxy: RunningProxy, fake: FakeAnthropic) -> None:

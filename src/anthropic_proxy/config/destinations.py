@@ -3,7 +3,7 @@
 A base URL names the host that receives every prompt. Any local process can reach the config
 API on loopback, so over HTTP a base URL may change only on a request that carries the
 operator's access token (`ANTHROPIC_PROXY_AUTH_TOKEN`), checked by the web guard
-(`monitor/security.py`), which marks the request `OPERATOR`. Without a token, the default
+(`security.py`), which marks the request `OPERATOR`. Without a token, the default
 loopback setup, base URLs are start-up settings: flags and environment, or `config.json` edited
 by hand and reloaded; `/config` shows them read-only with how to change them.
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import BadRequest, NotFound
-from anthropic_proxy.monitor import analyze, events, export, queries, security, sessions, stats
+from anthropic_proxy.monitor import analyze, events, export, queries, sessions, stats
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
 from anthropic_proxy.usage import anatomy, quota, report
@@ -225,13 +225,11 @@ def routes() -> list[web.AbstractRouteDef]:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """Everything the monitor adds to the app: the security middleware (outermost), the
-    routes, the CORS/page-header hook and the event hub's lifespan. Call it in `create_app`
-    after the app's own lifespan is registered (the hub needs the store and recorder)."""
-    app.middlewares.insert(0, security.middleware(settings))
+    """Everything the monitor adds to the app: the routes and the event hub's lifespan. Call
+    it in `create_app` after the app's own lifespan is registered (the hub needs the store and
+    recorder)."""
     app[ANATOMIST] = anatomy.Anatomist()
     app.router.add_routes(routes())
-    app.on_response_prepare.append(security.strip_cors)
     app.cleanup_ctx.append(_hub_lifespan)
     app.on_shutdown.append(_stop_hub)
 

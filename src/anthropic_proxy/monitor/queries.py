@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.errors import BadRequest
-from anthropic_proxy.exchange import FAILED, STATES
+from anthropic_proxy.exchange import FAILED, STATES, seed_status
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.storage.bodies import decompress, join
 
@@ -403,6 +403,7 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     """The small shape lists and live events carry: no bodies, no headers."""
     out = {c: row.get(c) for c in SUMMARY_COLUMNS}
     out["stream"] = bool(out["stream"])
+    out["outcome"] = seed_status(str(out["state"]))
     return out
 
 

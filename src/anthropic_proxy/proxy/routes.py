@@ -56,7 +56,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except ProxyError as error:
         return _failed(capture, error)
     except (asyncio.CancelledError, ConnectionResetError):
-        capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
+        if capture.t_end is None:  # else the upstream's end came first: that is the outcome
+            capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
         raise
     except Exception as exc:
         if capture.t_headers is not None:  # the response has started: nothing else to send

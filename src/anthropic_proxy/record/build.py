@@ -9,6 +9,7 @@ import orjson
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.masking import mask_headers
 from anthropic_proxy.record import attribution, pricing, response, signals
+from anthropic_proxy.record.outcome import settle
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row
@@ -75,14 +76,15 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
     """Add the outcome: response, timings, usage, cost, error. Scrubbing covers everything that
     carries body text: models quote the files (and .env files) they read back."""
     headers = mask_headers(capture.response_headers)
-    outcome = _outcome(capture, headers)
+    stream = "text/event-stream" in headers.get("content-type", "")
+    outcome = _outcome(capture, headers, stream)
+    verdict = settle(capture, outcome, stream)
     outcome.body = scrubber.scrub(outcome.body)
     priced_model = capture.upstream_model if capture.mode == "openrouter" else row["model"]
-    error = outcome.error or {}
     miss_reason, missed_tokens = signals.cache_miss(outcome.body)
     row.update(
         finished_at=capture.started_at + (capture.t_end or capture.elapsed()),
-        state=capture.state,
+        state=verdict.state,
         status=capture.status,
         upstream_model=capture.upstream_model,
         response_headers=orjson.dumps(headers).decode(),
@@ -106,17 +108,13 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
         else pricing.PRICE_VERSION,
         stop_reason=outcome.stop_reason,
         upstream_request_id=headers.get("request-id") or headers.get("x-generation-id"),
-        error_kind=capture.error_kind or (error.get("type") if error else None),
-        error_message=scrubber.text(
-            capture.error_message or (error.get("message") if error else None)
-        ),
+        error_kind=verdict.error_kind,
+        error_message=scrubber.text(verdict.error_message),
         preview=scrubber.text(_preview(body, outcome.body)),
         ratelimit=signals.ratelimit(headers),
         cache_miss_reason=miss_reason,
         cache_missed_tokens=missed_tokens,
     )
-    if capture.state == "success" and error:
-        row["state"] = "error"
     row["stored_bytes"] = sum(len(row[c] or b"") for c in COMPRESSED)
     return row
 
@@ -139,8 +137,8 @@ def _cost(
     return pricer(model, capture.mode, usage)
 
 
-def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:
-    if "text/event-stream" in headers.get("content-type", ""):
+def _outcome(capture: Capture, headers: dict[str, str], stream: bool) -> response.Outcome:
+    if stream:
         return response.from_stream(capture.chunks, capture.chunk_times)
     raw = b"".join(capture.chunks)
     try:

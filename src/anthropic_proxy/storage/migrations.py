@@ -405,6 +405,13 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
         )
         """,
     ),
+    (
+        "032_usage_backend_priced",
+        # Reports read whole half-hours from exchange_rollup; the few exchanges priced by the
+        # upstream itself (OpenRouter usage.cost) are found here to show both prices.
+        "CREATE INDEX exchanges_backend_priced ON exchanges (started_at) "
+        "WHERE price_version = 'backend usage.cost'",
+    ),
 )
 
 

@@ -8,7 +8,7 @@ missing; the parameter is ours, libpq never sees it) or libpq's own `?options=-c
 Several instances run migrations and retention at once: migrations hold a transaction-scoped
 advisory lock, and `prune` takes a *try* lock, so at most one instance prunes at a time and the
 others skip the round instead of queueing. Each write also sends `pg_notify` in its transaction,
-so other instances hear of new rows only once they are committed (see `storage.notify`).
+so other instances hear of new rows only once they are committed (see `ops.cluster`).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class PostgresStore:
     def __init__(self, url: str, *, readers: int = 4) -> None:
         self.url, self.schema = split_url(url)
         self.instance_id = secrets.token_hex(6)
-        """Tags this process's notifications so `storage.notify` can skip its own."""
+        """Tags this process's notifications so `ops.cluster` can skip its own."""
         self.namespace = self.schema or "public"
         """The schema actually used (known after `open`): notification channels are per schema."""
         self._readers = readers

@@ -1,12 +1,14 @@
-"""Team-scale add-ons, attached to the app in one call: `setup(app, settings)`.
+"""Operations add-ons: they listen to the recorder, never to the hot path. One call attaches
+them all, `setup(app, settings)`; `_lifespan` holds the one list of recorder listeners.
 
-- `/metrics` (Prometheus, `monitor.metrics`) and `/api/monitor/budget` (`monitor.budget`);
-- budget alerts, OpenTelemetry spans (`record.otel`) and metrics, as recorder listeners;
-- with a PostgreSQL store, `storage.notify.ClusterSync`: other instances' exchanges reach this
-  instance's live dashboards and config changes reach every instance.
+- `metrics`: Prometheus counters for `/metrics`, from recorded rows;
+- `budget`: daily and monthly cost budgets, `/api/monitor/budget` and the webhook alert;
+- `otel`: one OpenTelemetry span per exchange (off unless an endpoint is set);
+- `cluster`: with a PostgreSQL store, other instances' exchanges reach this instance's live
+  dashboards and config changes reach every instance (LISTEN/NOTIFY).
 
 Call it in `create_app` after `monitor.api.setup` (its lifespan needs the store, the recorder
-and the event hub). The routes sit under the monitor's security middleware like the rest.
+and the event hub). The routes sit under the security middleware like the rest.
 """
 
 from __future__ import annotations
@@ -14,20 +16,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
 from anthropic_proxy.monitor.api import HUB
-from anthropic_proxy.monitor.budget import BudgetWatch
-from anthropic_proxy.monitor.metrics import Metrics
-from anthropic_proxy.record import otel
+from anthropic_proxy.ops import otel
+from anthropic_proxy.ops.budget import BudgetWatch
+from anthropic_proxy.ops.metrics import Metrics
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE
 from anthropic_proxy.storage import Row
 
 if TYPE_CHECKING:
-    from anthropic_proxy.storage.notify import ClusterSync
+    from anthropic_proxy.ops.cluster import ClusterSync
+
+
+class Listener(Protocol):
+    def on_rows(self, rows: Sequence[Row]) -> None:
+        """Called from the recorder's writer thread after each committed batch."""
 
 
 @dataclass
@@ -60,19 +67,19 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     state, ops = app[STATE], app[OPERATIONS]
     recorder, settings = state.recorder, ops.settings
     ops.metrics.watch(recorder)
-    recorder.listen(ops.metrics.on_rows)
     ops.budget = BudgetWatch(state.store, settings)
-    ops.budget.start()
-    recorder.listen(ops.budget.on_rows)
     ops.tracing = otel.tracing(
         settings.otel_endpoint, settings.otel_service_name, state.upstream_url
     )
-    if ops.tracing is not None:
-        recorder.listen(ops.tracing.on_rows)
+    listeners: list[Listener | None] = [ops.metrics, ops.budget, ops.tracing]
+    for listener in listeners:
+        if listener is not None:
+            recorder.listen(listener.on_rows)
+    ops.budget.start()
     if settings.database_url.startswith(("postgres://", "postgresql://")):
-        from anthropic_proxy.storage import notify  # psycopg is the optional [postgres] extra
+        from anthropic_proxy.ops import cluster  # psycopg is the optional [postgres] extra
 
-        ops.cluster = await notify.start_cluster(state.store, state.config, [_to_hub(app)])
+        ops.cluster = await cluster.start_cluster(state.store, state.config, [_to_hub(app)])
     yield
     if ops.cluster is not None:
         await ops.cluster.stop()

@@ -33,7 +33,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PROXY_PREFIXES = ("/v1/", "/api/event_logging/")
 PROXY_PATHS = frozenset({"/health", "/api/hello"})
 COOKIE = "anthropic_proxy_token"
-LOGIN_PAGE = Path(__file__).parent.parent / "web" / "login.html"
+LOGIN_PAGE = Path(__file__).parent / "web" / "login.html"
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
