@@ -225,8 +225,3 @@ async def test_errors_by_cause_follow_the_state(
         ("error", "error"),
         ("upstream_broken", "error"),
     ]
-
-
-@pytest.fixture(params=["anthropic"])
-def mode(request: pytest.FixtureRequest) -> str:  # TEMP: pass-through first
-    return str(request.param)
