@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import aiohttp
@@ -85,3 +86,17 @@ async def test_phone_width_list_keeps_badges_whole(
         assert_clean(console)
     finally:
         await context.close()
+
+
+async def test_storage_used_card(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession, page: tuple[Page, Console]
+) -> None:
+    await send(http, mon, ask("stored"))
+    await mon.rows(1)
+    p, console = page
+    await open_monitor(p, mon)
+    card = p.locator("#card-storage")
+    await expect(card).to_contain_text("Storage used")
+    await expect(card.locator(".card-value")).to_have_text(re.compile(r"^\d+(\.\d)? (B|KB|MB|GB)$"))
+    await expect(card).to_contain_text("no size limit")
+    assert_clean(console)

@@ -77,7 +77,12 @@ async def get_request(request: web.Request) -> web.Response:
 async def get_stats(request: web.Request) -> web.Response:
     queries.check_params(request.query)
     f = queries.parse_filters(request.query)
-    return _json(await asyncio.to_thread(stats.compute, _state(request).store, f))
+    state = _state(request)
+    result = await asyncio.to_thread(stats.compute, state.store, f)
+    # the seed's "Total Size": the whole store, whatever the filters, and its retention limit
+    size = await asyncio.to_thread(state.store.size_bytes)
+    result["storage"] = {"bytes": size, "limitBytes": state.settings.max_db_bytes or 0}
+    return _json(result)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:

@@ -136,6 +136,7 @@ class EventHub:
     async def stats_message(self, query: Mapping[str, str]) -> bytes:
         filters = queries.parse_filters(query)
         numbers = await asyncio.to_thread(stats.compute, self.store, filters)
+        numbers["storage"] = {"bytes": await asyncio.to_thread(self.store.size_bytes)}
         return encode({"type": "stats", "stats": numbers})
 
 
