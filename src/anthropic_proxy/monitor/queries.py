@@ -422,6 +422,15 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
     return detail(store, rows[0]) if rows else None
 
 
+def responses(store: Store, ids: list[str]) -> dict[str, Any]:
+    """The stored responses of some exchanges (no request rebuilt), by id."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    sql = f"SELECT id, response_body FROM exchange_details WHERE id IN ({marks})"
+    return {r["id"]: _unpacked(r.get("response_body")) for r in store.fetch(sql, ids)}
+
+
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
     upstream, changes = _upstream(_unpacked(row.get("upstream_request")))
