@@ -22,6 +22,7 @@ from anthropic_proxy.monitor import queries
 from anthropic_proxy.monitor.stats import cache_hit_ratio
 from anthropic_proxy.record import pricing
 from anthropic_proxy.storage import Row, Store
+from anthropic_proxy.storage.bodies import message_refs
 
 MAIN = "main"
 TTL_S = 300
@@ -298,6 +299,7 @@ class _ShapeReader:
     def __init__(self, load: Callable[[str], bytes | None]) -> None:
         self.load = load
         self._ttl: dict[str, bool] = {}
+        self._chains: dict[str, list[str]] = {}
 
     def read(self, ref: str | None) -> dict[str, Any]:
         raw = self.load(ref) if ref else None
@@ -308,7 +310,7 @@ class _ShapeReader:
         return {
             "system": refs.get("system"),
             "tools": refs.get("tools"),
-            "messages": skeleton.get("messages") or [],
+            "messages": message_refs(skeleton, self.load, self._chains),
             "ttl_1h": self._ttl_1h(refs.get("system")),
         }
 

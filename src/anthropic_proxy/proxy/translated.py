@@ -45,15 +45,15 @@ SSE_HEADERS: Final = (
 COUNT_IN_THREAD_BYTES: Final = 100_000
 
 
-async def serve_messages(
-    request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext
+async def reply(
+    request: web.Request,
+    capture: Capture,
+    body: JSON,
+    call: Call,
+    upstream: aiohttp.ClientResponse,
+    ctx: TranslationContext,
 ) -> web.StreamResponse:
-    if ctx.catalog is not None:  # the first request waits briefly for the model list (limits)
-        await ctx.catalog.ready(ctx.config.base_url)
-    call = client.prepare(request.headers, capture, body, ctx)
-    if body.get("max_tokens") == 0:  # a cache warm-up (E37): nothing to generate
-        return await _local_reply(request, capture, body, call, ctx)
-    upstream = await client.send(ctx.session, call)
+    """Answer from the backend's response (its status line and headers are in)."""
     try:
         capture.upstream_status = upstream.status
         if upstream.status >= 300:
@@ -78,6 +78,15 @@ async def serve_messages(
         return await _json_reply(capture, reply, call)
     finally:
         upstream.close()
+
+
+async def local_reply(
+    request: web.Request, capture: Capture, body: JSON, call: Call, ctx: TranslationContext
+) -> web.StreamResponse | None:
+    """The answer that needs no backend (a cache warm-up), else None."""
+    if body.get("max_tokens") == 0:  # a cache warm-up (E37): nothing to generate
+        return await _local_reply(request, capture, body, call, ctx)
+    return None
 
 
 def _upstream_error(
