@@ -435,8 +435,9 @@ def responses(store: Store, ids: list[str]) -> dict[str, Any]:
     if not ids:
         return {}
     marks = ", ".join("?" * len(ids))
-    sql = f"SELECT id, response_body FROM exchange_details WHERE id IN ({marks})"
-    return {r["id"]: _unpacked(r.get("response_body")) for r in store.fetch(sql, ids)}
+    columns = ", ".join(["id", *PAYLOAD_COLUMNS, "request_headers", "response_headers"])
+    sql = f"SELECT {columns} FROM exchange_details WHERE id IN ({marks})"
+    return {r["id"]: stored_payload(r)["response"] for r in store.fetch(sql, ids)}
 
 
 def detail(store: Store, row: Row) -> dict[str, Any]:
