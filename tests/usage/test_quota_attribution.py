@@ -50,7 +50,7 @@ async def proxy(start_proxy: StartProxy, fake: FakeAnthropic) -> RunningProxy:
 async def test_quota_shares_and_attribution(
     proxy: RunningProxy, fake: FakeAnthropic, upstream: Upstream, http: aiohttp.ClientSession
 ) -> None:
-    alpha = Session("sess-alpha", "/home/dev/alpha")
+    alpha = Session("sess-alpha", "/home/dev/alpha", legacy_env=True)
     beta = Session("sess-beta", "/home/dev/beta",
                    headers={"x-proxy-tags": "Feature-X, review,feature-x", "x-proxy-project": "Beta App"})  # fmt: skip
     plan = [  # (session, 5h utilization or None for a reply without headers)

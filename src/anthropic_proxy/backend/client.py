@@ -19,7 +19,13 @@ import orjson
 from anthropic_proxy import __version__
 from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.errors import BadRequest, Unauthorized, UpstreamTimeout, UpstreamUnavailable
+from anthropic_proxy.errors import (
+    BadRequest,
+    Unauthorized,
+    UpstreamBroken,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.translate.models import accepts_cache_control, resolve
@@ -230,7 +236,7 @@ async def read(upstream: aiohttp.ClientResponse) -> bytes:
     except TimeoutError as exc:
         raise UpstreamTimeout("the translation backend stopped sending (idle timeout)") from exc
     except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"translation backend connection lost: {exc}") from exc
+        raise UpstreamBroken(f"translation backend connection lost: {exc}") from exc
 
 
 async def body_bytes(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -56,6 +56,8 @@ SUMMARY_COLUMNS = [
     "stored_bytes",
     "project",
     "tags",
+    "provider",
+    "attempts",
 ]
 DETAIL_EXTRA = (
     "query client_addr request_headers request_ref response_headers price_version "

@@ -11,7 +11,13 @@ import orjson
 from aiohttp import web
 
 from anthropic_proxy import __version__
-from anthropic_proxy.errors import BadRequest, LoopDetected, ProxyError, error_response
+from anthropic_proxy.errors import (
+    BadRequest,
+    LoopDetected,
+    ProxyError,
+    UpstreamBroken,
+    error_response,
+)
 from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.proxy import chain, translated
 from anthropic_proxy.proxy.body import (
@@ -119,14 +125,20 @@ def _plan(
     return router.plan(route, client_key(request.headers))
 
 
+def _failed_state(error: ProxyError) -> State:
+    """The state of an exchange the proxy answered with this error."""
+    if isinstance(error, UpstreamBroken):
+        return State.UPSTREAM_BROKEN
+    return State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
+
+
 def _failed(capture: Capture, error: ProxyError) -> web.Response:
     response = error_response(error)
     capture.status = response.status
     capture.response_headers = [(k, v) for k, v in response.headers.items()]
     capture.chunks.append(response.body if isinstance(response.body, bytes) else b"")
     capture.chunk_times.append(capture.elapsed())
-    state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
-    capture.finish(state, error.kind, error.message)
+    capture.finish(_failed_state(error), error.kind, error.message)
     return response
 
 

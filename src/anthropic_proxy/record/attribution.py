@@ -15,17 +15,29 @@ TAGS_HEADER = "x-proxy-tags"
 OUR_HEADERS = frozenset({PROJECT_HEADER, TAGS_HEADER})
 MAX_TAGS = 16
 MAX_CHARS = 200
+SYSTEM_MESSAGES_WITHIN = 8
+"""Claude Code sends its environment message right after the first user message."""
 MARKER = "orking directory:"  # "Working directory:" and "Primary working directory:"
 
 
 def project(headers: dict[str, str], body: Any) -> str | None:
-    """The header's project, else the working directory from the system prompt, else None."""
+    """The header's project, else the working directory Claude Code names, else None: in the
+    system prompt (older versions) or in a `role: system` message near the start of `messages`
+    ("# Environment ... - Primary working directory: /path", 2.1.3xx)."""
     named = headers.get(PROJECT_HEADER, "").strip()
     if named:
         return named[:MAX_CHARS]
     if not isinstance(body, dict):
         return None
-    return working_directory(body.get("system"))
+    found = working_directory(body.get("system"))
+    messages = body.get("messages")
+    if found is None and isinstance(messages, list):
+        for message in messages[:SYSTEM_MESSAGES_WITHIN]:
+            if isinstance(message, dict) and message.get("role") == "system":
+                found = working_directory(message.get("content"))
+                if found is not None:
+                    break
+    return found
 
 
 def working_directory(system: Any) -> str | None:
@@ -37,7 +49,7 @@ def working_directory(system: Any) -> str | None:
     for text in texts:
         if not isinstance(text, str):
             continue
-        at = text.rfind(MARKER)  # <env> sits near the end of Claude Code's prompt
+        at = text.rfind(MARKER)  # the environment sits near the end of a prompt
         if at >= 0:
             start = at + len(MARKER)
             end = min(

@@ -109,9 +109,18 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
         ratelimit=signals.ratelimit(headers),
         cache_miss_reason=miss_reason,
         cache_missed_tokens=missed_tokens,
+        provider=capture.provider,
+        attempts=_attempts(capture.attempts),
     )
     row["stored_bytes"] = len(row["payload"])
     return row
+
+
+def _attempts(attempts: list[dict[str, Any]]) -> str | None:
+    """Stored when there is more to say than `provider` and `status`: a failover, or a failure."""
+    if len(attempts) > 1 or (attempts and attempts[0].get("error")):
+        return orjson.dumps(attempts).decode()
+    return None
 
 
 def pending_payload(row: Row) -> bytes:
