@@ -182,3 +182,40 @@ json_values = st.recursive(
 def test_split_join_is_json_equal(body: Any) -> None:
     ref, parts = bodies.split(body)
     assert bodies.join(ref, parts.get) == json.loads(json.dumps(body))
+
+
+blocks = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["text", "tool_result"]), "text": st.text(max_size=5)},
+        optional={"cache_control": st.sampled_from([{"type": "ephemeral"}, {"ttl": "1h"}, None])},
+    )
+    | json_values,
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"role": st.sampled_from(["user", "assistant"]), "content": blocks | st.text()}
+        ),
+        max_size=5,
+    )
+)
+def test_moving_cache_marks_rebuild_json_equal(messages: list[Any]) -> None:
+    """`cache_control` is kept apart from the message it marks (Claude Code moves it every turn):
+    the body still rebuilds JSON-equal."""
+    body = {"model": "m", "messages": messages}
+    ref, parts = bodies.split(body)
+    assert bodies.join(ref, parts.get) == json.loads(json.dumps(body))
+
+
+def test_a_moved_cache_mark_stores_the_message_once() -> None:
+    marked = {"type": "text", "text": "file", "cache_control": {"type": "ephemeral"}}
+    plain = {"type": "text", "text": "file"}
+    turn1 = bodies.split_body({"messages": [{"role": "user", "content": [marked]}]})
+    turn2 = bodies.split_body(
+        {"messages": [{"role": "user", "content": [plain]}, {"role": "user", "content": [marked]}]}
+    )
+    assert turn2.nodes[0] == turn1.nodes[0]  # the same first message, the same chain node

@@ -72,17 +72,38 @@ def split_body(body: Any) -> Split:
         skeleton["refs"] = {k: _put(parts, body[k]) for k in SPLIT_KEYS if k in body}
         if isinstance(body.get("messages"), list):
             parent = None
-            for message in body["messages"]:
-                m = _put(parts, message)
+            marks: list[list[Any]] = []
+            for i, message in enumerate(body["messages"]):
+                m = _put(parts, _without_cache_marks(message, i, marks))
                 parent = digest(f"{parent or ''}:{m}".encode())
                 nodes.append((parent, nodes[-1][0] if nodes else None, m))
             skeleton["tip"] = parent
             skeleton["n"] = len(nodes)
+            if marks:
+                skeleton["cache_marks"] = marks
         elif "messages" in body:
             skeleton["value"]["messages"] = body["messages"]
     ref = _put(parts, skeleton)
     direct = [ref, *skeleton.get("refs", {}).values()]
     return Split(ref, direct, skeleton.get("tip"), nodes, parts)
+
+
+def _without_cache_marks(message: Any, index: int, marks: list[list[Any]]) -> Any:
+    """The message with its blocks' `cache_control` taken out (noted in `marks` as [message,
+    block, value]). Claude Code moves its cache breakpoint to the newest message every turn,
+    so the message before it changes by that one key: without it, each message is stored once."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list) or not any(
+        isinstance(b, dict) and "cache_control" in b for b in content
+    ):
+        return message
+    blocks = []
+    for j, block in enumerate(content):
+        if isinstance(block, dict) and "cache_control" in block:
+            marks.append([index, j, block["cache_control"]])
+            block = {k: v for k, v in block.items() if k != "cache_control"}
+        blocks.append(block)
+    return {**message, "content": blocks}
 
 
 def node_json(parent: str | None, message: str) -> bytes:
@@ -132,6 +153,8 @@ def join(ref: str, load: Load) -> Any:
     rebuilt = {k: _get(h, load) for k, h in skeleton.get("refs", {}).items()}
     if "messages" in skeleton or "tip" in skeleton:
         rebuilt["messages"] = [_get(h, load) for h in message_refs(skeleton, load)]
+        for i, j, mark in skeleton.get("cache_marks", ()):
+            rebuilt["messages"][i]["content"][j]["cache_control"] = mark
     merged = {**value, **rebuilt}
     return {k: merged[k] for k in skeleton["keys"] if k in merged}
 
