@@ -175,17 +175,9 @@ def judge(step: walk.Step, status: int, headers: Mapping[str, str]) -> Verdict:
 def note(
     capture: Capture, step: walk.Step, status: int | None, error: str | None, started: float
 ) -> None:
-    capture.attempts.append(
-        {
-            "provider": step.provider.name,
-            "model": step.target.model,
-            "key": step.key_label,
-            "status": status,
-            "error": error,
-            "t": round(started, 4),
-            "ms": round((capture.elapsed() - started) * 1000, 1),
-        }
-    )
+    """A tuple on the hot path; the recorder turns it into a dict (`record/build.py`)."""
+    attempt = (step.provider.name, step.target.model, step.key_label, status, error, started)
+    capture.attempts.append((*attempt, capture.elapsed()))
 
 
 def _unreachable(exc: BaseException) -> UpstreamTimeout | UpstreamUnavailable:
