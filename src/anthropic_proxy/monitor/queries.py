@@ -432,6 +432,16 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
     return detail(store, rows[0]) if rows else None
 
 
+def responses(store: Store, ids: list[str]) -> dict[str, Any]:
+    """The stored responses of some exchanges (no request rebuilt), by id."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    columns = ", ".join(["id", *PAYLOAD_COLUMNS, "request_headers", "response_headers"])
+    sql = f"SELECT {columns} FROM exchange_details WHERE id IN ({marks})"
+    return {r["id"]: stored_payload(r)["response"] for r in store.fetch(sql, ids)}
+
+
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
     stored = stored_payload(row)
