@@ -380,3 +380,14 @@ def test_the_readme_recipes_load() -> None:
         config = json.loads(text)
         routing = load.parse(config.get("providers"), config["routes"], known)
         assert routing.routes
+
+
+def test_a_bad_upstream_in_the_chain_is_one_clear_line_at_start() -> None:
+    from anthropic_proxy.cli import refuse_reason
+    from anthropic_proxy.settings import load as load_settings
+
+    good = load_settings({"upstream_url": "https://a.example,http://127.0.0.1:9"}, environ={})
+    assert refuse_reason(good) is None
+    bad = load_settings({"upstream_url": "https://a.example,ftp://b"}, environ={})
+    reason = refuse_reason(bad)
+    assert reason is not None and "'ftp://b'" in reason and "\n" not in reason

@@ -121,6 +121,15 @@ async def _open_passthrough(
 def _prepare(
     request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext, step: walk.Step
 ) -> Call:
+    try:
+        return _call(request, capture, body, ctx, step)
+    except Unauthorized as error:  # no key for this backend: the next target may have one
+        raise _Failed(Verdict(Next.TARGET, "no_key"), error) from error
+
+
+def _call(
+    request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext, step: walk.Step
+) -> Call:
     if is_seed_backend(step, ctx):  # the seed backend keeps its own key rules
         return client.prepare(request.headers, capture, body, ctx)
     key = step.key
