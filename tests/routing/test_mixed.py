@@ -138,6 +138,8 @@ async def test_a_refused_backend_falls_back_to_anthropic(
         reply = await events.get_final_message()
     assert reply.content[0].text  # type: ignore[union-attr]
     assert len(fake.requests_to("/v1/messages")) == 1
+    [row] = await proxy.rows(kind="messages")
+    assert (row["provider"], row["mode"], row["upstream_model"]) == ("anthropic", "anthropic", None)
 
 
 async def test_a_backend_without_a_key_is_skipped(

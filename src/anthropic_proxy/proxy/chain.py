@@ -172,6 +172,10 @@ def _non_anthropic(key: str) -> str:
 def _served(capture: Capture, step: walk.Step) -> None:
     capture.provider = step.provider.name
     capture.mode = MODES[step.provider.kind]
+    if step.provider.kind == "anthropic" and capture.upstream_request is not None:
+        # an earlier translated attempt failed: what it would have sent is not what served
+        capture.upstream_request, capture.upstream_model = None, None
+        capture.translation_changes = []
 
 
 def judge(step: walk.Step, status: int, headers: Mapping[str, str]) -> Verdict:
