@@ -89,6 +89,9 @@ async def test_a_529_fails_over_to_a_translated_backend(
     assert API_KEY not in json.dumps(dict(sent.headers))  # the client's key never goes there
     [row] = await proxy.rows(kind="messages")
     assert row["state"] == "success" and row["upstream_model"] == "gpt-x"
+    # its model list (output limits) was read with its own key, from its own host
+    [listing] = backend.requests_to("/v1/models", "GET")
+    assert listing.headers["authorization"] == f"Bearer {BACKEND_KEY}"
 
 
 async def test_a_translated_backend_error_at_the_end_of_the_chain_is_mapped(

@@ -69,7 +69,9 @@ async def serve(
             if step.provider.kind == "openai":
                 assert body is not None and ctx is not None
                 if ctx.catalog is not None:  # the first request waits briefly for the model list
-                    await ctx.catalog.ready(_base_url(step, ctx))
+                    seed = is_seed_backend(step, ctx)
+                    base = ctx.config.base_url if seed else step.provider.base_url
+                    await ctx.catalog.ready(base, "" if seed else step.key or "")
                 call = _prepare(request, capture, body, ctx, step)
                 local = await translated.local_reply(request, capture, body, call, ctx)
                 if local is not None:  # answered without the backend
@@ -149,10 +151,6 @@ async def _send_translated(session: aiohttp.ClientSession, call: Call) -> aiohtt
         raise _Failed(
             failover.on_connect_error(isinstance(error, UpstreamTimeout)), error
         ) from error
-
-
-def _base_url(step: walk.Step, ctx: TranslationContext) -> str:
-    return ctx.config.base_url if is_seed_backend(step, ctx) else step.provider.base_url
 
 
 def is_seed_backend(step: walk.Step, ctx: TranslationContext) -> bool:
