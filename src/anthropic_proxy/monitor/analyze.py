@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from anthropic_proxy.exchange import INCOMPLETE
-from anthropic_proxy.monitor import queries, sessions, stats
+from anthropic_proxy.monitor import cards, queries, sessions, stats
 from anthropic_proxy.storage import Row, Store
 
 SLOWEST = 10
@@ -173,6 +173,7 @@ def report(store: Store, f: queries.Filters) -> dict[str, Any]:
         "cache": cache_efficiency(numbers),
         "sessions": sessions.list_sessions(store, f, 20),
         "requestTypes": request_types(store, clause, params),
+        "requests": cards.request_cards(store, f),
     }
 
 

@@ -56,6 +56,8 @@ SUMMARY_COLUMNS = [
     "stored_bytes",
     "project",
     "tags",
+    "provider",
+    "attempts",
 ]
 DETAIL_EXTRA = (
     "query client_addr request_headers request_ref response_headers price_version "
@@ -72,7 +74,7 @@ MAX_LIMIT = 1000
 SEARCHED = ("preview", "model", "upstream_model", "error_message")
 SEARCHED_CHEAP_FIRST = ("model", "upstream_model", "error_message", "preview")
 FILTER_PARAMS = frozenset(
-    "status state model provider mode kind timeRange from to session agent project tag q".split()
+    "status state model provider mode kind timeRange from to session agent project tag q servedBy".split()
 )
 PAGE_PARAMS = frozenset("page limit sort order".split())
 COUNT_CAP = 1_000
@@ -91,6 +93,8 @@ class Filters:
     project: str | None = None
     tag: str | None = None
     """One tag of the exchange's `x-proxy-tags`."""
+    served_by: str | None = None
+    """The routing provider that served (`servedBy=`; `provider=` is the seed's mode)."""
     since: float | None = None
     """Unix seconds, inclusive."""
     until: float | None = None
@@ -146,6 +150,7 @@ def parse_filters(query: Mapping[str, str], now: float | None = None) -> Filters
         agent=query.get("agent") or None,
         project=query.get("project") or None,
         tag=query.get("tag", "").strip().lower() or None,
+        served_by=query.get("servedBy", "").strip() or None,
         since=since,
         until=until,
         q=query.get("q", "").strip(),
@@ -241,7 +246,7 @@ def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, 
     Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
     parts, params = in_clauses(f)
     for clause, value in (("session_id = ?", f.session), ("agent_id = ?", f.agent),
-                          ("project = ?", f.project),
+                          ("project = ?", f.project), ("provider = ?", f.served_by),
                           ("started_at >= ?", f.since), ("started_at < ?", f.until)):  # fmt: skip
         if value is not None:
             parts.append(clause)
@@ -304,6 +309,8 @@ def matches(f: Filters, row: Mapping[str, Any]) -> bool:
     if (f.project and row.get("project") != f.project) or (
         f.tag and f.tag not in (row.get("tags") or "").split(",")
     ):
+        return False
+    if f.served_by and row.get("provider") != f.served_by:
         return False
     started = row.get("started_at") or 0
     if (f.since is not None and started < f.since) or (f.until is not None and started >= f.until):
@@ -428,6 +435,16 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
         f"SELECT {', '.join(columns)} FROM exchange_details WHERE id = ?", [exchange_id]
     )
     return detail(store, rows[0]) if rows else None
+
+
+def responses(store: Store, ids: list[str]) -> dict[str, Any]:
+    """The stored responses of some exchanges (no request rebuilt), by id."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    columns = ", ".join(["id", *PAYLOAD_COLUMNS, "request_headers", "response_headers"])
+    sql = f"SELECT {columns} FROM exchange_details WHERE id IN ({marks})"
+    return {r["id"]: stored_payload(r)["response"] for r in store.fetch(sql, ids)}
 
 
 def detail(store: Store, row: Row) -> dict[str, Any]:

@@ -491,6 +491,22 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
         "CREATE INDEX exchanges_backend_priced ON exchanges (started_at) "
         "WHERE price_version = 'backend usage.cost'",
     ),
+    (
+        "020_routing_attempts",
+        # Routing (issue 13): which provider served, and every attempt when there were several
+        # (NULL for the usual single attempt: provider and status say it all). Fixed text.
+        """
+        ALTER TABLE exchanges ADD COLUMN provider TEXT;   -- routing provider that answered
+        ALTER TABLE exchanges ADD COLUMN attempts TEXT;   -- JSON [{provider, model, key, status,
+                                                          -- error, t, ms}] when it failed over
+        CREATE INDEX exchanges_provider_started ON exchanges (provider, started_at);
+        DROP VIEW exchange_details;
+        CREATE VIEW exchange_details AS
+            SELECT e.*, p.request_headers, p.response_headers, p.upstream_request,
+                   p.response_body, p.timeline, p.payload
+            FROM exchanges e LEFT JOIN exchange_payloads p ON p.id = e.id
+        """,
+    ),
 )
 
 

@@ -22,7 +22,8 @@ COLUMNS = (
     "input_tokens output_tokens cache_creation_tokens cache_read_tokens cost_usd price_version "
     "stop_reason upstream_request_id session_id agent_id parent_agent_id error_kind error_message "
     "preview stored_bytes "
-    "project tags ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd"  # usage insight (030_usage_*)
+    "project tags ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd "  # usage insight (030_usage_*)
+    "provider attempts"  # routing (020_routing_attempts)
 ).split()
 # Rows before migration 009 kept request_headers, response_headers, upstream_request,
 # response_body and timeline in columns of their own; `payload` now holds them packed together.
