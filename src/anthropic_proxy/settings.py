@@ -118,7 +118,7 @@ class Settings:
     upstream_url: str = option(
         ("ANTHROPIC_UPSTREAM_URL",),
         "",
-        "Anthropic API base URL (default https://api.anthropic.com)",
+        "Anthropic API base URL; URL1,URL2 is a failover chain (default https://api.anthropic.com)",
         flag="--upstream",
     )
     legacy_base_url: str = option(
