@@ -445,7 +445,7 @@ def responses(store: Store, ids: list[str]) -> dict[str, Any]:
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
     stored = stored_payload(row)
-    upstream, changes = _upstream(stored["upstream"])
+    upstream, changes, backend_stream = _upstream(stored["upstream"])
     out.update(
         query=row.get("query") or "",
         client_addr=row.get("client_addr"),
@@ -462,6 +462,8 @@ def detail(store: Store, row: Row) -> dict[str, Any]:
         translation_changes=changes,
         response=stored["response"],
         timeline=stored["timeline"],
+        events=stored["events"],
+        upstream_response=backend_stream,
     )
     return out
 
@@ -478,6 +480,7 @@ def stored_payload(row: Row) -> dict[str, Any]:
             "timeline": packed.get("timeline") or [],
             "response": content.get("response"),
             "upstream": content.get("upstream"),
+            "events": content.get("events") or [],
         }
     return {
         "request_headers": _json_text(row.get("request_headers")),
@@ -485,15 +488,20 @@ def stored_payload(row: Row) -> dict[str, Any]:
         "timeline": _unpacked(row.get("timeline")) or [],
         "response": _unpacked(row.get("response_body")),
         "upstream": _unpacked(row.get("upstream_request")),
+        "events": [],
     }
 
 
-def _upstream(value: Any) -> tuple[Any, list[str]]:
-    """The `upstream_request` column: `{"request": body, "changes": [...]}`, or (rows recorded
-    before the changes were kept) the bare body."""
-    if isinstance(value, dict) and value.keys() == {"request", "changes"}:
-        return value["request"], list(value["changes"] or [])
-    return value, []
+def _upstream(value: Any) -> tuple[Any, list[str], list[Any]]:
+    """The stored upstream record: `{"request": body, "changes": [...]}` plus, for a stream,
+    `"response"`: the backend's raw chunks; or (rows recorded before the changes were kept) the
+    bare body."""
+    if isinstance(value, dict) and {"request", "changes"} <= value.keys() <= UPSTREAM_KEYS:
+        return value["request"], list(value["changes"] or []), list(value.get("response") or [])
+    return value, [], []
+
+
+UPSTREAM_KEYS = frozenset({"request", "changes", "response"})
 
 
 def _json_text(text: str | None) -> Any:
