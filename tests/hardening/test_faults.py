@@ -350,13 +350,48 @@ async def test_a_stalled_store_drops_and_counts(
             status, _, _ = await post(http, proxy, ask(f"stalled {i}"))
             assert status == 200
         counters = await health(http, proxy)
-        assert counters["dropped"] > 0
+        assert counters["dropped"] > 0 and "RECORD_QUEUE_SIZE" in counters["drop_reason"]
         assert counters["queued"] <= 4
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     await wait_for(lambda: proxy.state.recorder.depth == 0, timeout=10)
     await still_serving(http, proxy)
+
+
+async def test_a_stalled_store_keeps_every_exchange_in_the_backlog(
+    start: Start, fake: FakeAnthropic, oai: FakeOpenAI, mode: str, http: aiohttp.ClientSession
+) -> None:
+    """With the default bounds the journal on disk is the backlog: while the store is locked
+    nothing is dropped, /health and /metrics show the backlog and its age, and once the lock
+    goes every exchange is recorded."""
+    proxy = await start(**mode_settings(mode, fake, oai))
+    await still_serving(http, proxy)
+    await proxy.rows(1)
+    locker = sqlite3.connect(proxy.settings.data_path / "exchanges.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        for i in range(60):
+            status, _, _ = await post(http, proxy, ask(f"backlog {i}"))
+            assert status == 200
+        await wait_for(lambda: proxy.state.recorder.backlog_age_s > 0)
+        counters = await health(http, proxy)
+        assert counters["dropped"] == 0 and counters["queued"] >= 60
+        assert counters["backlog_bytes"] > 0 and counters["backlog_age_s"] > 0
+        async with http.get(f"{proxy.url}/metrics") as r:
+            metrics = await r.text()
+        assert "anthropic_proxy_recorder_backlog_bytes" in metrics
+        assert "anthropic_proxy_recorder_backlog_age_seconds" in metrics
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    rows = await proxy.rows(61, timeout=30)
+    assert len(rows) == 61  # the first request and all 60 sent while the store was locked
+    assert {f"backlog {i}" for i in range(60)} <= {r["preview"].split("\n")[0] for r in rows}
+    await wait_for(lambda: proxy.state.recorder.depth == 0)  # the report follows the commit
+    counters = await health(http, proxy)
+    assert counters["dropped"] == 0 and counters["queued"] == 0
+    assert counters["backlog_bytes"] == 0 and counters["backlog_age_s"] == 0
 
 
 async def test_recorder_process_killed_loses_nothing(

@@ -120,8 +120,12 @@ async def server_config(request: web.Request) -> web.Response:
             },
             "recorder": {
                 "queued": state.recorder.depth,
+                "backlogBytes": state.recorder.backlog_bytes,
+                "backlogAgeS": state.recorder.backlog_age_s,
                 "written": state.recorder.written,
                 "dropped": state.recorder.dropped,
+                "dropReason": state.recorder.drop_reason,
+                "failedWrites": state.recorder.failed_writes,
             },
         }
     )

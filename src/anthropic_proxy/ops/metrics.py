@@ -42,6 +42,10 @@ class RecorderHealth(Protocol):
 
     @property
     def depth(self) -> int: ...
+    @property
+    def backlog_bytes(self) -> int: ...
+    @property
+    def backlog_age_s(self) -> float: ...
 
     dropped: int
     failed_writes: int
@@ -166,6 +170,16 @@ class _RecorderCollector(Collector):
         r = self.recorder
         yield GaugeMetricFamily(
             "anthropic_proxy_recorder_queue_depth", "Journal records not yet recorded", r.depth
+        )
+        yield GaugeMetricFamily(
+            "anthropic_proxy_recorder_backlog_bytes",
+            "Journal bytes not yet recorded (the backlog on disk)",
+            r.backlog_bytes,
+        )
+        yield GaugeMetricFamily(
+            "anthropic_proxy_recorder_backlog_age_seconds",
+            "How long the oldest exchange not yet recorded has waited",
+            r.backlog_age_s,
         )
         yield CounterMetricFamily(
             "anthropic_proxy_recorder_dropped",

@@ -168,8 +168,11 @@ async def health(request: web.Request) -> web.Response:
         "timestamp": time.time(),
         "recorder": {
             "queued": recorder.depth,
+            "backlog_bytes": recorder.backlog_bytes,
+            "backlog_age_s": recorder.backlog_age_s,
             "written": recorder.written,
             "dropped": recorder.dropped,
+            "drop_reason": recorder.drop_reason,
             "failed_writes": recorder.failed_writes,
             "restarts": recorder.restarts,
         },
