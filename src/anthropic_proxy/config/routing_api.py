@@ -21,9 +21,8 @@ from anthropic_proxy.config.api import json_response
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import NotFound
 from anthropic_proxy.masking import mask_value
-from anthropic_proxy.proxy.headers import OAUTH_PREFIX
 from anthropic_proxy.routing import load
-from anthropic_proxy.routing.model import Provider
+from anthropic_proxy.routing.model import OAUTH_PREFIX, Provider
 from anthropic_proxy.routing.router import Router
 
 JSON = dict[str, Any]

@@ -66,7 +66,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     sampled: dict[str, Any] | None = None
     matched: list[Row] | None = None
     clause, params = where(f, dialect)
-    rollup = not (f.session or f.agent or f.project or f.tag)
+    rollup = not (f.session or f.agent or f.project or f.tag or f.served_by)
     if f.q:
         matched, sampled = _newest_matches(store, f)
         starts = [r["started_at"] for r in matched]
