@@ -18,10 +18,10 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import BadRequest, NotFound
-from anthropic_proxy.monitor import analyze, events, export, queries, sessions, stats
+from anthropic_proxy.monitor import analyze, anatomy, events, export, queries, sessions, stats
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
-from anthropic_proxy.usage import anatomy, quota, report
+from anthropic_proxy.usage import quota, report
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
