@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -141,12 +143,27 @@ async def _lifespan(
         ),
     )
     app[STATE] = state
+    stop_warming = _warm_model_list(config, catalog)
     yield
+    stop_warming()
     await catalog.close()
     await session.close()
     await recorder.stop()
     recorder.journal.close()
     await asyncio.to_thread(store.close)
+
+
+def _warm_model_list(config: ConfigStore, catalog: ModelCatalog) -> Callable[[], None]:
+    """The backend's model list (output limits) loads at start-up and whenever translation is
+    switched on, so the first translated request is already clamped."""
+
+    def warm(current: dict[str, Any]) -> None:
+        if current.get("proxyMode") == "openrouter":
+            with contextlib.suppress(RuntimeError):  # a change applied outside the event loop
+                catalog.warm(config.base_url)
+
+    warm(config.current())
+    return config.subscribe(warm)
 
 
 def _recorder(settings: Settings, store: Store) -> Recorder:

@@ -9,7 +9,6 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import errno
 import importlib.util
@@ -97,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = refuse_reason(settings)
     if problem:
         return _fail(problem)
+    import asyncio  # here, not at the top: `statusline` must start fast
+
     configure_logging(settings.log_level)
     _install_uvloop()
     try:
@@ -134,6 +135,8 @@ def missing_driver(settings: Settings) -> str | None:
 
 
 def _install_uvloop() -> None:
+    import asyncio
+
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -144,6 +147,8 @@ async def serve(settings: Settings) -> None:
     # Dashboard queries (and the recorder, when it is a thread) share the GIL with the event
     # loop: a short switch interval bounds how long a request waits for them after each syscall
     # (the 5 ms default shows in p50).
+    import asyncio
+
     from anthropic_proxy.app import create_app
     from anthropic_proxy.banner import goodbye, welcome
     from anthropic_proxy.framework import runner as make_runner

@@ -7,6 +7,7 @@
     ├── NotFound (404 not_found_error)
     ├── TooLarge (413 request_too_large)
     ├── UpstreamUnavailable (502 api_error)
+    │   └── UpstreamBroken (502 api_error: the connection broke mid-answer)
     ├── UpstreamTimeout (504 timeout_error)
     └── LoopDetected (508 api_error)
 
@@ -84,6 +85,12 @@ class TooLarge(ProxyError):
 
 class UpstreamUnavailable(ProxyError):
     status, error_type, kind = 502, "api_error", "upstream_unavailable"
+
+
+class UpstreamBroken(UpstreamUnavailable):
+    """The upstream's connection broke after it had started answering (state upstream_broken)."""
+
+    kind = "upstream_broken"
 
 
 class UpstreamTimeout(ProxyError):

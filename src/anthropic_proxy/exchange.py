@@ -31,7 +31,9 @@ class State(StrEnum):
 
 STATES: Final = tuple(State)
 FAILED: Final = (State.ERROR, State.TIMEOUT, State.UPSTREAM_BROKEN, State.INTERRUPTED)
-"""The states that count as failures: the upstream or the proxy failed."""
+"""The states that count as failures: the upstream or the proxy failed (see `record.outcome`)."""
+INCOMPLETE: Final = (*FAILED, State.CLIENT_CLOSED)
+"""Every final state but success: the answer did not reach the client in full."""
 FAILED_SQL: Final = "(" + ", ".join(f"'{state}'" for state in FAILED) + ")"
 """FAILED as an SQL list, for `state IN {FAILED_SQL}`."""
 KINDS = {
@@ -53,6 +55,11 @@ class ExchangeIds:
         return (
             f"ex_{int(time.time() * 1000):012x}{self._prefix}{next(self._counter) & 0xFFFFFF:06x}"
         )
+
+
+def seed_status(state: str) -> str:
+    """The original's record `status`: pending, success, or error for every other final state."""
+    return state if state in (State.PENDING, State.SUCCESS) else "error"
 
 
 def kind_of(path: str) -> str:

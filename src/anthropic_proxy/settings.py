@@ -175,14 +175,16 @@ class Settings:
     )
     record_queue_size: int = option(
         ("RECORD_QUEUE_SIZE",),
-        10_000,
-        "exchanges the recorder may fall behind by; beyond it records are dropped and counted",
+        0,
+        "exchanges the recorder may fall behind by (0 = no limit: the journal on disk is the "
+        "backlog); beyond it records are dropped, counted and shown",
         int,
     )
     record_queue_bytes: int = option(
         ("RECORD_QUEUE_BYTES",),
-        "128MB",
-        "journal backlog the recorder may fall behind by; beyond it records are dropped and counted",
+        "4GB",
+        "journal backlog on disk the recorder may fall behind by; beyond it (or with under "
+        "512 MB free) records are dropped, counted and shown",
         parse_size,
     )
     recorder_process: bool = option(

@@ -215,3 +215,36 @@ async def test_config_base_url_is_read_only_and_config_round_trips_through_a_fil
         assert config["openrouter"]["baseUrl"] == backend.url
         await shot(p, "config-read-only-base-url")
         assert_clean(console)
+
+
+async def test_recorder_banner_shows_exchanges_that_could_not_be_recorded(
+    start_monitor: StartMonitor,
+    fake: FakeAnthropic,
+    http: aiohttp.ClientSession,
+    page: tuple[Page, Console],
+) -> None:
+    """Drops are never silent: with a one-exchange backlog bound and the store locked by another
+    process, the exchanges beyond the bound are counted and the dashboard says so."""
+    import sqlite3
+
+    mon = await start_monitor(upstream_url=fake.url, record_queue_size=1)
+    await send(http, mon, ask("first"))
+    await mon.rows(1)
+    locker = sqlite3.connect(mon.settings.data_path / "exchanges.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        for i in range(5):
+            await send(http, mon, ask(f"beyond the bound {i}"))
+        assert mon.state.recorder.dropped > 0
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    p, console = page
+    await open_monitor(p, mon)
+    banner = p.locator("#recorder-banner")
+    await expect(banner).to_be_visible(timeout=10_000)
+    await expect(banner).to_contain_text(
+        f"{mon.state.recorder.dropped} exchanges could not be recorded"
+    )
+    await expect(banner).to_contain_text("RECORD_QUEUE_SIZE")
+    assert_clean(console)

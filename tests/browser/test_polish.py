@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import aiohttp
@@ -9,10 +10,10 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Console, shot
-from tests.browser.test_dashboard import assert_clean, open_monitor
+from tests.browser.test_dashboard import XSS, assert_clean, open_monitor
 from tests.conftest import RunningProxy
-from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.monitor.conftest import ask, make_row, send, write_rows
+from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block, tool_use_block
+from tests.monitor.conftest import MESSAGES_HEADERS, ask, make_row, send, write_rows
 
 pytestmark = pytest.mark.browser
 DAY = 86400
@@ -85,3 +86,53 @@ async def test_phone_width_list_keeps_badges_whole(
         assert_clean(console)
     finally:
         await context.close()
+
+
+async def test_storage_used_card(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession, page: tuple[Page, Console]
+) -> None:
+    await send(http, mon, ask("stored"))
+    await mon.rows(1)
+    p, console = page
+    await open_monitor(p, mon)
+    card = p.locator("#card-storage")
+    await expect(card).to_contain_text("Storage used")
+    await expect(card.locator(".card-value")).to_have_text(re.compile(r"^\d+(\.\d)? (B|KB|MB|GB)$"))
+    await expect(card).to_contain_text("no size limit")
+    assert_clean(console)
+
+
+async def test_analysis_report_cards_and_aligned_breakdown(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession, page: tuple[Page, Console]
+) -> None:
+    fake.enqueue(
+        message(text_block("Reading it now."), tool_use_block("Read", {"file_path": "a.py"}))
+    )
+    await send(http, mon, ask("what is in a.py? " + XSS, stream=False))
+    async with http.post(
+        mon.url + "/v1/messages/count_tokens", json=ask("count me"), headers=MESSAGES_HEADERS
+    ):
+        pass
+    await mon.rows(2)
+    p, console = page
+    await p.goto(mon.url + "/api/monitor/analyze")
+    card = p.locator(".request-card").first
+    await expect(card).to_contain_text("what is in a.py?")
+    await expect(card).to_contain_text("Reading it now.")
+    await expect(card.locator("code")).to_have_text("Read")
+    await expect(card).to_contain_text(XSS)  # recorded content stays text
+    href = await card.locator("a.view-full").get_attribute("href")
+    assert href and href.startswith("/monitor#ex_")
+    # the three breakdown tables: their count columns start at the same x
+    xs = await p.locator(".breakdown").evaluate_all(
+        "ts => ts.map(t => t.querySelector('thead th:nth-child(2)').getBoundingClientRect().x - t.getBoundingClientRect().x)"
+    )
+    assert len(xs) == 3 and max(xs) - min(xs) < 1, xs
+    aligns = await p.locator(".breakdown td.num").evaluate_all(
+        "tds => tds.map(td => getComputedStyle(td).textAlign)"
+    )
+    assert aligns and set(aligns) == {"right"}
+    await shot(p, "analysis-report")
+    await p.click("a.view-full >> nth=0")
+    await expect(p.locator("#detail")).to_be_visible()
+    assert_clean(console)

@@ -233,6 +233,15 @@ async def test_claude_code_tool_session_through_proxy(tmp_path: Path) -> None:
             headers = {k.lower(): v for k, v in d["request_headers"].items()}
             assert headers["anthropic-beta"] == first.headers["anthropic-beta"]
             assert headers["x-api-key"] != API_KEY, "the API key was stored unmasked"
+        # The project is the working directory Claude Code names in its environment message.
+        main_loop = [
+            d
+            for d in details
+            if any(t.get("name") == "Bash" for t in d["request"].get("tools") or [])
+        ]
+        assert main_loop and {d["project"] for d in main_loop} == {str(work)}, [
+            d["project"] for d in details
+        ]
         # The reconstructed replies: the Bash tool_use with its parsed input, then the final text.
         replies = {d["id"]: d["response"] for d in details}
         tool_uses = [b for r in replies.values() for b in r["content"] if b["type"] == "tool_use"]

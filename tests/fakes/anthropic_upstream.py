@@ -7,6 +7,7 @@ Quick use::
         fake.enqueue(error_reply(429, headers={"retry-after": "3"}))
         fake.enqueue(StreamReply([*message_events(msg)[:4], Reset()]))    # reset mid-stream
         fake.enqueue(StreamReply([message_events(msg)[0], Sleep(30)]))    # hang after message_start
+        fake.enqueue(StreamReply([*message_events(msg)[:4], BadFraming()]))  # broken chunking
         fake.enqueue(StreamReply(cut_multibyte(b"".join(message_events(msg))), gap=0.01))
         fake.responder = lambda req: ...                 # used when the queue is empty
         ...
@@ -19,7 +20,9 @@ Replies (type `Reply`) for `POST /v1/messages`: first the queue (`enqueue`), els
 - a message dict (see `message`): rendered as JSON, or as exact SSE when the body says "stream";
 - `JSONReply(body, status, headers, delay)`: any JSON (or raw bytes) with any status;
 - `StreamReply(steps, status, headers, delay, gap)`: an SSE response; steps are raw `bytes`
-  (written as one write each), `Sleep(s)` (pause; a long one is a hang) or `Reset()` (TCP RST).
+  (written as one write each), `Sleep(s)` (pause; a long one is a hang), `Reset()` (TCP RST) or
+  `BadFraming(raw)` (bytes past the chunked encoding, then close) or `Gate()` (wait until the test
+  sets `gate.opened`).
 
 `delay` holds back the status line; `gap` sleeps between byte steps. Other routes:
 `POST /v1/messages/count_tokens` -> `{"input_tokens": n}` (`count_tokens` value, default a
@@ -60,7 +63,25 @@ class Reset:
     """Abort the TCP connection with an RST (SO_LINGER 0)."""
 
 
-Step = bytes | Sleep | Reset
+@dataclass
+class BadFraming:
+    """Write bytes straight to the socket, past the chunked encoding, then close: by default a
+    chunk header announcing 256 bytes that never come, so the client sees a broken body.
+    (A chunk size that is not hex makes aiohttp 3.14's C parser drop the body without telling
+    the reader, which then waits forever: not a useful fault to script.)"""
+
+    raw: bytes = b"100\r\n"
+
+
+@dataclass
+class Gate:
+    """Hold the reply until the test sets `opened` (e.g. once the client has seen what came
+    before, so what follows cannot arrive in the same read)."""
+
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+Step = bytes | Sleep | Reset | BadFraming | Gate
 
 
 @dataclass
@@ -359,6 +380,13 @@ class FakeServer:
             elif isinstance(step, Sleep):
                 if not await self._pause(request, rec, step.seconds):
                     return resp
+            elif isinstance(step, Gate):
+                await step.opened.wait()
+            elif isinstance(step, BadFraming):
+                if (transport := request.transport) is not None:
+                    transport.write(step.raw)
+                    transport.close()
+                return resp
             else:
                 _reset(request)
                 return resp

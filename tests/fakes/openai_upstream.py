@@ -13,8 +13,9 @@ Quick use::
 completion. A completion dict (see `completion`) is rendered as JSON, or, when the request has
 `"stream": true`, as OpenRouter's SSE: a `: OPENROUTER PROCESSING` comment, a role chunk,
 reasoning / content / tool_call argument chunks, a finish_reason chunk, a usage-only chunk with
-`choices: []` and `data: [DONE]`. `JSONReply`, `StreamReply`, `Sleep`, `Reset`, `cut_multibyte`
-and the recording / disconnect helpers are the same as in `anthropic_upstream`.
+`choices: []` and `data: [DONE]`. `JSONReply`, `StreamReply`, `Sleep`, `Reset`, `BadFraming`,
+`Gate`, `cut_multibyte` and the recording / disconnect helpers are the same as in
+`anthropic_upstream`.
 `GET /v1/models` lists `MODELS`; `GET /v1/key` returns key info (401 without a bearer token).
 Paths are also served under `/api/v1/...`, as on openrouter.ai.
 """
@@ -27,7 +28,9 @@ import time
 from typing import Any
 
 from .anthropic_upstream import (
+    BadFraming,
     FakeServer,
+    Gate,
     JSONReply,
     RecordedRequest,
     Reply,
@@ -41,7 +44,9 @@ from .anthropic_upstream import (
 
 __all__ = [
     "MODELS",
+    "BadFraming",
     "FakeOpenAI",
+    "Gate",
     "JSONReply",
     "RecordedRequest",
     "Reset",

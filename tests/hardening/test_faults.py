@@ -114,7 +114,7 @@ async def test_upstream_hangs_before_headers(
     assert assert_error_shape(raw)["error"]["type"] == "timeout_error"
     [row] = await proxy.rows(1)
     assert (row["status"], row["state"]) == (504, "timeout")
-    await scripted(mode, fake, oai).wait_disconnect(0)  # the hung upstream was let go
+    await scripted(mode, fake, oai).wait_disconnect(-1)  # the hung upstream was let go
     await still_serving(http, proxy)
 
 
@@ -132,7 +132,7 @@ async def test_upstream_hangs_mid_stream(
     assert b"message_stop" not in raw
     [row] = await proxy.rows(1)
     assert row["state"] == "timeout"
-    await scripted(mode, fake, oai).wait_disconnect(0)
+    await scripted(mode, fake, oai).wait_disconnect(-1)
     await still_serving(http, proxy)
 
 
@@ -148,7 +148,7 @@ async def test_upstream_reset_mid_stream(
     assert raw.rstrip().split(b"\n\n")[-1].startswith(b"event: error"), raw[-300:]
     assert b"message_stop" not in raw
     [row] = await proxy.rows(1)
-    assert row["state"] == "error" and row["error_kind"]
+    assert (row["state"], row["error_kind"]) == ("upstream_broken", "upstream_broken")
     await still_serving(http, proxy)
 
 
@@ -207,9 +207,14 @@ async def test_upstream_speaks_garbage(
             assert status == 502
             assert_error_shape(raw)
         [row] = await proxy.rows(1)
-        assert row["state"] in ("error", "success") and row["status"] in (200, 502)
+        assert row["state"] in ("error", "upstream_broken") and row["status"] in (200, 502)
+        cut_short = b"Content-Length: 100" in reply  # the connection broke mid-answer
         if status == 502:
-            assert (row["state"], row["error_kind"]) == ("error", "upstream_unavailable")
+            assert (row["state"], row["error_kind"]) == (
+                ("upstream_broken", "upstream_broken")
+                if cut_short
+                else ("error", "upstream_unavailable")
+            )
     async with http.get(f"{proxy.url}/health") as resp:
         assert resp.status == 200  # still serving
 
@@ -257,7 +262,7 @@ async def test_client_disconnects_mid_stream(
     resp = await http.post(f"{proxy.url}/v1/messages", json=ask(stream=True), headers=HEADERS)
     await resp.content.readuntil(b"\n\n")
     resp.close()
-    seen = await upstream.wait_disconnect(0, timeout=5)  # the upstream is let go
+    seen = await upstream.wait_disconnect(-1, timeout=5)  # the upstream is let go
     assert seen.disconnected.is_set()
     [row] = await proxy.rows(1)
     assert (row["state"], row["error_kind"]) == ("client_closed", "client_closed")
@@ -312,8 +317,8 @@ async def test_store_faults_do_not_stop_proxying(
     await proxy.rows(1)
     await wait_for(lambda: recorder.depth == 0)
     sqlite_fault(proxy, fault)
-    big = "x" * 200_000  # each body needs new pages
     for i in range(10):
+        big = os.urandom(100_000).hex()  # each body needs new pages, even compressed
         status, _, raw = await post(http, proxy, ask(f"{i} {big}", stream=i % 2 == 0))
         assert status == 200, raw[:300]
     await wait_for(lambda: recorder.depth == 0 and recorder.failed_writes > 0)
@@ -345,13 +350,48 @@ async def test_a_stalled_store_drops_and_counts(
             status, _, _ = await post(http, proxy, ask(f"stalled {i}"))
             assert status == 200
         counters = await health(http, proxy)
-        assert counters["dropped"] > 0
+        assert counters["dropped"] > 0 and "RECORD_QUEUE_SIZE" in counters["drop_reason"]
         assert counters["queued"] <= 4
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     await wait_for(lambda: proxy.state.recorder.depth == 0, timeout=10)
     await still_serving(http, proxy)
+
+
+async def test_a_stalled_store_keeps_every_exchange_in_the_backlog(
+    start: Start, fake: FakeAnthropic, oai: FakeOpenAI, mode: str, http: aiohttp.ClientSession
+) -> None:
+    """With the default bounds the journal on disk is the backlog: while the store is locked
+    nothing is dropped, /health and /metrics show the backlog and its age, and once the lock
+    goes every exchange is recorded."""
+    proxy = await start(**mode_settings(mode, fake, oai))
+    await still_serving(http, proxy)
+    await proxy.rows(1)
+    locker = sqlite3.connect(proxy.settings.data_path / "exchanges.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        for i in range(60):
+            status, _, _ = await post(http, proxy, ask(f"backlog {i}"))
+            assert status == 200
+        await wait_for(lambda: proxy.state.recorder.backlog_age_s > 0)
+        counters = await health(http, proxy)
+        assert counters["dropped"] == 0 and counters["queued"] >= 60
+        assert counters["backlog_bytes"] > 0 and counters["backlog_age_s"] > 0
+        async with http.get(f"{proxy.url}/metrics") as r:
+            metrics = await r.text()
+        assert "anthropic_proxy_recorder_backlog_bytes" in metrics
+        assert "anthropic_proxy_recorder_backlog_age_seconds" in metrics
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    rows = await proxy.rows(61, timeout=30)
+    assert len(rows) == 61  # the first request and all 60 sent while the store was locked
+    assert {f"backlog {i}" for i in range(60)} <= {r["preview"].split("\n")[0] for r in rows}
+    await wait_for(lambda: proxy.state.recorder.depth == 0)  # the report follows the commit
+    counters = await health(http, proxy)
+    assert counters["dropped"] == 0 and counters["queued"] == 0
+    assert counters["backlog_bytes"] == 0 and counters["backlog_age_s"] == 0
 
 
 async def test_recorder_process_killed_loses_nothing(

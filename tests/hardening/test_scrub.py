@@ -8,7 +8,10 @@ import json
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anthropic_proxy.record.scrub import PATTERNS, scrub_text
 from anthropic_proxy.storage.bodies import join
@@ -134,3 +137,16 @@ async def test_scrubbing_off_stores_every_pattern_verbatim(
     assert body["messages"][0]["content"] == text
     assert body["messages"][2]["content"][0]["content"] == text
     assert "[REDACTED" not in json.dumps(body) + preview
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list('skAKIAghp_xoxeyJ-BEGINKEYTOKENbearBASIC:/ az\n"\\=')))
+)
+def test_literal_first_look_never_misses_what_the_trigger_finds(text: str) -> None:
+    """The bytes pre-check is a superset of TRIGGER: a text it calls clean has no trigger."""
+    from anthropic_proxy.record.scrub import TRIGGER, may_hold_secret
+
+    if TRIGGER.search(text):
+        assert may_hold_secret(orjson.dumps(text))
+        assert may_hold_secret(orjson.dumps({"k": [text]}))

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
+from anthropic_proxy.storage.packing import unpack_json
 from tests.conftest import RunningProxy, journal_bytes
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block
 from tests.fakes.openai_upstream import FakeOpenAI, completion
@@ -96,7 +97,8 @@ def find(data: bytes, where: str) -> list[str]:
 
 
 def scan_sqlite(path: Path) -> list[str]:
-    """Every cell of every table; zlib blobs decompressed."""
+    """Every cell of every table; zlib blobs decompressed (with the preset dictionaries of
+    `storage.packing` where a blob names one)."""
     hits: list[str] = []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -106,8 +108,8 @@ def scan_sqlite(path: Path) -> list[str]:
                 for cell in row:
                     if isinstance(cell, bytes):
                         hits += find(cell, f"{path.name}:{table}")
-                        with contextlib.suppress(zlib.error):
-                            hits += find(zlib.decompress(cell), f"{path.name}:{table} (zlib)")
+                        with contextlib.suppress(zlib.error, KeyError):
+                            hits += find(unpack_json(cell), f"{path.name}:{table} (zlib)")
                     elif isinstance(cell, str):
                         hits += find(cell.encode(), f"{path.name}:{table}")
     finally:

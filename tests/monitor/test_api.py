@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import RunningProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, error_reply, message, text_block, usage
-from tests.monitor.conftest import BASE_TIME, ask, make_row, send, write_rows
+from tests.monitor.conftest import BASE_TIME, StartMonitor, ask, make_row, send, write_rows
 
 
 async def get(http: aiohttp.ClientSession, proxy: RunningProxy, path: str, **params: Any) -> Any:
@@ -256,3 +256,14 @@ async def test_server_config_returns_no_secret(
         text = await r.text()
     assert r.status == 200 and '"authRequired":true' in text
     assert token[:10] not in text and "sk-or-v1" not in text
+
+
+async def test_stats_carry_the_store_size_and_its_limit(
+    start_monitor: StartMonitor, fake: FakeAnthropic, http: aiohttp.ClientSession
+) -> None:
+    mon = await start_monitor(upstream_url=fake.url, max_db_bytes="2GB")
+    await write_rows(mon, [make_row(i) for i in range(20)])
+    s = await get(http, mon, "/api/monitor/stats", model="nothing-matches")
+    size = mon.state.store.size_bytes()
+    assert s["totalRequests"] == 0 and s["storage"] == {"bytes": size, "limitBytes": 2 * 1024**3}
+    assert size > 0

@@ -64,3 +64,34 @@ async def test_agent_tree_and_cache_breaks(
     assert report["cache"]["summary"]["breaks"] == 1
     async with http.get(mon.url + "/api/monitor/sessions/none") as r:
         assert r.status == 404
+
+
+async def test_sessions_are_titled_by_their_first_prompt(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession
+) -> None:
+    def ask(text: str, **extra: Any) -> dict[str, Any]:
+        content = [{"type": "text", "text": "<system-reminder>ignore me</system-reminder>"},
+                   {"type": "text", "text": text}]  # fmt: skip
+        return {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": content}],
+        }
+
+    one, two = {"x-claude-code-session-id": "s-one"}, {"x-claude-code-session-id": "s-two"}
+    await send(http, mon, {**ask("quota")}, **one)  # Claude Code's probe comes first: skipped
+    await send(http, mon, ask("Fix the failing test in   tests/test_app.py please"), **one)
+    sub = {**one, "x-claude-code-agent-id": "agent-y"}
+    await send(http, mon, ask("a subagent's task"), **sub)
+    await send(http, mon, ask("second turn"), **one)
+    await send(http, mon, ask("Refactor " + "the parser " * 20), **two)
+    await mon.rows(5)
+    async with http.get(mon.url + "/api/monitor/sessions") as r:
+        listed = {s["session_id"]: s for s in (await r.json())["data"]}
+    assert listed["s-one"]["title"] == "Fix the failing test in tests/test_app.py please"
+    long_title = listed["s-two"]["title"]
+    assert (
+        len(long_title) == 80
+        and long_title.startswith("Refactor the parser")
+        and long_title.endswith("…")
+    )

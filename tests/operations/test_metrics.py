@@ -51,7 +51,7 @@ async def test_metrics_count_exchanges_tokens_latency_and_errors(
     assert got[("anthropic_proxy_exchange_duration_seconds_count", model)] == 3
     assert got[("anthropic_proxy_time_to_first_token_seconds_count", model)] >= 1
     assert got[("anthropic_proxy_cost_usd_total", model)] > 0
-    assert got[("anthropic_proxy_upstream_errors_total", (("type", "http_529"),))] == 1
+    assert got[("anthropic_proxy_upstream_errors_total", (("type", "overloaded_error"),))] == 1
     assert got[("anthropic_proxy_recorder_queue_depth", ())] == 0
     assert got[("anthropic_proxy_recorder_dropped_total", ())] == 0
     assert got[("anthropic_proxy_recorder_written_total", ())] >= 3

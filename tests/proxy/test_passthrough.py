@@ -9,8 +9,9 @@ import aiohttp
 import anthropic
 import pytest
 
+from anthropic_proxy.monitor.queries import stored_payload
 from anthropic_proxy.routing import preset
-from anthropic_proxy.storage.bodies import decompress, join
+from anthropic_proxy.storage.bodies import join
 from tests.conftest import API_KEY, RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import (
     FakeAnthropic,
@@ -67,7 +68,7 @@ async def test_non_stream_round_trip_is_recorded(proxy: RunningProxy, fake: Fake
     assert row["duration_ms"] >= row["ttfb_ms"] > 0
     # SDK 2.x sends its api_key as a Bearer token
     assert (
-        json.loads(row["request_headers"])["authorization"]
+        stored_payload(row)["request_headers"]["authorization"]
         == f"Bearer {API_KEY[:10]}...{API_KEY[-4:]}"
     )
     body = join(row["request_ref"], proxy.state.store.blob)
@@ -100,7 +101,7 @@ async def test_request_bytes_reach_upstream_unchanged(
     assert seen.headers["x-api-key"] == API_KEY
     [row] = await proxy.rows()
     assert (row["query"], row["session_id"]) == ("beta=true", "sess-1")
-    assert json.loads(row["request_headers"])["x-api-key"] == f"{API_KEY[:10]}...{API_KEY[-4:]}"
+    assert stored_payload(row)["request_headers"]["x-api-key"] == f"{API_KEY[:10]}...{API_KEY[-4:]}"
 
 
 async def test_stream_is_rebuilt_with_usage_ttft_and_timeline(
@@ -119,14 +120,14 @@ async def test_stream_is_rebuilt_with_usage_ttft_and_timeline(
     assert row["stream"] == 1 and row["state"] == "success" and row["stop_reason"] == "end_turn"
     assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"]) == (50, 20, 800)
     assert 0 < row["ttfb_ms"] <= row["ttft_ms"] <= row["duration_ms"]
-    rebuilt = json.loads(decompress(row["response_body"]))
+    rebuilt = stored_payload(row)["response"]
     assert rebuilt["content"][0] == {
         "type": "thinking",
         "thinking": "let me think",
         "signature": msg["content"][0]["signature"],
     }
     assert rebuilt["content"][1] == {"type": "text", "text": "Bonjour à tous"}
-    timeline = json.loads(decompress(row["timeline"]))
+    timeline = stored_payload(row)["timeline"]
     labels = [label for _, label, _ in timeline]
     assert labels[0] == "message_start" and labels[-1] == "message_stop"
     assert "thinking_delta" in labels and "signature_delta" in labels and "text_delta" in labels
@@ -153,7 +154,7 @@ async def test_tool_use_round_trip(proxy: RunningProxy, fake: FakeAnthropic) -> 
     second = await sdk.messages.create(**follow)
     assert second.content[0].text == "Done."  # type: ignore[union-attr]
     rows = await proxy.rows(2)
-    rebuilt = json.loads(decompress(rows[0]["response_body"]))
+    rebuilt = stored_payload(rows[0])["response"]
     assert rebuilt["content"][1]["input"] == call["input"] and rows[0]["stop_reason"] == "tool_use"
     assert join(rows[1]["request_ref"], proxy.state.store.blob) == json.loads(
         fake.requests[-1].body
@@ -198,6 +199,7 @@ async def test_upstream_errors_pass_through_unmodified(
     [row] = await proxy.rows()
     assert (row["state"], row["status"], row["upstream_request_id"]) == ("error", status, "req_up1")
     assert row["error_message"] == reply.body["error"]["message"]
+    assert row["error_kind"] == reply.body["error"]["type"]  # the upstream's type, as in streams
 
 
 async def test_error_event_mid_stream(proxy: RunningProxy, fake: FakeAnthropic) -> None:
@@ -256,7 +258,7 @@ async def test_upstream_reset_mid_stream(proxy: RunningProxy, fake: FakeAnthropi
         async with client(proxy).messages.stream(**ask()) as stream:
             await stream.get_final_message()
     [row] = await proxy.rows()
-    assert (row["state"], row["error_kind"]) == ("error", "upstream_disconnected")
+    assert (row["state"], row["error_kind"]) == ("upstream_broken", "upstream_broken")
 
 
 async def test_client_disconnect_closes_upstream(proxy: RunningProxy, fake: FakeAnthropic) -> None:
@@ -284,7 +286,7 @@ async def test_multibyte_split_across_chunks_arrives_intact(
         final = await stream.get_final_message()
     assert final.content[0].text == text  # type: ignore[union-attr]
     [row] = await proxy.rows()
-    assert json.loads(decompress(row["response_body"]))["content"][0]["text"] == text
+    assert stored_payload(row)["response"]["content"][0]["text"] == text
 
 
 async def test_oauth_bearer_auth_is_forwarded_and_masked(
@@ -295,7 +297,7 @@ async def test_oauth_bearer_auth_is_forwarded_and_masked(
     await sdk.messages.create(**ask())
     assert fake.requests[-1].headers["authorization"] == f"Bearer {token}"
     [row] = await proxy.rows()
-    assert json.loads(row["request_headers"])["authorization"] == f"Bearer {token[:10]}...ENDS"
+    assert stored_payload(row)["request_headers"]["authorization"] == f"Bearer {token[:10]}...ENDS"
 
 
 async def test_other_paths_and_methods_are_forwarded(

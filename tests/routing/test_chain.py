@@ -128,7 +128,7 @@ async def test_no_retry_after_the_first_byte(
             await stream.get_final_message()
     assert second.requests_to("/v1/messages") == []
     [row] = await proxy.rows(kind="messages")
-    assert row["state"] == "error" and row["error_kind"] == "upstream_disconnected"
+    assert (row["state"], row["error_kind"]) == ("upstream_broken", "upstream_broken")
 
 
 async def test_a_timeout_before_the_first_byte_fails_over(

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from anthropic_proxy.monitor import queries, stats
-from anthropic_proxy.storage import Row, Store, bodies, migrations, open_store
+from anthropic_proxy.storage import Row, Store, bodies, migrations, open_store, packing
 from anthropic_proxy.storage.sqlite import COLUMNS
 from tests.pg import fresh_schema, url_for
 
@@ -74,7 +74,8 @@ def final(id: str, **values: Any) -> Row:
         state="success", status=200, finished_at=NOW + 1.5, duration_ms=1500.0, ttft_ms=300.0,
         ttfb_ms=120.0, input_tokens=100, output_tokens=20, cache_read_tokens=50,
         cache_creation_tokens=0, cost_usd=0.0123, stop_reason="end_turn", response_bytes=800,
-        response_body=bodies.compress(b'{"content": []}'), preview="hello 100% sure?",
+        payload=packing.pack({"content": {"response": {"content": []}}}),
+        preview="hello 100% sure?",
     )  # fmt: skip
     return row(id, **{**done, **values})
 
@@ -86,7 +87,7 @@ def test_write_then_upsert_pending_to_final(store: Store) -> None:
     store.write([final("ex_1", stream=True)], {})
     [got] = store.fetch("SELECT * FROM exchange_details")
     assert got["state"] == "success" and got["status"] == 200 and got["cost_usd"] == 0.0123
-    assert bodies.decompress(bytes(got["response_body"])) == b'{"content": []}'
+    assert packing.unpack(bytes(got["payload"]))["content"]["response"] == {"content": []}
     assert got["started_at"] == NOW and got["duration_ms"] == 1500.0
 
 
@@ -135,11 +136,40 @@ def test_prune_by_count_and_age_drops_orphan_blobs(store: Store) -> None:
         pass
     ids = [r["id"] for r in store.fetch("SELECT id FROM exchanges ORDER BY started_at")]
     assert ids == ["ex_pending", *(f"ex_{i:02}" for i in range(20, 30))]
+    assert store.sweep() == 20  # the parts only the pruned exchanges used
     assert store.known_blobs(["shared", "own19", "own20"]) == {"shared", "own20"}
     cutoff_age = int(time.time() - (NOW + 245))  # cut off between ex_24 and ex_25
     store.prune(max_records=0, max_age_s=cutoff_age, max_bytes=0)
     left = {r["id"] for r in store.fetch("SELECT id FROM exchanges")}
     assert left == {"ex_pending", *(f"ex_{i:02}" for i in range(25, 30))}
+
+
+def test_sweep_keeps_every_chain_a_kept_exchange_reaches(store: Store) -> None:
+    """Conversations share their first messages; pruning the early turns must keep the
+    messages the later turns still reach through their chain, and drop the rest."""
+    bodies_sent = []
+    for turn in range(6):
+        messages = [{"role": "user", "content": f"message {i}"} for i in range(turn + 1)]
+        body = {"model": "m", "system": "s", "messages": messages}
+        if turn == 2:  # a branch: an edited earlier message
+            body["messages"] = [{"role": "user", "content": "edited"}, *messages[1:]]
+        split = bodies.split_body(body)
+        store.write(
+            [final(f"ex_{turn}", started_at=NOW + turn, request_ref=split.ref,
+                   blob_refs=split.refs, tip=split.tip)],
+            split.parts, split.nodes,
+        )  # fmt: skip
+        bodies_sent.append(body)
+    while store.prune(max_records=3, max_age_s=0, max_bytes=0):
+        pass
+    store.sweep()
+    kept = store.fetch("SELECT id, request_ref FROM exchanges ORDER BY started_at")
+    assert [r["id"] for r in kept] == ["ex_3", "ex_4", "ex_5"]
+    for r, body in zip(kept, bodies_sent[3:], strict=True):
+        assert bodies.join(r["request_ref"], store.blob) == body
+    edited = bodies.digest(orjson.dumps({"role": "user", "content": "edited"}))
+    assert store.known_blobs([edited]) == set()  # only the pruned branch used it
+    assert store.fetch("SELECT COUNT(*) AS n FROM nodes") == [{"n": 6}]  # one chain of six
 
 
 def test_clear_and_size(store: Store) -> None:
@@ -241,7 +271,7 @@ def test_rollup_keeps_finished_exchanges_once_and_drops_emptied_rows(store: Stor
     store.write([final("ex_1", model="other")], {})  # a finished row rewritten: moved, not added
     rows = store.fetch("SELECT model, n FROM exchange_rollup")
     assert rows == [{"model": "other", "n": 1}] * len(migrations.ROLLUP_WIDTHS)
-    store.execute("DELETE FROM exchanges WHERE id = ?", ["ex_1"])
+    assert store.prune(max_records=0, max_age_s=1, max_bytes=0) == 1  # deleted: taken out
     assert store.fetch("SELECT COUNT(*) AS n FROM exchange_rollup") == [{"n": 0}]
 
 
@@ -322,3 +352,28 @@ def test_time_buckets_agree_at_bucket_edges(both: tuple[Store, Store]) -> None:
         # Floored: the edge exchange stays in the bucket it started in.
         assert sum(counts.values()) == 2
         assert counts.get(edge // lite["width"] * lite["width"], 0) >= 1, (query, counts)
+
+
+def test_text_search_finds_rows_before_and_after_indexing(store: Store) -> None:
+    """Rows wait for the text index (SQLite indexes them when the recorder is idle): a search
+    finds them while they wait, after they are indexed, after they change, and not after
+    they are deleted."""
+
+    def found(q: str) -> list[str]:
+        clause, params = queries.where(queries.parse_filters({"q": q}), store.dialect)
+        return [
+            r["id"] for r in store.fetch(f"SELECT id FROM exchanges{clause} ORDER BY id", params)
+        ]
+
+    store.write([final(f"ex_{i}", preview=f"needle{i % 2} haystack") for i in range(4)], {})
+    assert found("needle1") == ["ex_1", "ex_3"]  # queued
+    while store.index_text(3):
+        pass
+    assert found("needle1") == ["ex_1", "ex_3"]  # indexed
+    assert found("edle0 hay") == ["ex_0", "ex_2"]
+    store.write([final("ex_0", preview="moved elsewhere")], {})
+    assert found("needle0") == ["ex_2"] and found("elsewhere") == ["ex_0"]
+    store.index_text(10)
+    assert found("needle0") == ["ex_2"] and found("elsewhere") == ["ex_0"]
+    assert store.prune(max_records=0, max_age_s=1, max_bytes=0) == 4
+    assert found("needle") == [] and found("elsewhere") == []

@@ -119,7 +119,7 @@ def test_prune_by_count_and_age_drops_orphan_blobs(tmp_path: Path) -> None:
     store.open()
     now = time.time()
     for i in range(30):
-        ref, parts = bodies.split(
+        split = bodies.split_body(
             {"messages": [{"role": "user", "content": f"m{i}"}], "model": "m"}
         )
         row = {
@@ -132,18 +132,20 @@ def test_prune_by_count_and_age_drops_orphan_blobs(tmp_path: Path) -> None:
             "path": "/v1/messages",
             "query": "",
             "state": "success",
-            "request_ref": ref,
-            "blob_refs": list(parts),
+            "request_ref": split.ref,
+            "blob_refs": split.refs,
+            "tip": split.tip,
             "request_bytes": 1,
             "response_bytes": 0,
             "stored_bytes": 0,
         }
-        store.write([row], parts)
+        store.write([row], split.parts, split.nodes)
     assert (
         store.fetch("SELECT COUNT(*) AS n FROM blobs")[0]["n"] == 60
     )  # a message and a skeleton each
     while store.prune(max_records=10, max_age_s=0, max_bytes=0, batch=7):
         pass
+    store.sweep()
     ids = [r["id"] for r in store.fetch("SELECT id FROM exchanges ORDER BY id")]
     assert ids == [f"ex_{i:03d}" for i in range(20, 30)]
     assert (

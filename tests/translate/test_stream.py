@@ -146,38 +146,111 @@ async def test_e16_several_calls_in_one_chunk_with_whole_arguments() -> None:
     ]
     assert await run(chunks) == [
         "start tool_use A",
-        'json {"x":1}',
+        'json {"x": 1}',
         "stop",
         "start tool_use B",
-        'json {"y":2}',
+        'json {"y": 2}',
         "stop",
         "end tool_use",
     ]
 
 
 @pytest.mark.parametrize(
-    ("fragments", "expected"),
+    ("fragments", "sent"),
     [
-        pytest.param(['{"a":', " 1}"], '{"a":1}', id="E14-fragments"),
-        pytest.param(['{"a": 1}'], '{"a":1}', id="E14-whole"),
-        pytest.param(['{"a":', '{"a": 1', '{"a": 1}'], '{"a":1}', id="E14-cumulative-snapshots"),
-        pytest.param(['{"a": 1}', '{"a": 1}'], '{"a":1}', id="E14-sent-twice"),
-        pytest.param(['"{\\"a\\": 1}"'], '{"a":1}', id="E14-json-in-a-string"),
-        pytest.param(['{"a": "unterminated'], '{"a":"unterminated"}', id="E14-cut-off-repaired"),
-        pytest.param(["not json"], "{}", id="E14-garbage-becomes-empty"),
-        pytest.param([""], "{}", id="E15-empty-arguments"),
-        pytest.param([], "{}", id="E15-no-arguments"),
+        pytest.param(['{"a":', " 1}"], ["{", '"a": 1}'], id="E14-fragments-streamed"),
+        pytest.param(['{"a": 1}'], ['{"a": 1}'], id="E14-whole"),
+        pytest.param(
+            ['{"a":', '{"a": 1', '{"a": 1}'], ["{", '"a": 1', "}"], id="E14-cumulative-snapshots"
+        ),
+        pytest.param(['{"a": 1}', '{"a": 1}'], ['{"a": 1}'], id="E14-sent-twice"),
+        pytest.param(['"{\\"a\\": 1}"'], ['{"a":1}'], id="E14-json-in-a-string-assembled"),
+        pytest.param(
+            ['{"a": "unterminated'], ['{"a": "unterminated', '"}'], id="E14-cut-off-closed"
+        ),
+        pytest.param(["not json"], ["{}"], id="E14-garbage-becomes-empty"),
+        pytest.param([""], ["{}"], id="E15-empty-arguments"),
+        pytest.param([], ["{}"], id="E15-no-arguments"),
     ],
 )
-async def test_tool_arguments(fragments: list[str], expected: str) -> None:
+async def test_tool_arguments(fragments: list[str], sent: list[str]) -> None:
+    """A call's object arguments stream piece by piece as they arrive; what does not start as
+    an object is assembled; either way the pieces join into the object the model meant."""
     chunks: list[Chunk] = [delta(tool_calls=[call(0, "c1", "Bash")])]
     chunks += [delta(tool_calls=[call(0, args=f)]) for f in fragments]
     assert await run([*chunks, delta("tool_calls"), DONE]) == [
         "start tool_use Bash",
-        f"json {expected}",
+        *(f"json {piece}" for piece in sent),
         "stop",
         "end tool_use",
     ]
+    assert isinstance(json.loads("".join(sent)), dict)
+
+
+def tool_inputs(events: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Each tool_use block's input as a client assembles it from its input_json_deltas."""
+    inputs: dict[int, str] = {}
+    for name, data in events:
+        if name == "content_block_start" and data["content_block"]["type"] == "tool_use":
+            inputs[data["index"]] = ""
+        elif name == "content_block_delta" and data["delta"]["type"] == "input_json_delta":
+            inputs[data["index"]] += data["delta"]["partial_json"]
+    return [json.loads(text) for _, text in sorted(inputs.items())]
+
+
+async def test_a_long_tool_input_streams_as_it_arrives() -> None:
+    """A file being written: its content reaches the client fragment by fragment; a key waits
+    for its value (a prefix is sent only when closing it gives valid JSON)."""
+    line = "print(1)\\n"  # JSON-escaped, as the model sends it
+    head, body, tail = '{"file_path": "a.py", "content": "', [line * 5] * 40, '"}'
+    chunks: list[Chunk] = [delta(tool_calls=[call(0, "c1", "Write", "")])]
+    chunks += [delta(tool_calls=[call(0, args=p)]) for p in [head, *body, tail]]
+    events = await translate([*chunks, delta("tool_calls"), DONE])
+    deltas = [d["delta"]["partial_json"] for n, d in events if n == "content_block_delta"]
+    assert deltas == [head, *body, tail]
+    assert tool_inputs(events) == [{"file_path": "a.py", "content": "print(1)\n" * 200}]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "sent"),
+    [
+        pytest.param(['{"a": tr', "ue}"], ["{", '"a": true}'], id="literal-held"),
+        pytest.param(['{"a": 1.', "5}"], ['{"a": 1', ".5}"], id="number-held"),
+        pytest.param(['{"a": "x\\', 'ny"}'], ['{"a": "x', '\\ny"}'], id="escape-held"),
+        pytest.param(['{"a": [1, ', "2]}"], ['{"a": [1', ", 2]}"], id="comma-held"),
+        pytest.param(['{"a": 1, "b', '": oops'], ['{"a": 1', "}"], id="invalid-cut-back"),
+        pytest.param(['{"a": "cut'], ['{"a": "cut', '"}'], id="cut-off-closed"),
+    ],
+)
+async def test_only_prefixes_that_close_validly_are_streamed(
+    pieces: list[str], sent: list[str]
+) -> None:
+    chunks: list[Chunk] = [delta(tool_calls=[call(0, "c1", "Bash")])]
+    chunks += [delta(tool_calls=[call(0, args=p)]) for p in pieces]
+    events = await translate([*chunks, delta("tool_calls"), DONE])
+    assert [d["delta"]["partial_json"] for n, d in events if n == "content_block_delta"] == sent
+    assert isinstance(tool_inputs(events)[0], dict)
+
+
+async def test_sequential_calls_each_stream_and_interleaved_ones_are_assembled() -> None:
+    chunks: list[Chunk] = [
+        delta(tool_calls=[call(0, "a", "Read", '{"file_path":')]),
+        delta(tool_calls=[call(0, args=' "a.py"}')]),
+        delta(tool_calls=[call(1, "b", "Grep", '{"pattern":')]),  # call 0 is whole: it closes
+        delta(tool_calls=[call(2, "c", "Glob", '{"glob":')]),  # call 1 is not: interleaved
+        delta(tool_calls=[call(1, args=' "x"}')]),
+        delta(tool_calls=[call(2, args=' "*.py"}')]),
+        delta("tool_calls"),
+        DONE,
+    ]
+    events = await translate(chunks)
+    assert summary(events) == [
+        "start tool_use Read", "json {", 'json "file_path": "a.py"}', "stop",
+        "start tool_use Grep", "json {", 'json "pattern": "x"}', "stop",
+        "start tool_use Glob", 'json {"glob":"*.py"}', "stop",
+        "end tool_use",
+    ]  # fmt: skip
+    assert tool_inputs(events) == [{"file_path": "a.py"}, {"pattern": "x"}, {"glob": "*.py"}]
 
 
 async def test_e11_tool_ids_are_minted_unique_and_valid() -> None:
@@ -216,9 +289,9 @@ async def test_e17_text_after_a_tool_call_opens_a_new_block() -> None:
     ]
     assert await run(chunks) == [
         "start text", "text First.", "stop",
+        "start tool_use Read", "json {}", "stop",  # streamed where it came
         "start thinking", "thinking hmm", "signature", "stop",
         "start text", "text After.", "stop",
-        "start tool_use Read", "json {}", "stop",
         "end tool_use",
     ]  # fmt: skip
 
@@ -266,12 +339,15 @@ async def test_e19_length_keeps_partial_tool_block() -> None:
         delta("length"),
         DONE,
     ]
-    assert await run(chunks) == [
+    events = await translate(chunks)
+    assert summary(events) == [
         "start tool_use Write",
-        'json {"path":"a","text":"abc"}',
+        'json {"path": "a", "text": "abc',
+        'json "}',  # what the cut-off left open, closed
         "stop",
         "end max_tokens",
     ]
+    assert tool_inputs(events) == [{"path": "a", "text": "abc"}]
 
 
 async def test_e20_content_filter_is_a_refusal_with_stop_details() -> None:

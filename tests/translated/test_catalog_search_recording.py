@@ -15,8 +15,9 @@ import pytest
 from anthropic_proxy.backend import client
 from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo, model_info
 from anthropic_proxy.monitor.queries import detail
-from tests.conftest import RunningProxy
+from tests.conftest import RunningProxy, StartProxy
 from tests.fakes import openai_upstream
+from tests.fakes.anthropic_upstream import RecordedRequest, Reply
 from tests.fakes.openai_upstream import (
     FakeOpenAI,
     JSONReply,
@@ -26,6 +27,7 @@ from tests.fakes.openai_upstream import (
     openai_error,
 )
 from tests.translate.grammar import check_grammar, parse_sse
+from tests.translated.conftest import BACKEND_KEY
 from tests.translated.test_sdk import raw_stream
 
 USER = [{"role": "user", "content": "hi"}]
@@ -61,8 +63,7 @@ async def test_max_tokens_clamped_once_the_model_list_is_known(
     big = {"model": "claude-sonnet-4-6", "max_tokens": 100000, "messages": USER}
     await client.messages.create(**big, timeout=60)  # type: ignore[arg-type]
     first = oai.requests_to("/v1/chat/completions")[-1].json()
-    assert first["max_tokens"] == 100000  # not cached yet: not waited for, sent unclamped
-    await models_fetched(oai)
+    assert first["max_tokens"] == 64000  # loaded at start-up (or waited for): clamped at once
     await client.messages.create(**big, timeout=60)  # type: ignore[arg-type]
     assert oai.requests_to("/v1/chat/completions")[-1].json()["max_tokens"] == 64000
     async with (
@@ -82,20 +83,58 @@ async def test_max_tokens_clamped_once_the_model_list_is_known(
     assert rows[-1]["price_version"] == "backend usage.cost"
 
 
+class StrictBackend(FakeOpenAI):
+    """Like OpenAI or vLLM: 400 over the model's output limit; its model list answers slowly."""
+
+    def default_reply(self, rec: RecordedRequest) -> Reply:
+        path = rec.path.removeprefix("/api")
+        if rec.method == "GET" and path == "/v1/models":
+            return JSONReply(openai_upstream.MODELS, delay=0.5)
+        body = rec.json() if rec.method == "POST" and rec.body else {}
+        if path == "/v1/chat/completions" and body.get("max_tokens", 0) > 64000:
+            error = openai_error(400, "invalid_request_error", "max_tokens is too large: 64000 max")
+            return JSONReply(error, 400)
+        return super().default_reply(rec)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_first_request_after_start_up_respects_a_strict_backends_limit(
+    start_proxy: StartProxy, stream: bool
+) -> None:
+    async with StrictBackend() as strict:
+        proxy = await start_proxy(
+            mode="openrouter", openrouter_base_url=strict.url, openrouter_api_key=BACKEND_KEY
+        )  # the model list is still loading (it takes 0.5 s) when the request arrives
+        sdk = anthropic.AsyncAnthropic(base_url=proxy.url, api_key="sk-ant-x", max_retries=0)
+        big = {"model": "claude-sonnet-4-6", "max_tokens": 128000, "messages": USER}
+        if stream:
+            async with sdk.messages.stream(**big) as events:  # type: ignore[arg-type]
+                message = await events.get_final_message()
+        else:
+            message = await sdk.messages.create(**big, timeout=60)  # type: ignore[arg-type]
+        await sdk.close()
+        assert message.stop_reason == "end_turn"
+        sent = strict.requests_to("/v1/chat/completions")
+        assert [r.json()["max_tokens"] for r in sent] == [64000]  # one try, clamped
+        assert len(strict.requests_to("/v1/models", "GET")) == 1
+
+
 async def test_images_replaced_for_a_text_only_model(
-    client: anthropic.AsyncAnthropic, oai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    start_proxy: StartProxy, oai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text_only = [
         {**m, "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]}}
         for m in openai_upstream.MODELS["data"]
     ]
     monkeypatch.setitem(openai_upstream.MODELS, "data", text_only)
+    proxy = await start_proxy(
+        mode="openrouter", openrouter_base_url=oai.url, openrouter_api_key=BACKEND_KEY
+    )
+    client = anthropic.AsyncAnthropic(base_url=proxy.url, api_key="sk-ant-x", max_retries=0)
     ask = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMG]}]
     body = {"model": "claude-sonnet-4-6", "max_tokens": 100, "messages": ask}
-    await client.messages.create(**body)  # type: ignore[arg-type]
-    assert "image_url" in oai.requests_to("/v1/chat/completions")[-1].body.decode()
-    await models_fetched(oai)
     message = await client.messages.create(**body)  # type: ignore[arg-type]
+    await client.close()
     assert message.stop_reason == "end_turn"
     sent = oai.requests_to("/v1/chat/completions")[-1].json()
     assert sent["messages"][-1]["content"] == (

@@ -335,7 +335,7 @@ async def test_count_tokens_is_local(client: anthropic.AsyncAnthropic, oai: Fake
         messages=[{"role": "user", "content": "What is the weather in Paris? " * 50}],
     )  # type: ignore[list-item]
     assert counted.input_tokens > 400
-    assert not oai.requests
+    assert not oai.requests_to("/v1/chat/completions")
 
 
 async def test_models_list_publishes_claude_ids(client: anthropic.AsyncAnthropic) -> None:
@@ -352,7 +352,7 @@ async def test_max_tokens_zero_is_answered_locally(
         and message.content == []
         and message.usage.output_tokens == 0
     )
-    assert not oai.requests
+    assert not oai.requests_to("/v1/chat/completions")
 
 
 async def test_session_id_and_tool_round_trip_request(

@@ -3,6 +3,8 @@ headers change from reply to reply, Claude-Code-shaped sessions in two projects.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import aiohttp
@@ -48,7 +50,7 @@ async def proxy(start_proxy: StartProxy, fake: FakeAnthropic) -> RunningProxy:
 async def test_quota_shares_and_attribution(
     proxy: RunningProxy, fake: FakeAnthropic, upstream: Upstream, http: aiohttp.ClientSession
 ) -> None:
-    alpha = Session("sess-alpha", "/home/dev/alpha")
+    alpha = Session("sess-alpha", "/home/dev/alpha", legacy_env=True)
     beta = Session("sess-beta", "/home/dev/beta",
                    headers={"x-proxy-tags": "Feature-X, review,feature-x", "x-proxy-project": "Beta App"})  # fmt: skip
     plan = [  # (session, 5h utilization or None for a reply without headers)
@@ -110,6 +112,10 @@ async def test_quota_shares_and_attribution(
     assert set(tags) == {None, "feature-x", "review"}
     beta_out = sum(s.usage["output_tokens"] for s in sent if s.session == "sess-beta")
     assert tags["review"]["output_tokens"] == tags["feature-x"]["output_tokens"] == beta_out
+    async with http.get(proxy.url + "/api/monitor/export?format=csv&tag=review") as r:
+        exported = list(csv.DictReader(io.StringIO(await r.text())))
+    assert len(exported) == 4 and {(x["project"], x["tags"]) for x in exported} == {
+        ("Beta App", "feature-x,review")}  # fmt: skip
     by_project = await get("/api/monitor/usage?report=project")
     assert {r["key"]: r["requests"] for r in by_project["rows"]} == {
         "/home/dev/alpha": 4,

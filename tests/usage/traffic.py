@@ -38,13 +38,22 @@ TOOLS = [
 ]  # fmt: skip
 
 
-def system_prompt(cwd: str) -> list[dict[str, Any]]:
+def system_prompt(cwd: str | None) -> list[dict[str, Any]]:
+    """Older Claude Code put `<env>` in the system prompt; 2.1.3xx sends it as a message."""
+    env = (f"\n\n<env>\nWorking directory: {cwd}\nIs directory a git repo: Yes\n"
+           "Platform: linux\n</env>") if cwd else ""  # fmt: skip
     return [
         {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
-        {"type": "text", "text": "You are an interactive CLI tool. " * 50 + "\n\n<env>\n"
-         f"Working directory: {cwd}\nIs directory a git repo: Yes\nPlatform: linux\n</env>",
+        {"type": "text", "text": "You are an interactive CLI tool. " * 50 + env,
          "cache_control": {"type": "ephemeral"}},
     ]  # fmt: skip
+
+
+def environment_message(cwd: str) -> dict[str, Any]:
+    """Claude Code 2.1.329's shape: a `role: system` message after the first user message."""
+    return {"role": "system", "content": [{"type": "text", "text": "# Environment\nYou have "
+            f"been invoked in the following environment: \n - Primary working directory: {cwd}\n"
+            " - Is a git repository: false\n"}]}  # fmt: skip
 
 
 @dataclass
@@ -66,6 +75,7 @@ class Session:
     id: str
     cwd: str
     model: str = "claude-sonnet-4-5"
+    legacy_env: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -92,9 +102,12 @@ class Session:
         else:
             self.messages.append({"role": "assistant", "content": "Done with that step."})
             self.messages.append({"role": "user", "content": "Now the next one. " * 10})
+        messages = list(self.messages)
+        if not self.legacy_env:
+            messages.insert(1, environment_message(self.cwd))
         return {"model": self.model, "max_tokens": 4096, "stream": True,
-                "system": system_prompt(self.cwd), "tools": TOOLS,
-                "messages": list(self.messages)}  # fmt: skip
+                "system": system_prompt(self.cwd if self.legacy_env else None), "tools": TOOLS,
+                "messages": messages}  # fmt: skip
 
 
 class Upstream:

@@ -2,9 +2,12 @@
 API (`/api/config/models`) and the translated edge (max_tokens clamp E36, image support E8).
 
 Each base URL's list is fetched at most once per `ttl_s` (an hour). The config API may wait for a
-fetch (`models`); a request never does (`lookup`): if the list is missing it starts one fetch in
-the background and answers "unknown" at once, and a stale list is served while it refreshes. A
-failed fetch is not retried for `retry_s`, so a backend without `/models` costs one call a minute.
+fetch (`models`). The list is loaded at start-up and whenever translation is switched on (`warm`),
+and a stale list is served while it refreshes in the background (`lookup`). Only the first
+request to a base URL whose list is not cached yet waits for it, at most `first_wait_s` (`ready`):
+without the list it would go out unclamped (`max_tokens` 128000 where the model allows 64000)
+and a backend that enforces the limit answers 400. A failed fetch is not retried for `retry_s`,
+so a backend without `/models` costs one call a minute.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from anthropic_proxy.wire import JSON, obj
 log = logging.getLogger("anthropic_proxy.backend")
 MODELS_TTL_S: Final = 3600.0
 RETRY_S: Final = 60.0
+FIRST_WAIT_S: Final = 5.0
 PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=20)
 
 
@@ -95,12 +99,30 @@ class ModelCatalog:
         clock: Callable[[], float] = time.monotonic,
         ttl_s: float = MODELS_TTL_S,
         retry_s: float = RETRY_S,
+        first_wait_s: float = FIRST_WAIT_S,
     ) -> None:
         self.store, self.client, self.clock = store, client, clock
-        self.ttl_s, self.retry_s = ttl_s, retry_s
+        self.ttl_s, self.retry_s, self.first_wait_s = ttl_s, retry_s, first_wait_s
         self._lists: dict[str, _Entry] = {}
         self._failed: dict[str, float] = {}
         self._fetching: dict[str, asyncio.Task[_Entry]] = {}
+        self._waited: set[str] = set()
+
+    def warm(self, base: str) -> None:
+        """Start loading `base`'s list in the background unless it is cached or failed lately."""
+        self.lookup(base, "")
+
+    async def ready(self, base: str) -> None:
+        """Before a request: if `base`'s list is not cached, wait for it briefly, once per base
+        URL (a backend whose /models hangs delays one request, not every one)."""
+        if base in self._lists or base in self._waited:
+            return
+        self._waited.add(base)
+        self.warm(base)
+        task = self._fetching.get(base)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), self.first_wait_s)
 
     async def models(self, base: str) -> list[JSON]:
         """The list for `base`, fetched now (or joined) if missing or stale; ModelListError."""

@@ -19,7 +19,13 @@ import orjson
 from anthropic_proxy import __version__
 from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo
 from anthropic_proxy.config.store import ConfigStore
-from anthropic_proxy.errors import BadRequest, Unauthorized, UpstreamTimeout, UpstreamUnavailable
+from anthropic_proxy.errors import (
+    BadRequest,
+    Unauthorized,
+    UpstreamBroken,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.translate.models import accepts_cache_control, resolve
@@ -55,20 +61,42 @@ class Call:
     stream: StreamContext
     model: str
     """The backend model the request was resolved to."""
+    timeout: aiohttp.ClientTimeout | None = None
+    """A routed provider's own timeout (None: the session's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A routed openai-kind provider (`routing/`): its URL, the key from its own pool (or the
+    client's), the model the route names (None: the seed mapping), extra headers, timeout.
+    Without a Destination a call goes to the seed backend (`openrouter.baseUrl`)."""
+
+    base_url: str
+    key: str
+    model: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout_s: float | None = None
 
 
 def prepare(
-    headers: Mapping[str, str], capture: Capture, body: JSON, ctx: TranslationContext
+    headers: Mapping[str, str],
+    capture: Capture,
+    body: JSON,
+    ctx: TranslationContext,
+    dest: Destination | None = None,
 ) -> Call:
     """Resolve the model, translate the request, pick the key; fill the Capture's upstream side."""
-    model = resolve(str(body.get("model") or ""), ctx.config.mapping())
+    requested = str(body.get("model") or "")
+    model = (dest.model if dest else None) or resolve(requested, ctx.config.mapping())
+    base = dest.base_url if dest else ctx.config.base_url
     session_id = headers.get(SESSION_HEADER)
-    info = ctx.catalog.lookup(ctx.config.base_url, model) if ctx.catalog is not None else None
+    info = ctx.catalog.lookup(base, model) if ctx.catalog is not None else None
     call = build_call(
         ctx.config,
         body,
         model,
-        key=client_key(headers),
+        dest=dest,
+        key=dest.key if dest else client_key(headers),
         session_id=session_id,
         info=info,
         input_tokens=quick_estimate(len(capture.request_body)),
@@ -85,6 +113,7 @@ def build_call(
     body: JSON,
     model: str,
     *,
+    dest: Destination | None = None,
     key: str = "",
     session_id: str | None = None,
     info: ModelInfo | None = None,
@@ -93,12 +122,13 @@ def build_call(
     on_usage: Callable[[JSON], None] | None = None,
 ) -> Call:
     """`body` translated for `model` at the configured backend, with its URL and headers; `key`
-    is the client's own (else the operator's, if the backend is the host it was meant for)."""
-    base = config.base_url
+    is the client's own (else the operator's, if the backend is the host it was meant for).
+    A routed `dest` brings its own URL and key: the operator's backend key never goes there."""
+    base = dest.base_url if dest else config.base_url
     target = target_for(base, model, session_id, info)
     upstream = anthropic_to_openai_request(body, target)
     url = f"{base}/v1/chat/completions"
-    key = key or config.backend_key(url)
+    key = key if dest else key or config.backend_key(url)
     if not key and target.openrouter:
         raise Unauthorized(
             "no OpenRouter API key: set OPENROUTER_API_KEY for the proxy, or send an sk-or- key"
@@ -116,7 +146,15 @@ def build_call(
         on_usage=on_usage,
     )
     headers = upstream_headers(key, config.attribution, session_id if target.openrouter else None)
-    return Call(url, headers, upstream, stream, model)
+    if dest is None:
+        return Call(url, headers, upstream, stream, model)
+    headers.update(dest.headers)
+    timeout = None
+    if dest.timeout_s is not None:
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=dest.timeout_s, sock_read=dest.timeout_s
+        )
+    return Call(url, headers, upstream, stream, model, timeout)
 
 
 def target_for(
@@ -180,6 +218,10 @@ async def send(session: aiohttp.ClientSession, call: Call) -> aiohttp.ClientResp
     except orjson.JSONEncodeError as exc:  # e.g. nested deeper than 254 levels
         raise BadRequest(f"the request cannot be translated: {exc}") from exc
     try:
+        if call.timeout is not None:
+            return await session.post(
+                call.url, data=data, headers=call.headers, timeout=call.timeout
+            )
         return await session.post(call.url, data=data, headers=call.headers)
     except TimeoutError as exc:
         raise UpstreamTimeout("timed out connecting to the translation backend") from exc
@@ -194,7 +236,7 @@ async def read(upstream: aiohttp.ClientResponse) -> bytes:
     except TimeoutError as exc:
         raise UpstreamTimeout("the translation backend stopped sending (idle timeout)") from exc
     except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"translation backend connection lost: {exc}") from exc
+        raise UpstreamBroken(f"translation backend connection lost: {exc}") from exc
 
 
 async def body_bytes(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -11,14 +11,14 @@ import re
 import time
 from typing import Any
 
-from anthropic_proxy.exchange import FAILED
-from anthropic_proxy.monitor import queries, sessions, stats
+from anthropic_proxy.exchange import INCOMPLETE
+from anthropic_proxy.monitor import cards, queries, sessions, stats
 from anthropic_proxy.storage import Row, Store
 
 SLOWEST = 10
 TYPED_SAMPLE = 5000
-FAILED_STATES = (*FAILED, "client_closed")
-"""Every state but success and pending: a client hanging up gets its own group too."""
+FAILED_STATES = INCOMPLETE
+"""Every final state but success: a client hanging up gets its own group too."""
 ERRORS_SQL = """
 SELECT COALESCE(error_kind, '') AS kind, COALESCE(status, 0) AS status, state, COUNT(*) AS n,
   MAX(started_at) AS last_at, MAX(error_message) AS sample, MAX(id) AS last_id
@@ -96,6 +96,12 @@ FIXES: tuple[tuple[str, str, str], ...] = (
         "Check the upstream URL, DNS, firewall or outbound proxy settings.",
     ),
     (
+        "upstream_broken",
+        "Upstream connection broke",
+        "The upstream reset or cut the stream mid-answer (Claude Code retries); if frequent, check "
+        "outbound proxies, firewalls and keep-alive timeouts between here and the upstream.",
+    ),
+    (
         "timeout",
         "Upstream timed out",
         "No bytes within REQUEST_TIMEOUT: raise --request-timeout or check the backend's health.",
@@ -167,6 +173,7 @@ def report(store: Store, f: queries.Filters) -> dict[str, Any]:
         "cache": cache_efficiency(numbers),
         "sessions": sessions.list_sessions(store, f, 20),
         "requestTypes": request_types(store, clause, params),
+        "requests": cards.request_cards(store, f),
     }
 
 

@@ -121,7 +121,16 @@ class Anatomist:
 
     @staticmethod
     def _message(message: dict[str, Any]) -> Parts:
-        role = "assistant" if message.get("role") == "assistant" else "user"
+        role = message.get("role")
+        if role == "system":  # a mid-conversation system message (Claude Code's environment)
+            return [
+                (
+                    "system",
+                    None,
+                    PER_MESSAGE + sum(count_block(b) for b in _blocks(message.get("content"))),
+                )
+            ]
+        role = "assistant" if role == "assistant" else "user"
         parts: Parts = [(f"{role}_text", None, PER_MESSAGE)]
         for block in _blocks(message.get("content")):
             kind = str(block.get("type"))

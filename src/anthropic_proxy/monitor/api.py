@@ -75,9 +75,18 @@ async def get_request(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    queries.check_params(request.query)
+    queries.check_params(request.query, stats.GROUP_BY_PARAM)
     f = queries.parse_filters(request.query)
-    return _json(await asyncio.to_thread(stats.compute, _state(request).store, f))
+    state = _state(request)
+    result: dict[str, Any] = {**await asyncio.to_thread(stats.compute, state.store, f)}
+    for name in stats.group_by(request.query.get("groupBy", "")):
+        result[stats.GROUPINGS[name][0]] = await asyncio.to_thread(
+            stats.grouped_by, state.store, f, name
+        )
+    # the seed's "Total Size": the whole store, whatever the filters, and its retention limit
+    size = await asyncio.to_thread(state.store.size_bytes)
+    result["storage"] = {"bytes": size, "limitBytes": state.settings.max_db_bytes or 0}
+    return _json(result)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -111,8 +120,12 @@ async def server_config(request: web.Request) -> web.Response:
             },
             "recorder": {
                 "queued": state.recorder.depth,
+                "backlogBytes": state.recorder.backlog_bytes,
+                "backlogAgeS": state.recorder.backlog_age_s,
                 "written": state.recorder.written,
                 "dropped": state.recorder.dropped,
+                "dropReason": state.recorder.drop_reason,
+                "failedWrites": state.recorder.failed_writes,
             },
         }
     )

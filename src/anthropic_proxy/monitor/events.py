@@ -134,7 +134,8 @@ class EventHub:
     async def stats_message(self, query: Mapping[str, str]) -> bytes:
         filters = queries.parse_filters(query)
         numbers = await asyncio.to_thread(stats.compute, self.store, filters)
-        return encode({"type": "stats", "stats": numbers})
+        storage = {"bytes": await asyncio.to_thread(self.store.size_bytes)}
+        return encode({"type": "stats", "stats": {**numbers, "storage": storage}})
 
 
 async def stream(request: web.Request, hub: EventHub) -> web.StreamResponse:

@@ -35,9 +35,7 @@ FORMATS = {
 DETAIL_COLUMNS = [
     *queries.SUMMARY_COLUMNS,
     *queries.DETAIL_EXTRA.split(),
-    "upstream_request",
-    "response_body",
-    "timeline",
+    *queries.PAYLOAD_COLUMNS,
 ]
 CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 

@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.errors import BadRequest
-from anthropic_proxy.exchange import FAILED, STATES
+from anthropic_proxy.exchange import FAILED, STATES, seed_status
 from anthropic_proxy.storage import Row, Store
-from anthropic_proxy.storage.bodies import decompress, join
+from anthropic_proxy.storage.bodies import join
+from anthropic_proxy.storage.packing import unpack
 
 SUMMARY_COLUMNS = [
     "id",
@@ -55,11 +56,15 @@ SUMMARY_COLUMNS = [
     "stored_bytes",
     "project",
     "tags",
+    "provider",
+    "attempts",
 ]
 DETAIL_EXTRA = (
     "query client_addr request_headers request_ref response_headers price_version "
     "upstream_request_id ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd"
 )
+# The stored record's columns: `payload` (since migration 009) and the columns it replaced.
+PAYLOAD_COLUMNS = ("payload", "upstream_request", "response_body", "timeline")
 RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2_592_000}
 SORTABLE = {
     "started_at", "duration_ms", "ttft_ms", "ttfb_ms", "cost_usd", "input_tokens",
@@ -252,16 +257,24 @@ def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, 
             parts.append(
                 "rowid IN (SELECT rowid FROM exchanges WHERE id = ? UNION "
                 "SELECT rowid FROM exchanges WHERE session_id = ? UNION "
-                "SELECT rowid FROM exchanges WHERE rowid IN "
+                "SELECT rowid FROM exchanges WHERE (rowid IN "
                 "(SELECT rowid FROM exchanges_search WHERE exchanges_search MATCH ?) "
+                # rows the recorder has not indexed yet are read one by one
+                "OR rowid IN (SELECT row FROM search_queue)) "
                 f"AND ({likes}))"
             )
-            phrase = '"' + f.q.replace('"', '""') + '"'
-            params.extend([f.q, f.q, phrase, *patterns])
+            params.extend([f.q, f.q, trigrams(f.q), *patterns])
         else:
             parts.append(f"(id = ? OR session_id = ? OR {likes})")
             params.extend([f.q, f.q, *patterns])
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+def trigrams(q: str) -> str:
+    """The FTS query for text containing `q`: all its trigrams (the index keeps no positions,
+    so this finds a superset of the rows containing `q`; the LIKE then decides)."""
+    grams = dict.fromkeys(q[i : i + 3] for i in range(len(q) - 2))
+    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
 
 
 def _likes(q: str, dialect: str = "") -> tuple[str, list[str]]:
@@ -364,11 +377,10 @@ def text_clause(store: Store, f: Filters, cap: int) -> tuple[str, list[Any]]:
     the sort order or the other filters, stopping once a page or the capped count is full."""
     dialect = store.dialect
     if dialect == "sqlite" and len(f.q) >= 3:
-        phrase = '"' + f.q.replace('"', '""') + '"'
         candidates = store.fetch(
             "SELECT COUNT(*) AS n FROM (SELECT 1 FROM exchanges_search "
             "WHERE exchanges_search MATCH ? LIMIT ?) AS capped",
-            [phrase, cap + 1],
+            [trigrams(f.q), cap + 1],
         )[0]["n"]
         if candidates > cap:
             return where(f, dialect, text_index=False)
@@ -403,6 +415,7 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     """The small shape lists and live events carry: no bodies, no headers."""
     out = {c: row.get(c) for c in SUMMARY_COLUMNS}
     out["stream"] = bool(out["stream"])
+    out["outcome"] = seed_status(str(out["state"]))
     return out
 
 
@@ -411,9 +424,7 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
     columns = [
         *SUMMARY_COLUMNS,
         *DETAIL_EXTRA.split(),
-        "upstream_request",
-        "response_body",
-        "timeline",
+        *PAYLOAD_COLUMNS,
     ]
     rows = store.fetch(
         f"SELECT {', '.join(columns)} FROM exchange_details WHERE id = ?", [exchange_id]
@@ -421,9 +432,20 @@ def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
     return detail(store, rows[0]) if rows else None
 
 
+def responses(store: Store, ids: list[str]) -> dict[str, Any]:
+    """The stored responses of some exchanges (no request rebuilt), by id."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    columns = ", ".join(["id", *PAYLOAD_COLUMNS, "request_headers", "response_headers"])
+    sql = f"SELECT {columns} FROM exchange_details WHERE id IN ({marks})"
+    return {r["id"]: stored_payload(r)["response"] for r in store.fetch(sql, ids)}
+
+
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
-    upstream, changes = _upstream(_unpacked(row.get("upstream_request")))
+    stored = stored_payload(row)
+    upstream, changes = _upstream(stored["upstream"])
     out.update(
         query=row.get("query") or "",
         client_addr=row.get("client_addr"),
@@ -433,15 +455,37 @@ def detail(store: Store, row: Row) -> dict[str, Any]:
         cache_miss_reason=row.get("cache_miss_reason"),
         cache_missed_tokens=row.get("cache_missed_tokens"),
         calculated_cost_usd=row.get("calculated_cost_usd"),
-        request_headers=_json_text(row.get("request_headers")),
-        response_headers=_json_text(row.get("response_headers")),
+        request_headers=stored["request_headers"],
+        response_headers=stored["response_headers"],
         request=_request_body(store, row.get("request_ref")),
         upstream_request=upstream,
         translation_changes=changes,
-        response=_unpacked(row.get("response_body")),
-        timeline=_unpacked(row.get("timeline")) or [],
+        response=stored["response"],
+        timeline=stored["timeline"],
     )
     return out
+
+
+def stored_payload(row: Row) -> dict[str, Any]:
+    """Headers, response, timeline and upstream request: packed in `payload` (see
+    `storage.packing`), or in columns of their own in rows written before migration 009."""
+    if row.get("payload"):
+        packed = unpack(bytes(row["payload"]))
+        content = packed.get("content") or {}
+        return {
+            "request_headers": packed.get("request_headers") or {},
+            "response_headers": packed.get("response_headers") or {},
+            "timeline": packed.get("timeline") or [],
+            "response": content.get("response"),
+            "upstream": content.get("upstream"),
+        }
+    return {
+        "request_headers": _json_text(row.get("request_headers")),
+        "response_headers": _json_text(row.get("response_headers")),
+        "timeline": _unpacked(row.get("timeline")) or [],
+        "response": _unpacked(row.get("response_body")),
+        "upstream": _unpacked(row.get("upstream_request")),
+    }
 
 
 def _upstream(value: Any) -> tuple[Any, list[str]]:
@@ -457,7 +501,7 @@ def _json_text(text: str | None) -> Any:
 
 
 def _unpacked(data: bytes | None) -> Any:
-    return orjson.loads(decompress(bytes(data))) if data else None
+    return unpack(bytes(data)) if data else None
 
 
 def _request_body(store: Store, ref: str | None) -> Any:

@@ -22,6 +22,7 @@ from anthropic_proxy.monitor import queries
 from anthropic_proxy.monitor.stats import cache_hit_ratio
 from anthropic_proxy.record import pricing
 from anthropic_proxy.storage import Row, Store
+from anthropic_proxy.storage.bodies import message_refs
 
 MAIN = "main"
 TTL_S = 300
@@ -42,12 +43,43 @@ SELECT session_id, COUNT(*) AS n, MIN(started_at) AS first, MAX(started_at) AS l
 FROM exchanges"""
 
 
+TITLE_CHARS = 80
+FIRST_PROMPTS_SQL = """
+SELECT e.session_id, e.preview FROM exchanges e JOIN (
+  SELECT session_id, MIN(started_at) AS first FROM exchanges
+  WHERE session_id IN ({marks}) AND kind = 'messages' AND agent_id IS NULL
+    AND preview IS NOT NULL AND preview <> '' AND preview NOT LIKE 'quota%'
+  GROUP BY session_id
+) f ON e.session_id = f.session_id AND e.started_at = f.first"""
+
+
 def list_sessions(store: Store, f: queries.Filters, limit: int = 100) -> list[dict[str, Any]]:
-    """Sessions matching the filters, most recently active first."""
+    """Sessions matching the filters, most recently active first, each titled by its first
+    prompt."""
     clause, params = queries.where(f)
     clause = f"{clause} AND session_id IS NOT NULL" if clause else " WHERE session_id IS NOT NULL"
     sql = f"{LIST_SQL}{clause} GROUP BY session_id ORDER BY last DESC, session_id LIMIT ?"
-    return [_session_row(r) for r in store.fetch(sql, [*params, limit])]
+    rows = [_session_row(r) for r in store.fetch(sql, [*params, limit])]
+    titles = first_prompts(store, [r["session_id"] for r in rows])
+    for row in rows:
+        row["title"] = titles.get(row["session_id"])
+    return rows
+
+
+def first_prompts(store: Store, session_ids: list[str]) -> dict[str, str]:
+    """Each session's first prompt to the main agent (Claude Code's quota probe skipped),
+    trimmed to a title; from the stored previews, so no body is read."""
+    if not session_ids:
+        return {}
+    sql = FIRST_PROMPTS_SQL.format(marks=", ".join("?" * len(session_ids)))
+    out: dict[str, str] = {}
+    for r in store.fetch(sql, session_ids):
+        asked = " ".join(str(r["preview"]).split("\n→ ")[0].split())
+        if asked and r["session_id"] not in out:
+            out[r["session_id"]] = (
+                asked if len(asked) <= TITLE_CHARS else asked[: TITLE_CHARS - 1] + "…"
+            )
+    return out
 
 
 def _session_row(r: Row) -> dict[str, Any]:
@@ -267,6 +299,7 @@ class _ShapeReader:
     def __init__(self, load: Callable[[str], bytes | None]) -> None:
         self.load = load
         self._ttl: dict[str, bool] = {}
+        self._chains: dict[str, list[str]] = {}
 
     def read(self, ref: str | None) -> dict[str, Any]:
         raw = self.load(ref) if ref else None
@@ -277,7 +310,7 @@ class _ShapeReader:
         return {
             "system": refs.get("system"),
             "tools": refs.get("tools"),
-            "messages": skeleton.get("messages") or [],
+            "messages": message_refs(skeleton, self.load, self._chains),
             "ttl_1h": self._ttl_1h(refs.get("system")),
         }
 

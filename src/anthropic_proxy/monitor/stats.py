@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
+from anthropic_proxy.errors import BadRequest
 from anthropic_proxy.exchange import FAILED, FAILED_SQL
 from anthropic_proxy.monitor import rollup as sums
 from anthropic_proxy.monitor.queries import Filters, text_clause, where
@@ -419,6 +420,33 @@ def _percentiles(
 
 
 PERCENTILE_INDEX = {"duration_ms": "exchanges_duration", "ttft_ms": "exchanges_ttft"}
+
+
+GROUP_BY_PARAM = frozenset({"groupBy"})
+GROUPINGS = {
+    "provider": ("perProvider", "COALESCE(provider, mode)"),
+    "served_model": ("perServedModel", "COALESCE(upstream_model, model)"),
+    "provider_model": (
+        "perProviderModel",
+        "COALESCE(provider, mode) || ' / ' || COALESCE(upstream_model, model, '')",
+    ),
+}
+"""`?groupBy=`: who served (routing provider; older rows: their mode) and which model actually
+answered (the backend model when translated). Read from `exchanges` (the rollup does not keep
+providers), so only when asked."""
+
+
+def group_by(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in GROUPINGS]
+    if unknown:
+        raise BadRequest(f"groupBy: unknown grouping {unknown[0]!r}; use {', '.join(GROUPINGS)}")
+    return names
+
+
+def grouped_by(store: Store, f: Filters, name: str) -> list[dict[str, Any]]:
+    clause, params = where(f, store.dialect)
+    return grouped(store, GROUPINGS[name][1], clause, params)
 
 
 def grouped(store: Store, key: str, clause: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -41,6 +42,10 @@ class RecorderHealth(Protocol):
 
     @property
     def depth(self) -> int: ...
+    @property
+    def backlog_bytes(self) -> int: ...
+    @property
+    def backlog_age_s(self) -> float: ...
 
     dropped: int
     failed_writes: int
@@ -86,6 +91,20 @@ class Metrics:
             registry=r,
         )
 
+        self.attempts = Counter(
+            "anthropic_proxy_routing_attempts",
+            "Upstream attempts by routing provider and outcome (served, or what failed: "
+            "http_529, http_429, quota, connect, timeout, no_key)",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "anthropic_proxy_routing_failovers",
+            "Times a provider failed and the request moved on to the next target or key",
+            ["provider"],
+            registry=r,
+        )
+
     def watch(self, recorder: RecorderHealth) -> None:
         """Export the recorder's queue depth, drops and write counts (read at scrape time)."""
         self.registry.register(_RecorderCollector(recorder))
@@ -111,6 +130,19 @@ class Metrics:
             self.cost.labels(model, mode).inc(row["cost_usd"])
         if row["state"] in FAILED or row.get("error_kind"):
             self.errors.labels(str(row.get("error_kind") or row["state"])).inc()
+        self._routing(row)
+
+    def _routing(self, row: Row) -> None:
+        """One attempt per row, unless it failed over (then `attempts` lists each)."""
+        if row.get("attempts"):
+            attempts = orjson.loads(row["attempts"])
+            for attempt in attempts[:-1]:
+                self.attempts.labels(attempt["provider"], attempt["error"] or "served").inc()
+                self.failovers.labels(attempt["provider"]).inc()
+            last = attempts[-1]
+            self.attempts.labels(last["provider"], last["error"] or "served").inc()
+        elif row.get("provider"):
+            self.attempts.labels(row["provider"], "served").inc()
 
     def _model(self, name: Any) -> str:
         model = str(name or "")
@@ -138,6 +170,16 @@ class _RecorderCollector(Collector):
         r = self.recorder
         yield GaugeMetricFamily(
             "anthropic_proxy_recorder_queue_depth", "Journal records not yet recorded", r.depth
+        )
+        yield GaugeMetricFamily(
+            "anthropic_proxy_recorder_backlog_bytes",
+            "Journal bytes not yet recorded (the backlog on disk)",
+            r.backlog_bytes,
+        )
+        yield GaugeMetricFamily(
+            "anthropic_proxy_recorder_backlog_age_seconds",
+            "How long the oldest exchange not yet recorded has waited",
+            r.backlog_age_s,
         )
         yield CounterMetricFamily(
             "anthropic_proxy_recorder_dropped",

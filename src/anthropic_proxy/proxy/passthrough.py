@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -81,17 +80,21 @@ async def _stream_back(
     await response.prepare(request)
     chunks, times, t0 = capture.chunks, capture.chunk_times, capture.t0
     length, sent = upstream.content_length, 0
-    try:
-        async for chunk in upstream.content.iter_any():
-            chunks.append(chunk)
-            times.append(time.perf_counter() - t0)
-            sent += len(chunk)
-            if sent == length:  # this write completes the body for the client
-                _complete(capture, upstream.status, completed)
-            await response.write(chunk)
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        await _end_broken_stream(request, response, capture, exc)
-        return response
+    read = upstream.content.readany
+    while True:
+        try:  # only the upstream read: a failed write to the client is the client leaving
+            chunk = await read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            await _end_broken_stream(request, response, capture, exc)
+            return response
+        if not chunk:
+            break
+        chunks.append(chunk)
+        times.append(time.perf_counter() - t0)
+        sent += len(chunk)
+        if sent == length:  # this write completes the body for the client
+            _complete(capture, upstream.status, completed)
+        await response.write(chunk)
     if capture.t_end is None:
         _complete(capture, upstream.status, completed)
     await response.write_eof()
@@ -99,7 +102,9 @@ async def _stream_back(
 
 
 def _complete(capture: Capture, status: int, completed: Completed) -> None:
-    capture.finish(State.SUCCESS if status < 400 else State.ERROR, _status_kind(status))
+    """The upstream answered in full. What the answer says (an error status or event, a stream
+    cut short) is read from the captured bytes by the recorder (`record.outcome`)."""
+    capture.finish(State.SUCCESS if status < 400 else State.ERROR)
     completed(capture)
 
 
@@ -108,12 +113,12 @@ async def _end_broken_stream(
 ) -> None:
     """The upstream failed after we committed a status: end a stream with an error event,
     cut any other body short so the client sees it incomplete rather than a silent truncation."""
-    timeout = isinstance(exc, asyncio.TimeoutError)
-    kind = "timeout" if timeout else "upstream_disconnected"
+    timeout = isinstance(exc, TimeoutError)
+    state = State.TIMEOUT if timeout else State.UPSTREAM_BROKEN
     message = (
         "upstream stopped sending (idle timeout)" if timeout else f"upstream connection lost: {exc}"
     )
-    capture.finish(State.TIMEOUT if timeout else State.ERROR, kind, message)
+    capture.finish(state, str(state), message)
     if "text/event-stream" not in response.headers.get("content-type", ""):
         if request.transport is not None:
             request.transport.close()
@@ -123,7 +128,3 @@ async def _end_broken_stream(
     capture.chunk_times.append(time.perf_counter() - capture.t0)
     await response.write(tail)
     await response.write_eof()
-
-
-def _status_kind(status: int) -> str | None:
-    return None if status < 400 else f"http_{status}"

@@ -11,7 +11,13 @@ import orjson
 from aiohttp import web
 
 from anthropic_proxy import __version__
-from anthropic_proxy.errors import BadRequest, LoopDetected, ProxyError, error_response
+from anthropic_proxy.errors import (
+    BadRequest,
+    LoopDetected,
+    ProxyError,
+    UpstreamBroken,
+    error_response,
+)
 from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.proxy import chain, translated
 from anthropic_proxy.proxy.body import (
@@ -23,16 +29,13 @@ from anthropic_proxy.proxy.body import (
 )
 from anthropic_proxy.proxy.headers import LOOP_HEADER, client_key
 from anthropic_proxy.routing.model import Provider
+from anthropic_proxy.routing.router import Router
+from anthropic_proxy.routing.walk import Step
 from anthropic_proxy.state import STATE, AppState
 
 log = logging.getLogger("anthropic_proxy")
 ROUTED = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
 """Paths whose route depends on the request (model, traits); the rest go to the upstreams."""
-TRANSLATED = {
-    "/v1/messages": translated.serve_messages,
-    "/v1/messages/count_tokens": translated.serve_count_tokens,
-    "/v1/models": translated.serve_models,
-}
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
@@ -59,7 +62,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     except ProxyError as error:
         return _failed(capture, error)
     except (asyncio.CancelledError, ConnectionResetError):
-        capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
+        if capture.t_end is None:  # else the upstream's end came first: that is the outcome
+            capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
         raise
     except Exception as exc:
         if capture.t_headers is not None:  # the response has started: nothing else to send
@@ -78,30 +82,54 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
     capture.request_body = await read_body(request, state.settings.max_body_bytes)
     state.recorder.begin(capture)
     router = state.router
-    routing = router.routing
-    handler = TRANSLATED.get(capture.path) if routing.preset == "openrouter" else None
     body: dict[str, Any] | None = None
     if capture.path in JSON_ROUTES and capture.method == "POST":
         check_json_content_type(request.headers.get("Content-Type"))
-        if handler is not None or routing.needs_body:
+        if router.routing.needs_body:
             body = parse_json_body(capture.request_body)
         else:
             check_json_object(capture.request_body)
-        if handler is not None:
-            return await handler(request, capture, body or {}, state.translation)
-    elif handler is not None:
-        return await handler(request, capture, {}, state.translation)
-    if capture.path in ROUTED:
-        route = router.route(request.headers, body, len(capture.request_body))
-    else:
-        route = router.upstream_route
+    if capture.path == "/v1/models" and router.routing.preset == "openrouter":
+        return await translated.serve_models(request, capture, {}, state.translation)
+    plan = _plan(request, router, capture, body)
+    translating = any(step.provider.kind == "openai" for step in plan)
+    if translating and body is None and capture.path in JSON_ROUTES:
+        body = parse_json_body(capture.request_body)
+    if capture.path != "/v1/messages" and plan[0].provider.kind == "openai":
+        return await translated.serve_count_tokens(request, capture, body or {}, state.translation)
+    if capture.path != "/v1/messages":  # only messages are translated; the rest pass through
+        plan = [step for step in plan if step.provider.kind == "anthropic"]
+    return await chain.serve(
+        request,
+        capture,
+        state.session,
+        router,
+        plan,
+        state.hop_token,
+        state.recorder.finish,
+        body,
+        state.translation,
+    )
+
+
+def _plan(
+    request: web.Request, router: Router, capture: Capture, body: dict[str, Any] | None
+) -> list[Step]:
+    """The steps to try: the route's for messages and token counts, the upstreams' otherwise."""
+    if capture.path not in ROUTED:
+        return router.plan(router.upstream_route, client_key(request.headers))
+    route = router.route(request.headers, body, len(capture.request_body))
     if route is None:
         model = (body or {}).get("model")
         raise BadRequest(f"no route matches this request (model {model!r}): add a catch-all route")
-    plan = router.plan(route, client_key(request.headers))
-    return await chain.relay(
-        request, capture, state.session, router, plan, state.hop_token, state.recorder.finish
-    )
+    return router.plan(route, client_key(request.headers))
+
+
+def _failed_state(error: ProxyError) -> State:
+    """The state of an exchange the proxy answered with this error."""
+    if isinstance(error, UpstreamBroken):
+        return State.UPSTREAM_BROKEN
+    return State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
 
 
 def _failed(capture: Capture, error: ProxyError) -> web.Response:
@@ -110,8 +138,7 @@ def _failed(capture: Capture, error: ProxyError) -> web.Response:
     capture.response_headers = [(k, v) for k, v in response.headers.items()]
     capture.chunks.append(response.body if isinstance(response.body, bytes) else b"")
     capture.chunk_times.append(capture.elapsed())
-    state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
-    capture.finish(state, error.kind, error.message)
+    capture.finish(_failed_state(error), error.kind, error.message)
     return response
 
 
@@ -141,8 +168,11 @@ async def health(request: web.Request) -> web.Response:
         "timestamp": time.time(),
         "recorder": {
             "queued": recorder.depth,
+            "backlog_bytes": recorder.backlog_bytes,
+            "backlog_age_s": recorder.backlog_age_s,
             "written": recorder.written,
             "dropped": recorder.dropped,
+            "drop_reason": recorder.drop_reason,
             "failed_writes": recorder.failed_writes,
             "restarts": recorder.restarts,
         },

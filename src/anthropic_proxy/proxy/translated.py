@@ -32,7 +32,11 @@ from anthropic_proxy.translate.response import (
     openai_to_anthropic_message,
     response_to_chunk,
 )
-from anthropic_proxy.translate.stream import openai_stream_to_anthropic_sse
+from anthropic_proxy.translate.stream import (
+    TRUNCATED,
+    StreamInterrupted,
+    openai_stream_to_anthropic_sse,
+)
 from anthropic_proxy.translate.tokens import estimate_input_tokens
 from anthropic_proxy.wire import JSON
 
@@ -45,13 +49,15 @@ SSE_HEADERS: Final = (
 COUNT_IN_THREAD_BYTES: Final = 100_000
 
 
-async def serve_messages(
-    request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext
+async def reply(
+    request: web.Request,
+    capture: Capture,
+    body: JSON,
+    call: Call,
+    upstream: aiohttp.ClientResponse,
+    ctx: TranslationContext,
 ) -> web.StreamResponse:
-    call = client.prepare(request.headers, capture, body, ctx)
-    if body.get("max_tokens") == 0:  # a cache warm-up (E37): nothing to generate
-        return await _local_reply(request, capture, body, call, ctx)
-    upstream = await client.send(ctx.session, call)
+    """Answer from the backend's response (its status line and headers are in)."""
     try:
         capture.upstream_status = upstream.status
         if upstream.status >= 300:
@@ -60,7 +66,7 @@ async def serve_messages(
                 return await _local_reply(request, capture, body, call, ctx)
             return _upstream_error(capture, upstream.status, raw, upstream, call)
         if body.get("stream") and upstream.content_type != "application/json":
-            source = client.body_bytes(upstream)
+            source = _noting_failure(client.body_bytes(upstream), capture)
             return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
         raw = await client.read(upstream)
         reply = client.reply_object(raw)
@@ -76,6 +82,15 @@ async def serve_messages(
         return await _json_reply(capture, reply, call)
     finally:
         upstream.close()
+
+
+async def local_reply(
+    request: web.Request, capture: Capture, body: JSON, call: Call, ctx: TranslationContext
+) -> web.StreamResponse | None:
+    """The answer that needs no backend (a cache warm-up), else None."""
+    if body.get("max_tokens") == 0:  # a cache warm-up (E37): nothing to generate
+        return await _local_reply(request, capture, body, call, ctx)
+    return None
 
 
 def _upstream_error(
@@ -103,16 +118,19 @@ async def _stream_reply(
     response = web.StreamResponse(status=200, headers=headers)
     _commit(capture, 200, response.headers.items())
     await response.prepare(request)
-    last = b""
+    last, sent = b"", False
     events = openai_stream_to_anthropic_sse(source, call.stream)
-    async with contextlib.aclosing(with_pings(events, ping_s)) as chunks:
-        async for chunk in chunks:
-            await response.write(chunk)
-            capture.chunks.append(chunk)
-            capture.chunk_times.append(capture.elapsed())
-            last = chunk if chunk is not PING else last
-    await response.write_eof()
-    _finish_stream(capture, last)
+    try:
+        async with contextlib.aclosing(with_pings(events, ping_s)) as chunks:
+            async for chunk in chunks:
+                capture.chunks.append(chunk)  # before the write: kept if the client just left
+                capture.chunk_times.append(capture.elapsed())
+                last = chunk if chunk is not PING else last
+                await response.write(chunk)
+        await response.write_eof()
+        sent = True
+    finally:  # also when the client left at the end (an SDK closes as soon as it sees an error)
+        _finish_stream(capture, last, sent)
     return response
 
 
@@ -141,17 +159,30 @@ async def with_pings(
             await source.aclose()
 
 
-def _finish_stream(capture: Capture, last: bytes) -> None:
-    if last.startswith(b"event: message_stop"):
-        capture.finish(State.SUCCESS)
+async def _noting_failure(source: AsyncIterator[bytes], capture: Capture) -> AsyncIterator[bytes]:
+    """`source`, noting on the Capture when reading the backend failed (the translator then ends
+    the stream with an error event of its own, which is not the backend's)."""
+    try:
+        async for data in source:
+            yield data
+    except StreamInterrupted as exc:
+        timeout = exc.error_type == "timeout_error"
+        state = State.TIMEOUT if timeout else State.UPSTREAM_BROKEN
+        capture.finish(state, str(state), exc.message)
+        raise
+
+
+def _finish_stream(capture: Capture, last: bytes, sent: bool) -> None:
+    """How the stream ended, as far as the edge knows: a failed read of the backend (noted
+    already), a backend stream that stopped without finishing (the translator's closing error),
+    or sent in full (an `error` event in it, a backend error mid-stream, is read by the recorder,
+    `record.outcome`). Not sent in full otherwise: the client left (`routes.forward` says so)."""
+    if capture.t_end is not None:
         return
-    error = orjson.loads(last.partition(b"data: ")[2] or b"{}").get("error") or {}
-    kind = error.get("type", "api_error")
-    capture.finish(
-        State.TIMEOUT if kind == "timeout_error" else State.ERROR,
-        f"stream_{kind}",
-        error.get("message"),
-    )
+    if last.startswith(b"event: error") and TRUNCATED.encode() in last:
+        capture.finish(State.UPSTREAM_BROKEN, "upstream_broken", TRUNCATED)
+    elif sent:
+        capture.finish(State.SUCCESS)
 
 
 async def _json_reply(capture: Capture, response: JSON, call: Call) -> web.Response:
@@ -184,7 +215,7 @@ def _error_reply(capture: Capture, error: MappedError) -> web.Response:
     _commit(capture, error.status, reply.headers.items())
     _record_body(capture, reply.body if isinstance(reply.body, bytes) else b"")
     state = State.TIMEOUT if error.error_type == "timeout_error" else State.ERROR
-    capture.finish(state, f"upstream_{error.error_type}", error.message)
+    capture.finish(state, error.error_type, error.message)
     return reply
 
 

@@ -8,7 +8,6 @@ for Claude Code's ANTHROPIC_CUSTOM_HEADERS and are ours alone: `proxy.headers` n
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 PROJECT_HEADER = "x-proxy-project"
@@ -16,29 +15,47 @@ TAGS_HEADER = "x-proxy-tags"
 OUR_HEADERS = frozenset({PROJECT_HEADER, TAGS_HEADER})
 MAX_TAGS = 16
 MAX_CHARS = 200
-_WORKING_DIR = re.compile(r"(?:Primary w|W)orking directory: *([^\n\r<]+)")
+SYSTEM_MESSAGES_WITHIN = 8
+"""Claude Code sends its environment message right after the first user message."""
+MARKER = "orking directory:"  # "Working directory:" and "Primary working directory:"
 
 
 def project(headers: dict[str, str], body: Any) -> str | None:
-    """The header's project, else the working directory from the system prompt, else None."""
+    """The header's project, else the working directory Claude Code names, else None: in the
+    system prompt (older versions) or in a `role: system` message near the start of `messages`
+    ("# Environment ... - Primary working directory: /path", 2.1.3xx)."""
     named = headers.get(PROJECT_HEADER, "").strip()
     if named:
         return named[:MAX_CHARS]
     if not isinstance(body, dict):
         return None
-    return working_directory(body.get("system"))
+    found = working_directory(body.get("system"))
+    messages = body.get("messages")
+    if found is None and isinstance(messages, list):
+        for message in messages[:SYSTEM_MESSAGES_WITHIN]:
+            if isinstance(message, dict) and message.get("role") == "system":
+                found = working_directory(message.get("content"))
+                if found is not None:
+                    break
+    return found
 
 
 def working_directory(system: Any) -> str | None:
-    # A literal `find` first: most system prompts are tens of KB, and most blocks lack the line.
+    # rfind, not a regex: system prompts run to tens of KB, and a regex without a literal
+    # prefix walked them at 80 us an exchange in the recorder; rfind from the end takes ~1 us.
     texts = [system] if isinstance(system, str) else [
         b.get("text") for b in system if isinstance(b, dict)
     ] if isinstance(system, list) else []  # fmt: skip
     for text in texts:
-        if isinstance(text, str) and "orking directory:" in text:
-            found = _WORKING_DIR.search(text)
-            if found:
-                return found.group(1).strip()[:MAX_CHARS] or None
+        if not isinstance(text, str):
+            continue
+        at = text.rfind(MARKER)  # the environment sits near the end of a prompt
+        if at >= 0:
+            start = at + len(MARKER)
+            end = min(
+                i for i in (text.find("\n", start), text.find("<", start), len(text)) if i >= 0
+            )
+            return text[start:end].strip()[:MAX_CHARS] or None
     return None
 
 

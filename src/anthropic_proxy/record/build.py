@@ -7,12 +7,12 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.exchange import Capture
-from anthropic_proxy.masking import mask_headers
 from anthropic_proxy.record import attribution, pricing, response, signals
+from anthropic_proxy.record.outcome import settle
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
-from anthropic_proxy.storage import Row
-from anthropic_proxy.storage.bodies import Blobs, RecentBodies, compress
+from anthropic_proxy.storage import Row, packing
+from anthropic_proxy.storage.bodies import RecentBodies, Split
 
 SESSION_HEADERS = {
     "session_id": "x-claude-code-session-id",
@@ -20,22 +20,20 @@ SESSION_HEADERS = {
     "parent_agent_id": "x-claude-code-parent-agent-id",
 }
 PREVIEW_CHARS = 300
-COMPRESSED = ("response_body", "timeline", "upstream_request")
 BACKEND_PRICE = "backend usage.cost"
+NO_BODY = Split("", [], None, [], {})
 
 
-def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any]:
+def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Split, Any]:
     """The part known when the request arrives: enough for a 'pending' row, plus the body's
     content-addressed parts (hashed before scrubbing, so scrubbing runs only on new parts)."""
-    headers = mask_headers(capture.request_headers)
+    headers = dict(capture.request_headers)  # masked when journaled
     body = parse_request(capture.request_body)
     try:
-        ref, refs, blobs = (
-            recent.split(capture.request_body, body) if body is not None else (None, [], {})
-        )
+        split = recent.split(capture.request_body, body) if body is not None else NO_BODY
     except TypeError:  # nested deeper than orjson re-encodes (255+ levels): keep the raw text
         body = capture.request_body.decode("utf-8", "replace")
-        ref, refs, blobs = recent.split(capture.request_body, body)
+        split = recent.split(capture.request_body, body)
     row: Row = {
         "id": capture.id,
         "started_at": capture.started_at,
@@ -48,18 +46,19 @@ def request_row(capture: Capture, recent: RecentBodies) -> tuple[Row, Blobs, Any
         "model": body.get("model") if isinstance(body, dict) else None,
         "stream": int(bool(body.get("stream"))) if isinstance(body, dict) else 0,
         "state": "pending",
-        "request_headers": orjson.dumps(headers).decode(),
-        "request_ref": ref,
+        "request_headers": headers,
+        "request_ref": split.ref or None,
         "request_bytes": len(capture.request_body),
         "response_bytes": 0,
         "stored_bytes": 0,
-        "blob_refs": refs,
+        "blob_refs": split.refs,
+        "tip": split.tip,
         "preview": _preview(body, None),
         **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
         "project": attribution.project(headers, body),
         "tags": attribution.tags(headers),
     }
-    return row, blobs, body
+    return row, split, body
 
 
 def parse_request(raw: bytes) -> Any:
@@ -74,22 +73,20 @@ def parse_request(raw: bytes) -> Any:
 def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pricer: Pricer) -> Row:
     """Add the outcome: response, timings, usage, cost, error. Scrubbing covers everything that
     carries body text: models quote the files (and .env files) they read back."""
-    headers = mask_headers(capture.response_headers)
-    outcome = _outcome(capture, headers)
-    outcome.body = scrubber.scrub(outcome.body)
+    headers = dict(capture.response_headers)  # masked when journaled
+    stream = "text/event-stream" in headers.get("content-type", "")
+    outcome = _outcome(capture, headers, stream)
+    verdict = settle(capture, outcome, stream)
     priced_model = capture.upstream_model if capture.mode == "openrouter" else row["model"]
-    error = outcome.error or {}
     miss_reason, missed_tokens = signals.cache_miss(outcome.body)
     row.update(
         finished_at=capture.started_at + (capture.t_end or capture.elapsed()),
-        state=capture.state,
+        state=verdict.state,
         status=capture.status,
         upstream_model=capture.upstream_model,
-        response_headers=orjson.dumps(headers).decode(),
-        response_body=_compressed(outcome.body, b"".join(capture.chunks)),
+        response_headers=headers,
+        payload=_payload(row, headers, outcome, capture, scrubber),
         response_bytes=sum(map(len, capture.chunks)),
-        timeline=compress(orjson.dumps(outcome.timeline)) if outcome.timeline else None,
-        upstream_request=_compressed(scrubber.scrub(upstream_record(capture))),
         ttfb_ms=_ms(capture.t_headers),
         ttft_ms=outcome.ttft_ms,
         duration_ms=_ms(capture.t_end),
@@ -106,19 +103,56 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
         else pricing.PRICE_VERSION,
         stop_reason=outcome.stop_reason,
         upstream_request_id=headers.get("request-id") or headers.get("x-generation-id"),
-        error_kind=capture.error_kind or (error.get("type") if error else None),
-        error_message=scrubber.text(
-            capture.error_message or (error.get("message") if error else None)
-        ),
+        error_kind=verdict.error_kind,
+        error_message=scrubber.text(verdict.error_message),
         preview=scrubber.text(_preview(body, outcome.body)),
         ratelimit=signals.ratelimit(headers),
         cache_miss_reason=miss_reason,
         cache_missed_tokens=missed_tokens,
+        provider=capture.provider,
+        attempts=_attempts(capture.attempts),
     )
-    if capture.state == "success" and error:
-        row["state"] = "error"
-    row["stored_bytes"] = sum(len(row[c] or b"") for c in COMPRESSED)
+    row["stored_bytes"] = len(row["payload"])
     return row
+
+
+def _attempts(attempts: list[dict[str, Any]]) -> str | None:
+    """Stored when there is more to say than `provider` and `status`: a failover, or a failure."""
+    if len(attempts) > 1 or (attempts and attempts[0].get("error")):
+        return orjson.dumps(attempts).decode()
+    return None
+
+
+def pending_payload(row: Row) -> bytes:
+    """What a pending row stores: its request headers (the body is in content-addressed parts)."""
+    return packing.pack({"request_headers": row["request_headers"]})
+
+
+def _payload(
+    row: Row,
+    headers: dict[str, str],
+    outcome: response.Outcome,
+    capture: Capture,
+    scrubber: Scrubber,
+) -> bytes:
+    """The exchange's own stored record, one compressed blob (see `storage.packing`): headers
+    (masked when journaled), the timeline, and the response and upstream request, scrubbed
+    together in one pass."""
+    content = {"response": outcome.body, "upstream": upstream_record(capture)}
+    try:
+        text = orjson.dumps(content)
+    except TypeError:  # nested too deeply to re-encode: the raw text instead
+        raw = b"".join(capture.chunks).decode("utf-8", "replace") or "<nested too deeply>"
+        text = orjson.dumps({"response": raw, "upstream": None})
+    return packing.pack_json(
+        b'{"request_headers":%b,"response_headers":%b,"timeline":%b,"content":%b}'
+        % (
+            orjson.dumps(row["request_headers"]),
+            orjson.dumps(headers),
+            orjson.dumps(outcome.timeline),
+            scrubber.scrub_json(text),
+        )
+    )
 
 
 def upstream_record(capture: Capture) -> Any:
@@ -139,8 +173,8 @@ def _cost(
     return pricer(model, capture.mode, usage)
 
 
-def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:
-    if "text/event-stream" in headers.get("content-type", ""):
+def _outcome(capture: Capture, headers: dict[str, str], stream: bool) -> response.Outcome:
+    if stream:
         return response.from_stream(capture.chunks, capture.chunk_times)
     raw = b"".join(capture.chunks)
     try:
@@ -148,15 +182,6 @@ def _outcome(capture: Capture, headers: dict[str, str]) -> response.Outcome:
     except (OSError, ValueError):
         return response.Outcome(body=f"<{len(raw)} undecodable bytes>")
     return response.from_json(raw)
-
-
-def _compressed(value: Any, raw: bytes = b"") -> bytes | None:
-    if value is None:
-        return None
-    try:
-        return compress(orjson.dumps(value))
-    except TypeError:  # nested too deeply to re-encode: the raw text instead
-        return compress(orjson.dumps(raw.decode("utf-8", "replace") or "<nested too deeply>"))
 
 
 def _ms(seconds: float | None) -> float | None:

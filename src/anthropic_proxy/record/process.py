@@ -59,8 +59,10 @@ class Spec:
     position: int = 0
     parent: int = 0
 
-    def writer(self, store: Store) -> Writer:
-        return Writer(store, scrub=self.scrub, retention=Retention(*self.retention))
+    def writer(self, store: Store, *, threaded: bool = False) -> Writer:
+        return Writer(
+            store, scrub=self.scrub, retention=Retention(*self.retention), yield_gil=threaded
+        )
 
 
 class ThreadRunner:
@@ -74,7 +76,7 @@ class ThreadRunner:
     def start(self, position: int) -> None:
         loop = asyncio.get_running_loop()
         reader = Reader(Path(self._spec.data_dir), position)
-        writer = self._spec.writer(self._store)
+        writer = self._spec.writer(self._store, threaded=True)
 
         def emit(report: Report) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile

@@ -27,6 +27,11 @@ class Outcome:
     ttft_ms: float | None = None
     timeline: list[list[Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    """The first error (an error body, or the first `error` event: the one an SDK raises)."""
+    errors: int = 0
+    """How many errors the response holds (a stream may end with the proxy's own after one)."""
+    stopped: bool = False
+    """The stream reached `message_stop`."""
 
 
 def decode_body(raw: bytes, encoding: str) -> bytes:
@@ -47,6 +52,7 @@ def from_json(raw: bytes) -> Outcome:
         outcome.usage = _usage(body.get("usage"))
         outcome.stop_reason = body.get("stop_reason")
         outcome.error = body.get("error") if body.get("type") == "error" else None
+        outcome.errors = int(outcome.error is not None)
     return outcome
 
 
@@ -143,7 +149,14 @@ def _on_message_delta(
 
 
 def _on_error(_message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float) -> None:
-    out.error = payload.get("error") or payload
+    error = payload.get("error") or payload
+    if out.error is None and isinstance(error, dict):
+        out.error = error
+    out.errors += 1
+
+
+def _on_stop(_message: dict[str, Any], out: Outcome, _payload: dict[str, Any], _t: float) -> None:
+    out.stopped = True
 
 
 HANDLERS = {
@@ -152,6 +165,7 @@ HANDLERS = {
     "content_block_delta": _on_block_delta,
     "message_delta": _on_message_delta,
     "error": _on_error,
+    "message_stop": _on_stop,
 }
 
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anthropic_proxy.exchange import Capture
-from anthropic_proxy.record.build import finished_row, request_row
+from anthropic_proxy.record.build import NO_BODY, finished_row, pending_payload, request_row
 from anthropic_proxy.record.journal import Entry, Reader
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
-from anthropic_proxy.storage import Row, Store
-from anthropic_proxy.storage.bodies import RecentBodies
+from anthropic_proxy.storage import Node, Row, Store
+from anthropic_proxy.storage.bodies import RecentBodies, Split
 from anthropic_proxy.storage.sqlite import PAYLOAD_COLUMNS
 
 log = logging.getLogger("anthropic_proxy.record")
@@ -30,7 +30,10 @@ BATCH_BYTES = 16 * 1024**2
 IDLE_WAIT_S = 0.01  # how stale the store may be when idle: the dashboard's live delay
 KNOWN_BLOBS = 200_000
 PRUNE_EVERY_S = 30.0
-BULKY = frozenset(PAYLOAD_COLUMNS) - {"id"}
+# Not sent to the proxy's listeners: they read the store for bodies and headers.
+BULKY = frozenset(PAYLOAD_COLUMNS) - {"id"} | {"blob_refs", "request_headers", "response_headers"}
+INDEX_CHUNK = 2000  # rows per text-indexing transaction (~0.3 s): short enough to yield to new work
+CHECKPOINT_IDLE_S = 1.0  # idle this long after a write: fold the WAL back and truncate it
 
 
 @dataclass(frozen=True)
@@ -57,41 +60,66 @@ class Report:
 
 
 class Writer:
-    def __init__(self, store: Store, *, scrub: bool, retention: Retention) -> None:
+    def __init__(
+        self, store: Store, *, scrub: bool, retention: Retention, yield_gil: bool = False
+    ) -> None:
         self.store = store
+        self._yield_gil = yield_gil
         self._scrubber = Scrubber(scrub)
         self._pricer = Pricer()
         self._retention = retention
         self._known: OrderedDict[str, None] = OrderedDict()
+        self._known_nodes: OrderedDict[str, None] = OrderedDict()
         self._recent = RecentBodies()
         self._pending: dict[str, tuple[Row, Any]] = {}
         self._last_prune = 0.0
+        self._wrote_at = 0.0
 
     def write(self, entries: Sequence[Entry], position: int) -> Report:
-        rows, blobs = [], {}
+        rows: list[Row] = []
+        blobs: dict[str, bytes] = {}
+        nodes: list[Node] = []
         for entry in entries:
             try:
-                row, parts = self._row(entry.kind, entry.capture)
+                row, split = self._row(entry.kind, entry.capture)
             except Exception:
                 log.exception("could not record exchange %s", entry.capture.id)
                 continue
             rows.append(row)
-            blobs.update(parts)
-            time.sleep(0)  # as a thread: hand the GIL to a waiting event loop between exchanges
+            blobs.update(split.parts)
+            nodes += self._new_nodes(split.nodes)
+            if self._yield_gil:  # as a thread: hand the GIL to a waiting event loop
+                time.sleep(0)
         report = Report(position, len(entries))
-        self._commit(rows, blobs, report)
+        self._commit(rows, blobs, nodes, report)
         return report
 
-    def _row(self, kind: str, capture: Capture) -> tuple[Row, dict[str, bytes]]:
+    def _row(self, kind: str, capture: Capture) -> tuple[Row, Split]:
         if capture.id in self._pending:
             row, body = self._pending.pop(capture.id)
-            parts: dict[str, bytes] = {}
+            split = NO_BODY
         else:
-            row, parts, body = request_row(capture, self._recent)
+            row, split, body = request_row(capture, self._recent)
         if kind == "begin":
             self._pending[capture.id] = (row, body)
-            return {**row, "preview": self._scrubber.text(row.get("preview"))}, parts
-        return finished_row(capture, row, body, self._scrubber, self._pricer), parts
+            preview = self._scrubber.text(row.get("preview"))
+            return {**row, "preview": preview, "payload": pending_payload(row)}, split
+        return finished_row(capture, row, body, self._scrubber, self._pricer), split
+
+    def _new_nodes(self, nodes: Sequence[Node]) -> list[Node]:
+        """The chain's nodes not known to be stored: a chain is stored root first, so a known
+        node means its ancestors are stored too, and only the suffix after it is new."""
+        new: list[Node] = []
+        for node in reversed(nodes):
+            if node[0] in self._known_nodes:
+                break
+            new.append(node)
+        for node in new:
+            self._known_nodes[node[0]] = None
+        while len(self._known_nodes) > KNOWN_BLOBS:
+            self._known_nodes.popitem(last=False)
+        new.reverse()
+        return new
 
     def _new_parts(self, parts: dict[str, bytes]) -> dict[str, bytes]:
         """The batch's body parts the store does not have yet, scrubbed (one query a batch)."""
@@ -106,17 +134,20 @@ class Writer:
             self._known.popitem(last=False)
         return {h: self._scrubber.scrub_json(parts[h]) for h in unknown}
 
-    def _commit(self, rows: list[Row], parts: dict[str, bytes], report: Report) -> None:
+    def _commit(
+        self, rows: list[Row], parts: dict[str, bytes], nodes: list[Node], report: Report
+    ) -> None:
         if not rows:
             return
         try:
-            self.store.write(rows, self._new_parts(parts))
+            self.store.write(rows, self._new_parts(parts), nodes)
         except Exception as exc:
             report.failed = len(rows)
             self._forget()  # the blobs of a failed batch are not in the store
             log.warning("store write failed, %d exchanges not recorded: %s", len(rows), exc)
             return
         report.written = len(rows)
+        self._wrote_at = time.monotonic()
         report.rows = [{k: v for k, v in row.items() if k not in BULKY} for row in rows]
         for row in rows:
             if row["state"] != "pending":
@@ -125,6 +156,7 @@ class Writer:
     def _forget(self) -> None:
         """What we believed stored may be gone (pruned, or its batch failed)."""
         self._known.clear()
+        self._known_nodes.clear()
         self._recent.forget()
 
     def maybe_prune(self, busy: Callable[[], bool]) -> None:
@@ -135,13 +167,32 @@ class Writer:
         r = self._retention
         try:
             # One batch now, more only while nothing waits: pruning never stalls recording.
-            while self.store.prune(r.max_records, r.max_age_s, r.max_db_bytes):
-                self._forget()
+            pruned = 0
+            while n := self.store.prune(r.max_records, r.max_age_s, r.max_db_bytes):
+                pruned += n
                 if busy():
                     self._last_prune = 0.0  # resume at the next idle moment
                     break
+            if pruned:
+                self._forget()
+                self.store.sweep()
         except Exception as exc:
             log.warning("pruning failed: %s", exc)
+
+    def idle(self, busy: Callable[[], bool]) -> None:
+        """Nothing to write: a good moment for the store's housekeeping. Text indexing goes a
+        chunk at a time and stops as soon as the journal has something new."""
+        try:
+            while self.store.index_text(INDEX_CHUNK) and not busy():
+                pass
+        except Exception as exc:
+            log.warning("text indexing failed: %s", exc)
+        if self._wrote_at and time.monotonic() - self._wrote_at > CHECKPOINT_IDLE_S:
+            self._wrote_at = 0.0
+            try:
+                self.store.checkpoint()
+            except Exception as exc:
+                log.warning("checkpoint failed: %s", exc)
 
 
 def consume(
@@ -158,8 +209,10 @@ def consume(
                 report = Report(reader.position, len(entries), failed=len(entries))
             emit(report)
         elif stopping():
+            writer.idle(lambda: False)
             return
         else:
+            writer.idle(reader.behind)
             time.sleep(IDLE_WAIT_S)
         writer.maybe_prune(reader.behind)
 

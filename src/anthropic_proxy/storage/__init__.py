@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 Row = dict[str, Any]
+Node = tuple[str, str | None, str]
+"""A conversation node: (hash, parent node hash, message part hash); see `storage.bodies`."""
 
 
 class Store(Protocol):
@@ -25,8 +27,11 @@ class Store(Protocol):
         """Exchanges left pending by a crash become 'interrupted'; returns how many."""
         ...
 
-    def write(self, rows: Sequence[Row], blobs: dict[str, bytes]) -> None:
-        """Upsert exchange rows and their (compressed) blobs in one transaction."""
+    def write(
+        self, rows: Sequence[Row], blobs: dict[str, bytes], nodes: Sequence[Node] = ()
+    ) -> None:
+        """Upsert exchange rows, their new body parts (compressed here) and new conversation
+        nodes, and the stats rollup, in one transaction."""
         ...
 
     def known_blobs(self, hashes: Sequence[str]) -> set[str]: ...
@@ -38,7 +43,22 @@ class Store(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     def clear(self) -> None: ...
     def size_bytes(self) -> int: ...
-    def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int: ...
+    def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
+        """Delete up to `batch` of the oldest finished exchanges over a limit; returns how many."""
+        ...
+
+    def sweep(self) -> int:
+        """Delete the parts and nodes no exchange uses (after pruning); returns how many parts."""
+        ...
+
+    def index_text(self, limit: int) -> int:
+        """Index up to `limit` rows still waiting for the text search index; returns how many
+        (0: none wait, or the backend indexes as it writes)."""
+        ...
+
+    def checkpoint(self) -> None:
+        """The recorder is idle: shrink the store's write-ahead files if it has any."""
+        ...
 
 
 def open_store(database_url: str, data_dir: Path) -> Store:

@@ -1,8 +1,13 @@
 """Content-addressed request bodies.
 
 Claude Code re-sends the whole conversation every turn, so a body is split into parts (system,
-tools, each message), each stored once under the hash of its JSON. A small skeleton holds the
-rest of the body and the part hashes; `join` rebuilds a body JSON-equal to the one received.
+tools, each message), each stored once under the hash of its JSON. The messages form a chain of
+nodes, (parent node, message), each addressed by the hash of that pair, so turn t adds only its
+new messages' nodes and the skeleton names one node, the tip, instead of all t messages: what is
+stored per exchange stays constant however long the conversation grows (a list of t hashes per
+turn grew with the square of the turns). A small skeleton holds the rest of the body and the
+refs; `join` rebuilds a body JSON-equal to the one received. Skeletons written before the chain
+list their message hashes instead, and still join.
 """
 
 from __future__ import annotations
@@ -11,12 +16,29 @@ import hashlib
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from anthropic_proxy.storage import Node
+
 SPLIT_KEYS = ("system", "tools")
 Blobs = dict[str, bytes]
+Load = Callable[[str], bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A request body taken apart: its skeleton's hash, the parts it references directly
+    (skeleton, system, tools: what keeps them alive), the chain's tip, the chain's nodes (root
+    first) and every part's canonical JSON."""
+
+    ref: str
+    refs: list[str]
+    tip: str | None
+    nodes: list[Node]
+    parts: Blobs
 
 
 def digest(data: bytes) -> str:
@@ -33,8 +55,15 @@ def decompress(data: bytes) -> bytes:
 
 
 def split(body: Any) -> tuple[str, Blobs]:
-    """(skeleton hash, {hash: canonical JSON bytes}) for a request body."""
+    """(skeleton hash, {hash: canonical JSON bytes}) for a request body, nodes included as
+    parts (`node_json`), so `join(ref, parts.get)` rebuilds it."""
+    s = split_body(body)
+    return s.ref, {**s.parts, **{h: node_json(p, m) for h, p, m in s.nodes}}
+
+
+def split_body(body: Any) -> Split:
     parts: Blobs = {}
+    nodes: list[Node] = []
     skeleton: dict[str, Any] = {"keys": list(body) if isinstance(body, dict) else None}
     if not isinstance(body, dict):
         skeleton["value"] = body
@@ -42,10 +71,23 @@ def split(body: Any) -> tuple[str, Blobs]:
         skeleton["value"] = {k: v for k, v in body.items() if k not in (*SPLIT_KEYS, "messages")}
         skeleton["refs"] = {k: _put(parts, body[k]) for k in SPLIT_KEYS if k in body}
         if isinstance(body.get("messages"), list):
-            skeleton["messages"] = [_put(parts, m) for m in body["messages"]]
+            parent = None
+            for message in body["messages"]:
+                m = _put(parts, message)
+                parent = digest(f"{parent or ''}:{m}".encode())
+                nodes.append((parent, nodes[-1][0] if nodes else None, m))
+            skeleton["tip"] = parent
+            skeleton["n"] = len(nodes)
         elif "messages" in body:
             skeleton["value"]["messages"] = body["messages"]
-    return _put(parts, skeleton), parts
+    ref = _put(parts, skeleton)
+    direct = [ref, *skeleton.get("refs", {}).values()]
+    return Split(ref, direct, skeleton.get("tip"), nodes, parts)
+
+
+def node_json(parent: str | None, message: str) -> bytes:
+    """A node as a part, for stores and callers that address nodes like parts."""
+    return orjson.dumps({"parent": parent, "message": message})
 
 
 def _put(parts: Blobs, value: Any) -> str:
@@ -61,39 +103,60 @@ class RecentBodies:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._seen: OrderedDict[bytes, tuple[str, list[str]]] = OrderedDict()
+        self._seen: OrderedDict[bytes, Split] = OrderedDict()
 
-    def split(self, raw: bytes, body: Any) -> tuple[str, list[str], Blobs]:
-        """(skeleton hash, every part's hash, parts not seen in this cache)."""
+    def split(self, raw: bytes, body: Any) -> Split:
+        """The body's split; a body seen recently comes back without its parts and nodes (they
+        are on their way to the store already)."""
         key = hashlib.sha256(raw).digest()
         hit = self._seen.get(key)
         if hit is not None:
             self._seen.move_to_end(key)
-            return hit[0], hit[1], {}
-        ref, parts = split(body)
-        self._seen[key] = (ref, list(parts))
+            return hit
+        s = split_body(body)
+        self._seen[key] = Split(s.ref, s.refs, s.tip, [], {})
         if len(self._seen) > self.size:
             self._seen.popitem(last=False)
-        return ref, list(parts), parts
+        return s
 
     def forget(self) -> None:
         self._seen.clear()
 
 
-def join(ref: str, load: Callable[[str], bytes | None]) -> Any:
-    """Rebuild a body from its skeleton hash; `load` returns a part's JSON bytes."""
+def join(ref: str, load: Load) -> Any:
+    """Rebuild a body from its skeleton hash; `load` returns a part's (or node's) JSON bytes."""
     skeleton = _get(ref, load)
     if skeleton["keys"] is None:
         return skeleton["value"]
     value: dict[str, Any] = skeleton["value"]
     rebuilt = {k: _get(h, load) for k, h in skeleton.get("refs", {}).items()}
-    if "messages" in skeleton:
-        rebuilt["messages"] = [_get(h, load) for h in skeleton["messages"]]
+    if "messages" in skeleton or "tip" in skeleton:
+        rebuilt["messages"] = [_get(h, load) for h in message_refs(skeleton, load)]
     merged = {**value, **rebuilt}
     return {k: merged[k] for k in skeleton["keys"] if k in merged}
 
 
-def _get(ref: str, load: Callable[[str], bytes | None]) -> Any:
+def message_refs(
+    skeleton: dict[str, Any], load: Load, memo: dict[str, list[str]] | None = None
+) -> list[str]:
+    """The message part hashes of a skeleton, in order (walking the chain from its tip). With
+    `memo`, chains already walked (a session's earlier turns) are not walked again."""
+    if "messages" in skeleton:
+        return list(skeleton["messages"])
+    tail: list[str] = []
+    node, walked = skeleton.get("tip"), []
+    while node is not None and (memo is None or node not in memo):
+        entry = _get(node, load)
+        tail.append(entry["message"])
+        walked.append(node)
+        node = entry["parent"]
+    out = [*(memo[node] if memo is not None and node is not None else []), *reversed(tail)]
+    if memo is not None and walked:
+        memo[walked[0]] = out
+    return out
+
+
+def _get(ref: str, load: Load) -> Any:
     data = load(ref)
     if data is None:
         raise LookupError(f"stored body part {ref} is missing")

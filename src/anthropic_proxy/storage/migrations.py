@@ -172,7 +172,7 @@ USAGE_VIEW = """
     DROP VIEW exchange_details;
     CREATE VIEW exchange_details AS
         SELECT e.*, p.request_headers, p.response_headers, p.upstream_request,
-               p.response_body, p.timeline
+               p.response_body, p.timeline, p.payload
         FROM exchanges e LEFT JOIN exchange_payloads p ON p.id = e.id
 """
 USAGE_COLUMNS = (
@@ -192,6 +192,84 @@ USAGE_COLUMNS = (
     + USAGE_VIEW
 )
 SEARCH_ALL = " || ' ' || ".join(f"COALESCE({c}, '')" for c in SEARCH_COLUMNS)
+
+# 009: the recorder's cost per exchange and the store's size (issue 10). Fixed text: a past
+# migration must not change when today's constants do.
+RECORDER_V2 = {
+    SQLITE: """
+    DROP TRIGGER exchanges_rollup_insert;
+    DROP TRIGGER exchanges_rollup_update_old;
+    DROP TRIGGER exchanges_rollup_update_new;
+    DROP TRIGGER exchanges_rollup_delete;
+    DROP TRIGGER exchanges_search_insert;
+    DROP TRIGGER exchanges_search_delete;
+    DROP TRIGGER exchanges_search_update;
+    DROP TABLE exchanges_search;
+    -- detail=none: no token positions, a fifth of the size and half the cost per row; a search
+    -- ANDs the query's trigrams (a superset) and the LIKE decides, as before.
+    CREATE VIRTUAL TABLE exchanges_search USING fts5(
+        preview, model, upstream_model, error_message, content='exchanges', content_rowid='rowid',
+        tokenize='trigram', detail='none');
+    -- Indexing is deferred: a new row only joins `search_queue`, and the recorder indexes the
+    -- queue a few thousand rows at a time when it has a moment (`SQLiteStore.index_text`);
+    -- searches scan the queued rows with LIKE, so results never miss a row. Trigram indexing
+    -- was three quarters of the cost of writing a row.
+    CREATE TABLE search_queue (row INTEGER PRIMARY KEY);
+    CREATE TRIGGER exchanges_search_insert AFTER INSERT ON exchanges BEGIN
+        INSERT INTO search_queue SELECT NEW.rowid  -- not OR IGNORE: an UPSERT overrides it
+        WHERE NOT EXISTS (SELECT 1 FROM search_queue WHERE row = NEW.rowid);
+    END;
+    CREATE TRIGGER exchanges_search_delete AFTER DELETE ON exchanges BEGIN
+        INSERT INTO exchanges_search (exchanges_search, rowid, preview, model, upstream_model,
+            error_message)
+        SELECT 'delete', OLD.rowid, OLD.preview, OLD.model, OLD.upstream_model, OLD.error_message
+        WHERE NOT EXISTS (SELECT 1 FROM search_queue WHERE row = OLD.rowid);
+        DELETE FROM search_queue WHERE row = OLD.rowid;
+    END;
+    CREATE TRIGGER exchanges_search_update AFTER UPDATE OF preview, model, upstream_model,
+        error_message ON exchanges BEGIN
+        INSERT INTO exchanges_search (exchanges_search, rowid, preview, model, upstream_model,
+            error_message)
+        SELECT 'delete', OLD.rowid, OLD.preview, OLD.model, OLD.upstream_model, OLD.error_message
+        WHERE NOT EXISTS (SELECT 1 FROM search_queue WHERE row = OLD.rowid);
+        INSERT INTO search_queue SELECT NEW.rowid  -- not OR IGNORE: an UPSERT overrides it
+        WHERE NOT EXISTS (SELECT 1 FROM search_queue WHERE row = NEW.rowid);
+    END;
+    INSERT INTO exchanges_search (exchanges_search) VALUES ('rebuild');
+    CREATE TABLE nodes (                   -- conversation chains: see storage/bodies.py
+        hash TEXT PRIMARY KEY,             -- digest of "parent:message"
+        parent TEXT,                       -- the node before, NULL for a first message
+        message TEXT NOT NULL              -- blobs.hash of the message
+    ) WITHOUT ROWID;
+    ALTER TABLE exchange_payloads ADD COLUMN body_refs TEXT;  -- JSON array: parts used directly
+    ALTER TABLE exchange_payloads ADD COLUMN tip TEXT;        -- nodes.hash of the last message
+    ALTER TABLE exchange_payloads ADD COLUMN payload BLOB;    -- headers, response, timeline: packed
+    DROP VIEW exchange_details;
+    CREATE VIEW exchange_details AS
+        SELECT e.*, p.request_headers, p.response_headers, p.upstream_request,
+               p.response_body, p.timeline, p.payload
+        FROM exchanges e LEFT JOIN exchange_payloads p ON p.id = e.id;
+    UPDATE exchange_payloads SET body_refs = (
+        SELECT json_group_array(hash) FROM exchange_blobs b WHERE b.exchange_id = exchange_payloads.id);
+    DROP TABLE exchange_blobs
+    """,
+    POSTGRESQL: """
+    DROP TRIGGER exchanges_rollup ON exchanges;
+    DROP FUNCTION exchanges_rollup();
+    CREATE TABLE nodes (hash TEXT PRIMARY KEY, parent TEXT, message TEXT NOT NULL);
+    ALTER TABLE exchange_payloads ADD COLUMN body_refs TEXT;
+    ALTER TABLE exchange_payloads ADD COLUMN tip TEXT;
+    ALTER TABLE exchange_payloads ADD COLUMN payload BLOB;
+    DROP VIEW exchange_details;
+    CREATE VIEW exchange_details AS
+        SELECT e.*, p.request_headers, p.response_headers, p.upstream_request,
+               p.response_body, p.timeline, p.payload
+        FROM exchanges e LEFT JOIN exchange_payloads p ON p.id = e.id;
+    UPDATE exchange_payloads p SET body_refs = (
+        SELECT json_agg(hash)::text FROM exchange_blobs b WHERE b.exchange_id = p.id);
+    DROP TABLE exchange_blobs
+    """,
+}
 
 MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
     (
@@ -391,6 +469,7 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
         },
     ),
     ("008_stats_rollup_levels", ROLLUP_V2),
+    ("009_recorder_v2", RECORDER_V2),
     ("030_usage_columns", USAGE_COLUMNS),
     (
         "031_usage_anatomy",
@@ -403,6 +482,29 @@ MIGRATIONS: tuple[tuple[str, str | dict[str, str]], ...] = (
             vector TEXT NOT NULL,              -- JSON {category: tokens}, adds up to reported input
             input_cost_usd REAL                -- genai-prices cost of the exchange's input
         )
+        """,
+    ),
+    (
+        "032_usage_backend_priced",
+        # Reports read whole half-hours from exchange_rollup; the few exchanges priced by the
+        # upstream itself (OpenRouter usage.cost) are found here to show both prices.
+        "CREATE INDEX exchanges_backend_priced ON exchanges (started_at) "
+        "WHERE price_version = 'backend usage.cost'",
+    ),
+    (
+        "020_routing_attempts",
+        # Routing (issue 13): which provider served, and every attempt when there were several
+        # (NULL for the usual single attempt: provider and status say it all). Fixed text.
+        """
+        ALTER TABLE exchanges ADD COLUMN provider TEXT;   -- routing provider that answered
+        ALTER TABLE exchanges ADD COLUMN attempts TEXT;   -- JSON [{provider, model, key, status,
+                                                          -- error, t, ms}] when it failed over
+        CREATE INDEX exchanges_provider_started ON exchanges (provider, started_at);
+        DROP VIEW exchange_details;
+        CREATE VIEW exchange_details AS
+            SELECT e.*, p.request_headers, p.response_headers, p.upstream_request,
+                   p.response_body, p.timeline, p.payload
+            FROM exchanges e LEFT JOIN exchange_payloads p ON p.id = e.id
         """,
     ),
 )

@@ -30,15 +30,24 @@ from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from anthropic_proxy.storage import Row
-from anthropic_proxy.storage.bodies import compress, decompress
+from anthropic_proxy.storage import Node, Row, rollup
+from anthropic_proxy.storage.bodies import compress, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, POSTGRESQL, ddl
-from anthropic_proxy.storage.sqlite import COLUMNS, PAYLOAD_COLUMNS, upsert
+from anthropic_proxy.storage.sqlite import COLUMNS, PAYLOAD_COLUMNS, SWEEP, payload_values, upsert
 
 NOTIFY_IDS = 100  # ids per notification: payloads must stay under PostgreSQL's 8000 bytes
 TYPES = ((re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
 UPSERT = upsert("exchanges", COLUMNS, "%s")
 UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS, "%s")
+ROLLUP_UPSERT = rollup.upsert_sql("%s")
+OLD_ROWS = f"SELECT {', '.join(rollup.ROW_COLUMNS)} FROM exchanges WHERE id = ANY(%s)"
+PG_SWEEP = (
+    SWEEP[0],
+    "DELETE FROM blobs WHERE hash NOT IN (SELECT message FROM nodes) AND hash NOT IN "
+    "(SELECT jsonb_array_elements_text(body_refs::jsonb) FROM exchange_payloads "
+    "WHERE body_refs IS NOT NULL) AND hash NOT IN "
+    "(SELECT request_ref FROM exchanges WHERE request_ref IS NOT NULL)",
+)
 PRUNE_LOCK = "anthropic_proxy.prune"
 MIGRATE_LOCK = "anthropic_proxy.migrate"
 
@@ -184,12 +193,25 @@ class PostgresStore:
     def mark_interrupted(self) -> int:
         """Pending rows become 'interrupted'. With several instances this also marks another live
         instance's in-flight exchanges; its final upsert overwrites the mark when they finish."""
-        return self.execute(
-            "UPDATE exchanges SET state = 'interrupted', error_kind = 'interrupted', "
-            "error_message = 'the proxy stopped before this exchange finished' WHERE state = 'pending'"
-        )
+        with self._writing() as conn, conn.transaction():
+            pending = conn.execute(
+                OLD_ROWS.replace("id = ANY(%s)", "state = 'pending'") + " FOR UPDATE"
+            ).fetchall()
+            n = conn.execute(
+                "UPDATE exchanges SET state = 'interrupted', error_kind = 'interrupted', "
+                "error_message = 'the proxy stopped before this exchange finished' "
+                "WHERE id = ANY(%s)",
+                [[r["id"] for r in pending]],
+            ).rowcount
+            changes = rollup.Changes()
+            changes.add({**r, "state": "interrupted"} for r in pending)
+            if params := changes.params():
+                conn.cursor().executemany(ROLLUP_UPSERT, params)
+            return n
 
-    def write(self, rows: Sequence[Row], blobs: dict[str, bytes]) -> None:
+    def write(
+        self, rows: Sequence[Row], blobs: dict[str, bytes], nodes: Sequence[Node] = ()
+    ) -> None:
         # One pipeline: the statements go out together and the writer waits for the server
         # about twice per batch, not once per statement (each wait is a GIL hand-off too).
         with (
@@ -210,25 +232,39 @@ class PostgresStore:
                     "ON CONFLICT DO NOTHING",
                     [(h, compress(raw), len(raw)) for h, raw in blobs.items()],
                 )
+            if nodes:
+                cur.executemany(
+                    "INSERT INTO nodes (hash, parent, message) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    list(nodes),
+                )
+            # The rows as stored before this write, locked: their rollup sums come out.
+            old = conn.execute(OLD_ROWS + " FOR UPDATE", [[row["id"] for row in rows]])
             cur.executemany(UPSERT, [[_value(row.get(c)) for c in COLUMNS] for row in rows])
             cur.executemany(
-                UPSERT_PAYLOAD, [[_value(row.get(c)) for c in PAYLOAD_COLUMNS] for row in rows]
+                UPSERT_PAYLOAD, [[_value(v) for v in payload_values(row)] for row in rows]
             )
             _notify(cur, self.channel("exchanges"), self.instance_id, [row["id"] for row in rows])
-            refs = [(row["id"], h) for row in rows for h in row.get("blob_refs", ())]
-            if refs:
-                cur.executemany(
-                    "INSERT INTO exchange_blobs (exchange_id, hash) VALUES (%s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    refs,
+            refs = sorted(
+                {h for row in rows for h in row.get("blob_refs") or ()} | {n[2] for n in nodes}
+            )
+            chain = sorted(
+                {row["tip"] for row in rows if row.get("tip")} | {n[1] for n in nodes if n[1]}
+            )
+            check = _check_refs(conn, refs, chain)
+            pipe.sync()
+            changes = rollup.Changes()
+            changes.add(old.fetchall(), -1)
+            changes.add(rows)
+            if params := changes.params():
+                cur.executemany(ROLLUP_UPSERT, params)
+            if changes.removed:
+                cur.execute(rollup.DROP_EMPTY)
+            if missing := check.fetchall():
+                raise StaleBlobCache(
+                    f"{len(missing)} body parts were pruned by another instance since this "
+                    "one cached them"
                 )
-                check = _check_refs(conn, sorted({h for _, h in refs}))
-                pipe.sync()
-                if missing := check.fetchall():
-                    raise StaleBlobCache(
-                        f"{len(missing)} body parts were pruned by another instance since this "
-                        "one cached them"
-                    )
 
     def known_blobs(self, hashes: Sequence[str]) -> set[str]:
         with self._writing() as conn:
@@ -241,9 +277,7 @@ class PostgresStore:
 
     def clear(self) -> None:
         with self._writing() as conn:
-            conn.execute(
-                "TRUNCATE exchanges, exchange_payloads, exchange_blobs, blobs, exchange_rollup"
-            )
+            conn.execute("TRUNCATE exchanges, exchange_payloads, nodes, blobs, exchange_rollup")
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
         """Delete up to `batch` of the oldest finished exchanges over any limit, then their orphaned
@@ -259,6 +293,27 @@ class PostgresStore:
             if victims:
                 _delete(conn, victims)
             return len(victims)
+
+    def sweep(self) -> int:
+        """Delete unused nodes and parts; skipped (0) while another instance prunes or sweeps.
+        Exclusive with writes (they hold the prune lock shared): a part a write is about to
+        reference cannot be swept between its check and its commit."""
+        with self._writing() as conn, conn.transaction():
+            lock = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema())) AS ok",
+                [PRUNE_LOCK],
+            ).fetchone()
+            if not lock or not lock["ok"]:
+                return 0
+            conn.execute(PG_SWEEP[0])
+            return conn.execute(PG_SWEEP[1]).rowcount
+
+    def index_text(self, limit: int) -> int:
+        """PostgreSQL's trigram index (pg_trgm) is kept by the server as rows are written."""
+        return 0
+
+    def checkpoint(self) -> None:
+        """PostgreSQL manages its own WAL."""
 
     def _victims(
         self,
@@ -294,9 +349,15 @@ class PostgresStore:
             yield conn
 
     def blob(self, ref: str) -> bytes | None:
+        """A part's JSON, or a node's (`bodies.node_json`): both are addressed by hash."""
         with self._reading() as conn:
             row = conn.execute("SELECT data FROM blobs WHERE hash = %s", [ref]).fetchone()
-        return decompress(bytes(row["data"])) if row else None
+            if row:
+                return decompress(bytes(row["data"]))
+            node = conn.execute(
+                "SELECT parent, message FROM nodes WHERE hash = %s", [ref]
+            ).fetchone()
+        return node_json(node["parent"], node["message"]) if node else None
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._reading() as conn:
@@ -310,7 +371,7 @@ class PostgresStore:
         row = conn.execute(
             "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c "
             "WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace "
-            "AND c.relname IN ('exchanges', 'exchange_payloads', 'exchange_blobs', 'blobs')"
+            "AND c.relname IN ('exchanges', 'exchange_payloads', 'nodes', 'blobs')"
         ).fetchone()
         return int(row["n"]) if row else 0
 
@@ -320,12 +381,17 @@ def _value(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def _check_refs(conn: psycopg.Connection[Row], hashes: list[str]) -> psycopg.Cursor[Row]:
-    """Referenced parts missing from `blobs` (read after the pipeline's next sync)."""
+def _check_refs(
+    conn: psycopg.Connection[Row], parts: list[str], nodes: list[str]
+) -> psycopg.Cursor[Row]:
+    """Referenced parts missing from `blobs` and nodes missing from `nodes` (read after the
+    pipeline's next sync)."""
     return conn.execute(
         "SELECT h FROM unnest(%s::text[]) AS h WHERE NOT EXISTS "
-        "(SELECT 1 FROM blobs b WHERE b.hash = h)",
-        [hashes],
+        "(SELECT 1 FROM blobs b WHERE b.hash = h) UNION ALL "
+        "SELECT h FROM unnest(%s::text[]) AS h WHERE NOT EXISTS "
+        "(SELECT 1 FROM nodes n WHERE n.hash = h)",
+        [parts, nodes],
     )
 
 
@@ -336,17 +402,10 @@ def _notify(cur: psycopg.Cursor[Row], channel: str, instance: str, ids: list[str
 
 
 def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
-    hashes = [
-        r["hash"]
-        for r in conn.execute(
-            "SELECT DISTINCT hash FROM exchange_blobs WHERE exchange_id = ANY(%s)", [victims]
-        )
-    ]
+    changes = rollup.Changes()
+    changes.add(conn.execute(OLD_ROWS, [victims]).fetchall(), -1)
     conn.execute("DELETE FROM exchanges WHERE id = ANY(%s)", [victims])
     conn.execute("DELETE FROM exchange_payloads WHERE id = ANY(%s)", [victims])
-    conn.execute("DELETE FROM exchange_blobs WHERE exchange_id = ANY(%s)", [victims])
-    conn.execute(
-        "DELETE FROM blobs WHERE hash = ANY(%s) AND NOT EXISTS "
-        "(SELECT 1 FROM exchange_blobs e WHERE e.hash = blobs.hash)",
-        [hashes],
-    )
+    if params := changes.params():
+        conn.cursor().executemany(ROLLUP_UPSERT, params)
+    conn.execute(rollup.DROP_EMPTY)

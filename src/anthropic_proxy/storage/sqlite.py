@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from anthropic_proxy.storage import Row
-from anthropic_proxy.storage.bodies import decompress
+import orjson
+
+from anthropic_proxy.storage import Node, Row, rollup
+from anthropic_proxy.storage.bodies import compress, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, SQLITE, ddl
 
 COLUMNS = (
@@ -20,12 +23,13 @@ COLUMNS = (
         "input_tokens output_tokens cache_creation_tokens cache_read_tokens cost_usd price_version "
         "stop_reason upstream_request_id session_id agent_id parent_agent_id error_kind error_message "
         "preview stored_bytes "
-        "project tags ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd"  # usage insight (030_usage_*)
+        "project tags ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd "  # usage insight (030_usage_*)
+        "provider attempts"  # routing (020_routing_attempts)
     ).split()
 )
-PAYLOAD_COLUMNS = (
-    "id request_headers response_headers upstream_request response_body timeline".split()
-)
+# Rows before migration 009 kept request_headers, response_headers, upstream_request,
+# response_body and timeline in columns of their own; `payload` now holds them packed together.
+PAYLOAD_COLUMNS = "id payload body_refs tip".split()
 
 
 def upsert(table: str, columns: list[str], mark: str = "?") -> str:
@@ -38,6 +42,23 @@ def upsert(table: str, columns: list[str], mark: str = "?") -> str:
 
 UPSERT = upsert("exchanges", COLUMNS)
 UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS)
+ROLLUP_UPSERT = rollup.upsert_sql()
+OLD_ROWS = f"SELECT {', '.join(rollup.ROW_COLUMNS)} FROM exchanges WHERE id IN ({{}})"
+INDEX_QUEUED = (
+    "INSERT INTO exchanges_search (rowid, preview, model, upstream_model, error_message) "
+    "SELECT rowid, preview, model, upstream_model, error_message FROM exchanges "
+    "WHERE rowid IN (SELECT row FROM search_queue ORDER BY row LIMIT ?)"
+)
+# Mark and sweep after pruning: nodes no kept exchange's chain reaches, then parts nothing uses.
+SWEEP = (
+    "WITH RECURSIVE live(h) AS (SELECT tip FROM exchange_payloads WHERE tip IS NOT NULL "
+    "UNION SELECT n.parent FROM nodes n JOIN live ON n.hash = live.h WHERE n.parent IS NOT NULL) "
+    "DELETE FROM nodes WHERE hash NOT IN (SELECT h FROM live)",
+    "DELETE FROM blobs WHERE hash NOT IN (SELECT message FROM nodes) AND hash NOT IN "
+    "(SELECT j.value FROM exchange_payloads p, json_each(p.body_refs) j "
+    "WHERE p.body_refs IS NOT NULL) AND hash NOT IN "
+    "(SELECT request_ref FROM exchanges WHERE request_ref IS NOT NULL)",
+)
 
 
 class SQLiteStore:
@@ -93,32 +114,52 @@ class SQLiteStore:
             self._writer = None
 
     def mark_interrupted(self) -> int:
-        return self.execute(
-            "UPDATE exchanges SET state = 'interrupted', error_kind = 'interrupted', "
-            "error_message = 'the proxy stopped before this exchange finished' WHERE state = 'pending'"
-        )
-
-    def write(self, rows: Sequence[Row], blobs: dict[str, bytes]) -> None:
         conn = self.writer
-        conn.execute("BEGIN")
-        try:
+        with _transaction(conn):
+            pending = [
+                dict(r)
+                for r in conn.execute(
+                    OLD_ROWS.format("SELECT id FROM exchanges WHERE state = 'pending'")
+                )
+            ]
+            n = conn.execute(
+                "UPDATE exchanges SET state = 'interrupted', error_kind = 'interrupted', "
+                "error_message = 'the proxy stopped before this exchange finished' "
+                "WHERE state = 'pending'"
+            ).rowcount
+            changes = rollup.Changes()
+            changes.add({**r, "state": "interrupted"} for r in pending)
+            conn.executemany(ROLLUP_UPSERT, changes.params())
+        return n
+
+    def write(
+        self, rows: Sequence[Row], blobs: dict[str, bytes], nodes: Sequence[Node] = ()
+    ) -> None:
+        conn = self.writer
+        with _transaction(conn):
             conn.executemany(
                 "INSERT OR IGNORE INTO blobs (hash, data, raw_bytes) VALUES (?, ?, ?)",
-                ((h, data, raw) for h, (data, raw) in _blob_rows(blobs)),
+                ((h, compress(raw), len(raw)) for h, raw in blobs.items()),
             )
+            conn.executemany(
+                "INSERT OR IGNORE INTO nodes (hash, parent, message) VALUES (?, ?, ?)", nodes
+            )
+            changes = rollup.Changes()
+            changes.add(self._stored(conn, [row["id"] for row in rows]), -1)
             conn.executemany(UPSERT, ([row.get(c) for c in COLUMNS] for row in rows))
-            conn.executemany(
-                UPSERT_PAYLOAD, ([row.get(c) for c in PAYLOAD_COLUMNS] for row in rows)
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO exchange_blobs (exchange_id, hash) VALUES (?, ?)",
-                ((row["id"], h) for row in rows for h in row.get("blob_refs", ())),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
-                conn.execute("ROLLBACK")
-            raise
+            conn.executemany(UPSERT_PAYLOAD, map(payload_values, rows))
+            changes.add(rows)
+            conn.executemany(ROLLUP_UPSERT, changes.params())
+            if changes.removed:
+                conn.execute(rollup.DROP_EMPTY)
+
+    def _stored(self, conn: sqlite3.Connection, ids: list[str]) -> list[Row]:
+        """The rows about to be overwritten, as they are now (their rollup sums come out)."""
+        out: list[Row] = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            out += map(dict, conn.execute(OLD_ROWS.format(", ".join("?" * len(part))), part))
+        return out
 
     def known_blobs(self, hashes: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -129,8 +170,14 @@ class SQLiteStore:
         return found
 
     def blob(self, ref: str) -> bytes | None:
+        """A part's JSON, or a node's (`bodies.node_json`): both are addressed by hash."""
         row = self.reader.execute("SELECT data FROM blobs WHERE hash = ?", (ref,)).fetchone()
-        return decompress(row[0]) if row else None
+        if row:
+            return decompress(row[0])
+        node = self.reader.execute(
+            "SELECT parent, message FROM nodes WHERE hash = ?", (ref,)
+        ).fetchone()
+        return node_json(node[0], node[1]) if node else None
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return [dict(r) for r in self.reader.execute(sql, params)]
@@ -140,7 +187,7 @@ class SQLiteStore:
 
     def clear(self) -> None:
         self.writer.executescript(
-            "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM exchange_blobs; "
+            "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM nodes; "
             "DELETE FROM blobs; DELETE FROM exchange_rollup; COMMIT;"
         )
 
@@ -151,32 +198,45 @@ class SQLiteStore:
         return size
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
-        """Delete up to `batch` of the oldest finished exchanges over any limit, then their
-        no-longer-referenced blobs. Called repeatedly by the recorder so no call stalls it."""
+        """Delete up to `batch` of the oldest finished exchanges over any limit. Called
+        repeatedly by the recorder so no call stalls it; `sweep` then frees their parts."""
         victims = self._victims(max_records, max_age_s, max_bytes, batch)
         if not victims:
             return 0
         marks = ", ".join("?" * len(victims))
         conn = self.writer
-        conn.execute("BEGIN")
-        hashes = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT DISTINCT hash FROM exchange_blobs WHERE exchange_id IN ({marks})", victims
-            )
-        ]
-        conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
-        conn.execute(f"DELETE FROM exchange_payloads WHERE id IN ({marks})", victims)
-        conn.execute(f"DELETE FROM exchange_blobs WHERE exchange_id IN ({marks})", victims)
-        for start in range(0, len(hashes), 500):
-            part = hashes[start : start + 500]
-            conn.execute(
-                f"DELETE FROM blobs WHERE hash IN ({', '.join('?' * len(part))}) AND NOT EXISTS "
-                "(SELECT 1 FROM exchange_blobs e WHERE e.hash = blobs.hash)",
-                part,
-            )
-        conn.execute("COMMIT")
+        with _transaction(conn):
+            changes = rollup.Changes()
+            changes.add(self._stored(conn, victims), -1)
+            conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
+            conn.execute(f"DELETE FROM exchange_payloads WHERE id IN ({marks})", victims)
+            conn.executemany(ROLLUP_UPSERT, changes.params())
+            conn.execute(rollup.DROP_EMPTY)
         return len(victims)
+
+    def sweep(self) -> int:
+        """Delete the nodes and parts no exchange uses any more; returns how many parts."""
+        conn = self.writer
+        with _transaction(conn):
+            conn.execute(SWEEP[0])
+            return conn.execute(SWEEP[1]).rowcount
+
+    def index_text(self, limit: int) -> int:
+        """Add up to `limit` queued rows to the text search index; returns how many."""
+        conn = self.writer
+        with _transaction(conn):
+            n: int = conn.execute(INDEX_QUEUED, (limit,)).rowcount
+            conn.execute(
+                "DELETE FROM search_queue WHERE row IN "
+                "(SELECT row FROM search_queue ORDER BY row LIMIT ?)",
+                (limit,),
+            )
+        return n
+
+    def checkpoint(self) -> None:
+        """Idle: fold the WAL into the database and truncate it (it otherwise keeps its
+        high-water size on disk)."""
+        self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _victims(self, max_records: int, max_age_s: int, max_bytes: int, batch: int) -> list[str]:
         conn = self.writer
@@ -197,7 +257,20 @@ class SQLiteStore:
         return list(dict.fromkeys(ids))
 
 
-def _blob_rows(blobs: dict[str, bytes]) -> Iterable[tuple[str, tuple[bytes, int]]]:
-    from anthropic_proxy.storage.bodies import compress
+def payload_values(row: Row) -> list[Any]:
+    """`blob_refs` (the parts a row uses directly) is stored as a JSON array."""
+    refs = row.get("blob_refs")
+    values = {**row, "body_refs": orjson.dumps(refs).decode() if refs else None}
+    return [values.get(c) for c in PAYLOAD_COLUMNS]
 
-    return ((h, (compress(raw), len(raw))) for h, raw in blobs.items())
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+            conn.execute("ROLLBACK")
+        raise

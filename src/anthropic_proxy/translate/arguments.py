@@ -19,7 +19,7 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     text = raw.strip()
     if not text:
         return {}
-    for candidate in (text, _closed(text)):
+    for candidate in (text, closed(text)):
         value = _loads(candidate)
         if isinstance(value, str):
             value = _loads(value.strip())
@@ -35,7 +35,7 @@ def _loads(text: str) -> Any:
         return None
 
 
-def _closed(text: str) -> str:
+def closed(text: str) -> str:
     """Close an unterminated string and every open bracket, dropping a dangling comma or colon."""
     stack: list[str] = []
     in_string = escaped = False

@@ -1,9 +1,10 @@
 """OpenAI chat-completion chunks -> Anthropic stream events (protocol.md §5.7).
 
 `anthropic_events` is the state machine, one async generator. Its state: `blocks` (the one open
-block and the next index), `calls` (tool calls by upstream index, buffered and emitted whole at
-the end, which fixes interleaved, duplicated and snapshot fragments in one place), and `end` (what
-the finish needs: finish reason, usage, refusal). Text and thinking stream through as they come.
+block and the next index), `calls` (tool calls by upstream index: streamed as they arrive when
+they come one after another, assembled and emitted whole at the end when they interleave, see
+`tool_calls.py`), and `end` (what the finish needs: finish reason, usage, refusal). Text and
+thinking stream through as they come.
 
 Grammar guaranteed to the client: message_start, blocks strictly one after another with indices
 0, 1, 2..., one message_delta, message_stop, and nothing after it; or, on any failure, an
@@ -23,11 +24,12 @@ import orjson
 from anthropic_proxy.errors import error_body
 from anthropic_proxy.sse import SSEParser, encode
 from anthropic_proxy.translate import reasoning
-from anthropic_proxy.translate.arguments import parse_arguments
 from anthropic_proxy.translate.errors import stream_error
 from anthropic_proxy.translate.limits import limit_output
 from anthropic_proxy.translate.mappings import STOP_REASONS
+from anthropic_proxy.translate.partial_json import JsonPrefix
 from anthropic_proxy.translate.tokens import count_text
+from anthropic_proxy.translate.tool_calls import Calls, advance, finish, whole_input
 from anthropic_proxy.translate.usage import estimated_usage, openai_to_anthropic_usage, start_usage
 from anthropic_proxy.wire import JSON, obj, objects
 
@@ -108,7 +110,7 @@ async def anthropic_events(chunks: AsyncIterable[JSON], ctx: StreamContext) -> A
     yield "message_start", _message_start(ctx)
     yield PING
     blocks = _Blocks()
-    calls: dict[object, _Call] = {}
+    calls = Calls()
     end = _End()
     if ctx.output_limit is not None:
         chunks = limit_output(chunks, ctx.output_limit)
@@ -184,13 +186,6 @@ class _End:
 
 
 @dataclass(slots=True)
-class _Call:
-    id: str = ""
-    name: str = ""
-    arguments: str = ""
-
-
-@dataclass(slots=True)
 class _Blocks:
     """The open block. Reasoning opens a "segment" that becomes a thinking block once it has text,
     or closes as one redacted_thinking block if it only carried encrypted details."""
@@ -198,6 +193,8 @@ class _Blocks:
     next_index: int = 0
     kind: str | None = None
     details: list[JSON] = field(default_factory=list)
+    tool_tail: Callable[[], list[Event]] | None = None
+    """For an open tool_use block: the last deltas its arguments need before it stops."""
 
     def text(self, text: str) -> list[Event]:
         events = (
@@ -220,9 +217,22 @@ class _Blocks:
             events.append(self._delta({"type": "thinking_delta", "thinking": text}))
         return events
 
+    def tool(self, block: JSON, tail: Callable[[], list[Event]]) -> list[Event]:
+        """Open a tool_use block whose input streams; `tail` finishes it on close."""
+        events = [*self.close(), *self._start(block)]
+        self.kind, self.tool_tail = "tool", tail
+        return events
+
+    def json(self, partial: str) -> list[Event]:
+        return (
+            [self._delta({"type": "input_json_delta", "partial_json": partial})] if partial else []
+        )
+
     def close(self) -> list[Event]:
-        kind, details = self.kind, self.details
-        self.kind, self.details = None, []
+        kind, details, tail = self.kind, self.details, self.tool_tail
+        self.kind, self.details, self.tool_tail = None, [], None
+        if kind == "tool" and tail is not None:
+            return [*tail(), self._stop()]
         if kind == "thinking":
             return [
                 self._delta({"type": "signature_delta", "signature": reasoning.pack(details)}),
@@ -263,7 +273,7 @@ class _Blocks:
 
 
 def _choice(
-    choice: JSON, blocks: _Blocks, calls: dict[object, _Call], end: _End, ctx: StreamContext
+    choice: JSON, blocks: _Blocks, calls: Calls, end: _End, ctx: StreamContext
 ) -> list[Event]:
     """One choice of one chunk: reasoning, text, tool-call fragments, then the finish (E21)."""
     delta = obj(choice.get("delta"))
@@ -281,7 +291,7 @@ def _choice(
             events += blocks.text(value)
     for fragment in delta.get("tool_calls") or ():
         if isinstance(fragment, dict):
-            _add_fragment(calls, fragment)
+            events += _fragment(calls, fragment, blocks, ctx)
     if isinstance(choice.get("finish_reason"), str):
         end.finish, end.native = choice["finish_reason"], choice.get("native_finish_reason")
         matched = choice.get("stop_reason")
@@ -334,53 +344,51 @@ def _reasoning_parts(delta: JSON) -> list[tuple[str, JSON | None]]:
     return []
 
 
-def _add_fragment(calls: dict[object, _Call], fragment: JSON) -> None:
-    key = _call_key(calls, fragment)
-    call = calls.setdefault(key, _Call())
-    function = obj(fragment.get("function"))
-    call.id = call.id or str(fragment.get("id") or "")
-    call.name = call.name or str(function.get("name") or "")
-    arguments = function.get("arguments")
-    if isinstance(arguments, dict):
-        call.arguments = orjson.dumps(arguments).decode()
-    elif isinstance(arguments, str):
-        call.arguments = _extend(call.arguments, arguments)
+def _fragment(calls: Calls, fragment: JSON, blocks: _Blocks, ctx: StreamContext) -> list[Event]:
+    """One tool-call fragment: streamed into its open block, or the start of a new streamed
+    call, or kept for the end (see tool_calls.py)."""
+    key, call = calls.add(fragment)
+    if key == calls.open_key:
+        return blocks.json(advance(call))
+    events: list[Event] = []
+    current = calls.by_key.get(calls.open_key)
+    if current is not None and call.arguments:  # another call starts
+        advance(current)
+        if current.json is not None and current.json.complete:
+            events += blocks.close()  # one after another: the previous call is finished
+        else:
+            calls.assembling = True  # interleaved: the rest is assembled
+    if calls.may_stream(key, call):
+        events += _open_call(calls, key, blocks, ctx)
+    return events
 
 
-def _call_key(calls: dict[object, _Call], fragment: JSON) -> object:
-    """The upstream `index`; without one, the id, else a new name starts a new call."""
-    if isinstance(fragment.get("index"), int):
-        return fragment["index"]
-    call_id = fragment.get("id")
-    found = next((k for k, c in calls.items() if call_id and c.id == call_id), None)
-    if found is not None:
-        return found
-    named = bool(obj(fragment.get("function")).get("name"))
-    if call_id or named or not calls:
-        return f"call-{len(calls)}"
-    return next(reversed(calls))
+def _open_call(calls: Calls, key: object, blocks: _Blocks, ctx: StreamContext) -> list[Event]:
+    call = calls.by_key[key]
+    call.json, calls.open_key = JsonPrefix(), key
+
+    def tail() -> list[Event]:
+        calls.open_key = None
+        return blocks.json(finish(call))
+
+    events = blocks.tool(_tool_block(ctx, call.name, calls.number(key)), tail)
+    return events + blocks.json(advance(call))
 
 
-def _extend(buffer: str, fragment: str) -> str:
-    """Concatenate, unless the provider resends all the arguments so far (cumulative snapshots)."""
-    if len(buffer) > 1 and fragment.startswith(buffer):
-        return fragment
-    return buffer + fragment
+def _tool_block(ctx: StreamContext, name: str, number: int) -> JSON:
+    suffix = ctx.message_id.removeprefix("msg_")
+    tool_id = f"toolu_{suffix}{number:02d}"
+    return {"type": "tool_use", "id": tool_id, "name": ctx.tool_names.get(name, name), "input": {}}
 
 
-def _finish(
-    blocks: _Blocks, calls: dict[object, _Call], end: _End, ctx: StreamContext
-) -> list[Event]:
+def _finish(blocks: _Blocks, calls: Calls, end: _End, ctx: StreamContext) -> list[Event]:
     if end.finish is None:
         return [*blocks.close(), _error_event("api_error", TRUNCATED)]
     events = blocks.close()
-    suffix = ctx.message_id.removeprefix("msg_")
-    for number, call in enumerate(calls.values()):
-        name = ctx.tool_names.get(call.name, call.name)
-        block = {"type": "tool_use", "id": f"toolu_{suffix}{number:02d}", "name": name, "input": {}}
-        events += blocks.whole(block, orjson.dumps(parse_arguments(call.arguments)).decode())
-    end.produced.extend(call.arguments for call in calls.values())
-    stop_reason, sequence = _stop_reason(end, bool(calls), ctx)
+    for number, call in calls.waiting():
+        events += blocks.whole(_tool_block(ctx, call.name, number), whole_input(call))
+    end.produced.extend(call.arguments for call in calls.all())
+    stop_reason, sequence = _stop_reason(end, bool(calls.by_key), ctx)
     delta: JSON = {"stop_reason": stop_reason, "stop_sequence": sequence}
     if stop_reason == "refusal":
         delta["stop_details"] = {"type": "refusal", "category": None, "explanation": None}

@@ -17,6 +17,7 @@ extrapolated to 100 %; `before_reset` says whether that comes before the window 
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from dataclasses import dataclass, field
@@ -192,6 +193,8 @@ def _apportion(
         "WHERE started_at >= ? AND started_at <= ? AND kind = 'messages' ORDER BY started_at",
         [min(starts.values()), now],
     )
+    for row in rows:  # parsed once for every window
+        row["ratelimit"] = orjson.loads(row["ratelimit"]) if row["ratelimit"] else None
     out = {}
     for name, start in starts.items():
         out[name] = _walk(rows, name, start, latest[name].resets_at or 0.0, now)
@@ -205,9 +208,7 @@ def _walk(
     pending: dict[tuple[str, str], int] = {}
     previous = 0.0  # the window instance began empty
     recent: list[tuple[float, float]] = []
-    for row in rows:
-        if row["started_at"] < start:
-            continue
+    for row in rows[bisect.bisect_left(rows, start, key=lambda r: r["started_at"]) :]:
         value = _utilization(row, name, resets_at)
         if value is not None:
             delta = value - previous
@@ -223,9 +224,9 @@ def _walk(
 
 
 def _utilization(row: Row, name: str, resets_at: float) -> float | None:
-    if not row["ratelimit"]:
+    headers = row["ratelimit"]
+    if not headers:
         return None
-    headers = orjson.loads(row["ratelimit"])
     raw = headers.get(f"unified-{name}-utilization")
     reset = headers.get(f"unified-{name}-reset")
     try:

@@ -10,10 +10,24 @@ const Analyze = (() => {
     return el("div", { class: "card" }, el("div", { class: "card-label" }, label), el("div", { class: "card-value" }, value));
   }
 
-  function table(columns, rows) {
-    return el("table", { class: "grid-table" },
-      el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, t(c[0]))))),
-      el("tbody", {}, rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, c[1](row)))))));
+  // columns: [label key, cell(row), numeric?]; numeric columns align right, like the others.
+  function table(columns, rows, cls) {
+    const cell = (c, row) => el("td", c[2] ? { class: "num" } : {}, c[1](row));
+    return el("table", { class: "grid-table" + (cls ? " " + cls : "") },
+      el("thead", {}, el("tr", {}, columns.map((c) => el("th", c[2] ? { class: "num" } : {}, t(c[0]))))),
+      el("tbody", {}, rows.map((row) => el("tr", {}, columns.map((c) => cell(c, row))))));
+  }
+
+  // The original's per-request cards: what was asked, what came back, the tools, "view full".
+  function requestCard(x) {
+    const badge = el("span", { class: "badge state-" + x.state }, [t("state_" + x.state), x.status].filter(Boolean).join(" "));
+    return el("article", { class: "request-card" },
+      el("header", {}, el("strong", {}, x.model || "–"), " ", badge, " ",
+        el("span", { class: "muted" }, `${datetime(x.started_at)} · ${ms(x.duration_ms)} · ${tokens(x.input_tokens)} / ${tokens(x.output_tokens)} · ${usd(x.cost_usd)}`)),
+      el("h4", {}, t("userInput")), el("pre", { class: "text" }, x.input || "–"),
+      el("h4", {}, t("response")), el("pre", { class: "text" }, x.output || x.error_message || "–"),
+      x.tools.length ? el("p", {}, t("toolsUsed"), ": ", x.tools.map((name, i) => [i ? ", " : "", el("code", {}, name)])) : null,
+      el("a", { href: "/monitor#" + encodeURIComponent(x.id), class: "view-full" }, t("viewFull")));
   }
 
   function section(title, ...children) {
@@ -50,13 +64,14 @@ const Analyze = (() => {
       section("costBreakdown",
         el("p", {}, t("totalCost"), ": ", usd(r.cost.total), r.cost.unpriced ? " · " + t("unpriced", { n: r.cost.unpriced }) : ""),
         el("div", { class: "three-col" },
-          ...[["byModel", r.cost.byModel], ["byMode", r.cost.byMode], ["byKind", r.cost.byKind]].map(([name, rows]) =>
-            table([[name, (x) => x.key || "–"], ["count", (x) => num(x.count)], ["cost", (x) => usd(x.cost)]], rows)))),
+          ...[["model", r.cost.byModel], ["mode", r.cost.byMode], ["kind", r.cost.byKind]].map(([name, rows]) =>
+            table([[name, (x) => x.key || "–"], ["count", (x) => num(x.count), true], ["cost", (x) => usd(x.cost), true]], rows, "breakdown")))),
       section("cacheEfficiency",
         el("p", {}, t("cacheHit"), ": ", ratio(r.cache.hitRatio), " · ", t("cacheReadWrite"), ": ",
           `${tokens(r.cache.cacheRead)} / ${tokens(r.cache.cacheWrite)}`, " · ", t("freshInput"), ": ", tokens(r.cache.input)),
         table([["model", (x) => x.key || "–"], ["cacheHit", (x) => ratio(x.hitRatio)],
           ["cacheReadWrite", (x) => `${tokens(x.cacheRead)} / ${tokens(x.cacheWrite)}`]], r.cache.perModel)),
+      section("recentRequests", r.requests && r.requests.length ? el("div", { class: "request-cards" }, r.requests.map(requestCard)) : el("p", { class: "muted" }, t("noRequests"))),
       section("sessions", table([
         ["session", (x) => x.session_id], ["count", (x) => num(x.count)], ["agents", (x) => num(x.agents)],
         ["last", (x) => datetime(x.last)], ["cacheHit", (x) => ratio(x.cache_hit_ratio)], ["cost", (x) => usd(x.cost_usd)]], r.sessions)),

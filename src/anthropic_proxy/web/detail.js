@@ -43,7 +43,7 @@ const Detail = (() => {
     const cache = `${num(x.cache_read_tokens)} / ${num(x.cache_creation_tokens)}`;
     return el("div", {}, facts([
       ["id", x.id], ["time", datetime(x.started_at)], ["model", x.model],
-      ["upstreamModel", x.upstream_model], ["mode", x.mode], ["path", x.path + (x.query ? "?" + x.query : "")],
+      ["upstreamModel", x.upstream_model], ["mode", x.mode], ["routing", UI.servedBy(x)], ["path", x.path + (x.query ? "?" + x.query : "")],
       ["state", t("state_" + x.state)], ["status_", x.status], ["duration", ms(x.duration_ms)], ["ttfb", ms(x.ttfb_ms)],
       ["ttft", ms(x.ttft_ms)], ["tokensInOut", tokens], ["cacheReadWrite", cache], ["cost", usd(x.cost_usd)],
       ["stopReason", x.stop_reason], ["session", x.session_id], ["agent", x.agent_id], ["parentAgent", x.parent_agent_id],
@@ -51,7 +51,21 @@ const Detail = (() => {
       ["project", x.project], ["tags", x.tags],
       ["upstreamCacheMiss", x.cache_miss_reason ? `${x.cache_miss_reason} (${num(x.cache_missed_tokens)})` : null],
       ["genaiPrices", x.calculated_cost_usd !== null && x.calculated_cost_usd !== undefined ? usd(x.calculated_cost_usd) : null],
-    ]), x.anatomy && window.Usage ? window.Usage.anatomyBar(x.anatomy) : null);
+    ]), attemptTable(x), x.anatomy && window.Usage ? window.Usage.anatomyBar(x.anatomy) : null);
+  }
+
+  // Every upstream attempt when the exchange failed over (keys masked when recorded).
+  function attemptTable(x) {
+    const rows = UI.attempts(x);
+    if (!rows.length) return null;
+    const head = ["provider_", "model", "keyLabel", "status_", "attemptError", "startedAt", "duration"];
+    return el("div", { class: "attempts" }, el("h3", {}, t("attemptsTitle")),
+      el("table", { class: "small" },
+        el("thead", {}, el("tr", {}, head.map((k) => el("th", {}, t(k))))),
+        el("tbody", {}, rows.map((a) => el("tr", {},
+          el("td", {}, a.provider), el("td", {}, a.model || "—"), el("td", {}, a.key || "client"),
+          el("td", {}, a.status === null || a.status === undefined ? "—" : String(a.status)),
+          el("td", {}, a.error || "✓"), el("td", {}, ms(a.t * 1000)), el("td", {}, ms(a.ms)))))));
   }
 
   function conversation(x) {

@@ -7,7 +7,7 @@
   const { el, clear, $, num, ms, usd, pct, ratio, tokens, time } = UI;
   const t = (k, v) => I18N.t(k, v);
   const FILTERS = ["status", "model", "provider", "kind", "timeRange", "session", "q", "from", "to"];
-  const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, totalCapped: false, pages: 1, fresh: 0, stats: null, models: new Map(), source: null, selected: -1 };
+  const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, totalCapped: false, pages: 1, fresh: 0, stats: null, storage: {}, models: new Map(), source: null, selected: -1 };
 
   function params() {
     const p = new URLSearchParams();
@@ -76,7 +76,8 @@
     const tr = el("tr", { tabindex: 0, dataset: { id: x.id }, class: index === state.selected ? "selected" : "" },
       el("td", { title: UI.datetime(x.started_at), class: "when" }, UI.when(x.started_at)),
       el("td", {}, x.model || x.path, x.upstream_model ? el("div", { class: "muted small" }, "→ " + x.upstream_model) : null),
-      el("td", {}, x.mode), el("td", {}, stateBadge(x)),
+      el("td", {}, x.provider || x.mode, UI.attempts(x).length ? el("div", { class: "muted small failover", title: UI.servedBy(x) }, UI.servedBy(x)) : null),
+      el("td", {}, stateBadge(x)),
       el("td", { class: "num" }, ms(x.duration_ms)), el("td", { class: "num" }, ms(x.ttft_ms)),
       el("td", { class: "num" }, `${tokens(x.input_tokens)} / ${tokens(x.output_tokens)}`),
       el("td", { class: "num" }, tokens(x.cache_read_tokens)), el("td", { class: "num" }, usd(x.cost_usd)),
@@ -130,6 +131,9 @@
 
   function renderStats(s) {
     state.stats = s;
+    // Live stats carry the store size only; the limit comes with the page's first stats.
+    state.storage = { ...state.storage, ...s.storage };
+    const storage = state.storage;
     clear($("#cards")).append(
       card("requests", t("totalRequests"), num(s.totalRequests),
         s.sampled ? t("sampledN", { n: num(s.sampled.newest) }) : t("activeN", { n: s.activeRequests })),
@@ -139,7 +143,9 @@
       card("tokens", t("tokensInOut"), `${tokens(s.tokens.input)} / ${tokens(s.tokens.output)}`,
         `${t("cacheReadWrite")} ${tokens(s.tokens.cacheRead)} / ${tokens(s.tokens.cacheWrite)}`),
       card("cache", t("cacheHit"), ratio(s.cacheHitRatio)),
-      card("cost", t("totalCost"), usd(s.totalCost)));
+      card("cost", t("totalCost"), usd(s.totalCost)),
+      ...(storage.bytes === undefined ? [] : [card("storage", t("storageUsed"), UI.bytes(storage.bytes),
+        storage.limitBytes ? t("storageLimit", { limit: UI.bytes(storage.limitBytes) }) : t("storageAll"))]));
     renderCharts(s);
     // One option per model; its value lists the exact ids grouped under it (dated and undated).
     for (const m of s.perModel) if (m.key) state.models.set(m.key, (m.ids || [m.key]).join(","));

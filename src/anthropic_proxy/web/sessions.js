@@ -36,18 +36,19 @@
 
   function sessionRow(s) {
     const tr = el("tr", { tabindex: 0 },
-      el("td", {}, el("code", {}, s.session_id)), el("td", {}, datetime(s.last)), el("td", { class: "num" }, num(s.count)),
+      el("td", { class: "session-title" }, s.title ? [el("span", {}, s.title), el("div", { class: "muted small" }, el("code", {}, s.session_id))] : el("code", {}, s.session_id)),
+      el("td", {}, UI.when(s.last)), el("td", { class: "num" }, num(s.count)),
       el("td", { class: "num" }, num(s.agents)), el("td", { class: "num" }, `${tokens(s.input_tokens)} / ${tokens(s.output_tokens)}`),
       el("td", { class: "num" }, ratio(s.cache_hit_ratio)), el("td", { class: "num" }, usd(s.cost_usd)));
-    const open = () => loadSession(s.session_id);
+    const open = () => loadSession(s.session_id, s.title);
     tr.addEventListener("click", open);
     tr.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); open(); } });
     return tr;
   }
 
-  async function loadSession(id) {
+  async function loadSession(id, title) {
     const box = clear($("#session-detail"));
-    box.append(el("h3", {}, t("session"), " ", el("code", {}, id)));
+    box.append(el("h3", {}, title || t("session")), el("p", { class: "muted small" }, t("session"), " ", el("code", {}, id)));
     try {
       const report = await UI.api("/api/monitor/sessions/" + encodeURIComponent(id));
       box.append(el("h4", {}, t("agentTree")), el("ul", { class: "tree" }, node(report.tree)), cache(report.cache));

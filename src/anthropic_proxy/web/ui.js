@@ -212,7 +212,22 @@ const UI = (() => {
     });
   }
 
+  // Routing: the attempts of an exchange (stored only when it failed over or failed).
+  function attempts(x) {
+    if (!x.attempts) return [];
+    try { return typeof x.attempts === "string" ? JSON.parse(x.attempts) : x.attempts; } catch { return []; }
+  }
+
+  // "served by B after A (http_529) failed": the provider that answered and the ones before it.
+  function servedBy(x) {
+    const tried = attempts(x);
+    const failed = tried.filter((a) => a.error).filter((a, i) => i < tried.length - 1 || !x.provider);
+    const names = failed.map((a) => `${a.provider}${a.model ? "/" + a.model : ""} (${a.error})`);
+    if (!x.provider) return names.length ? I18N.t("allFailed", { failed: names.join(", ") }) : "";
+    return names.length ? I18N.t("servedAfter", { provider: x.provider, failed: names.join(", ") }) : I18N.t("servedBy", { provider: x.provider });
+  }
+
   buildHeader(); // deferred scripts run in order: the page's own script finds the header built
 
-  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, when, datetime, locale, api, toast, download, copy, copyButton, initTheme, confirmDialog };
+  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, when, datetime, locale, api, toast, download, copy, copyButton, initTheme, confirmDialog, attempts, servedBy };
 })();

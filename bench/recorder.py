@@ -1,0 +1,222 @@
+"""The recorder's cost per exchange, without the proxy: journal → Writer → store.
+
+Builds Claude-Code-shaped captures (2 KB `grow` bodies: every request ends with a message nobody
+sent before; Claude Code's request headers; Anthropic's response headers; 10% streams), appends
+them to a journal in a fresh data dir, then times the recorder's own loop (`consume`) reading
+them back and writing the store until the journal is drained, on one core.
+
+    .venv/bin/python bench/recorder.py                   # 20,000 exchanges, SQLite
+    .venv/bin/python bench/recorder.py -n 50000 --profile /tmp/rec.prof
+    .venv/bin/python bench/recorder.py --database-url postgresql://127.0.0.1:5432/test
+
+Prints exchanges/s, µs/exchange (wall and CPU) and the data dir's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bodies
+
+from anthropic_proxy.exchange import Capture, ExchangeIds
+from anthropic_proxy.record.journal import Journal, Reader
+from anthropic_proxy.record.writer import Report, Retention, Writer, consume
+from anthropic_proxy.storage import open_store
+
+REQUEST_HEADERS = [
+    ("host", "127.0.0.1:8082"),
+    ("accept", "application/json"),
+    ("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14"),
+    ("anthropic-dangerous-direct-browser-access", "true"),
+    ("anthropic-version", "2023-06-01"),
+    ("content-type", "application/json"),
+    ("user-agent", "claude-cli/2.1.329 (external, cli)"),
+    ("x-api-key", "sk-ant-api03-benchbenchbenchbenchbenchbench-0000"),
+    ("x-app", "cli"),
+    ("x-stainless-arch", "x64"),
+    ("x-stainless-lang", "js"),
+    ("x-stainless-os", "Linux"),
+    ("x-stainless-package-version", "0.60.0"),
+    ("x-stainless-retry-count", "0"),
+    ("x-stainless-runtime", "node"),
+    ("x-stainless-runtime-version", "v20.20.2"),
+    ("x-stainless-timeout", "600"),
+    ("accept-encoding", "gzip, deflate, br, zstd"),
+]
+
+
+def response_headers(i: int) -> list[tuple[str, str]]:
+    return [
+        ("date", f"Sat, 05 Dec 2026 12:00:{i % 60:02d} GMT"),
+        ("content-type", "application/json"),
+        ("request-id", f"req_011CV{i:020d}"),
+        ("anthropic-organization-id", "0b1c2d3e-0000-4000-8000-000000000000"),
+        ("anthropic-ratelimit-unified-status", "allowed"),
+        ("anthropic-ratelimit-unified-5h-status", "allowed"),
+        ("anthropic-ratelimit-unified-5h-reset", str(1765000000 + i // 100)),
+        ("anthropic-ratelimit-unified-5h-utilization", f"0.{i % 97:02d}"),
+        ("anthropic-ratelimit-unified-7d-status", "allowed"),
+        ("anthropic-ratelimit-unified-7d-utilization", f"0.{i % 89:02d}"),
+        ("via", "1.1 google"),
+        ("cf-ray", f"{i:016x}-AMS"),
+        ("server", "cloudflare"),
+    ]
+
+
+def sse(name: str, data: dict[str, object]) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(data))
+
+
+def stream_chunks(model: str) -> list[bytes]:
+    usage = {"input_tokens": 1200, "cache_read_input_tokens": 8000, "output_tokens": 1}
+    message = {
+        "id": "msg_01Bench",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "usage": usage,
+    }
+    out = [
+        sse("message_start", {"type": "message_start", "message": message}),
+        sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+    ]
+    for k in range(20):
+        out.append(
+            sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": f"word{k} "},
+                },
+            )
+        )
+    out += [
+        sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 150},
+            },
+        ),
+        sse("message_stop", {"type": "message_stop"}),
+    ]
+    return out
+
+
+def captures(n: int) -> list[Capture]:
+    ids = ExchangeIds()
+    plain, streamed = bodies.template("small"), bodies.template("small", stream=True)
+    reply = {
+        "id": "msg_01Bench",
+        "type": "message",
+        "role": "assistant",
+        "model": bodies.MODEL,
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "content": [{"type": "text", "text": ("All done. " * 60)[:600]}],
+        "usage": {
+            "input_tokens": 1200,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 8000,
+            "output_tokens": 150,
+        },
+    }
+    out = []
+    for i in range(n):
+        stream = i % 10 == 0
+        body = bodies.unique(streamed if stream else plain, f"turn-{i:012d}")
+        headers = [*REQUEST_HEADERS, ("x-claude-code-session-id", f"session-{i % 300:04d}")]
+        c = Capture(ids(), "POST", "/v1/messages", "beta=true", "127.0.0.1", headers, body)
+        c.status = 200
+        c.response_headers = response_headers(i)
+        if stream:
+            c.response_headers[1] = ("content-type", "text/event-stream; charset=utf-8")
+            c.chunks = stream_chunks(bodies.MODEL)
+            c.chunk_times = [0.3 + 0.01 * k for k in range(len(c.chunks))]
+        else:
+            c.chunks = [orjson.dumps(reply)]
+            c.chunk_times = [0.3]
+        c.t_headers = 0.3
+        c.finish("success")
+        out.append(c)
+    return out
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=20_000)
+    ap.add_argument("--database-url", default="")
+    ap.add_argument("--profile", help="write a cProfile of the recorder loop here")
+    ap.add_argument("--keep", action="store_true", help="keep the data dir")
+    args = ap.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
+    journal = Journal(data_dir)
+    for capture in captures(args.n):
+        journal.append(capture)
+    journal.close()
+
+    store = open_store(args.database_url, data_dir)
+    store.open()
+    if args.database_url:
+        store.clear()
+    writer = Writer(store, scrub=True, retention=Retention())
+    reader = Reader(data_dir, 0)
+    written = failed = 0
+
+    def emit(report: Report) -> None:
+        nonlocal written, failed
+        written += report.written
+        failed += report.failed
+
+    profiler = cProfile.Profile() if args.profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    consume(reader, writer, emit, lambda: True)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    store.close()
+    print(f"exchanges {args.n}  written {written}  failed {failed}")
+    print(
+        f"recorder  {args.n / wall:,.0f} exchanges/s  {wall / args.n * 1e6:,.0f} µs/exchange wall"
+        f"  {cpu / args.n * 1e6:,.0f} µs/exchange CPU"
+    )
+    if not args.database_url:
+        print(f"data dir  {du(data_dir) / 1e6:.1f} MB ({os.cpu_count()} cores)")
+    if not args.keep:
+        shutil.rmtree(data_dir)
+    else:
+        print(f"kept {data_dir}")
+
+
+if __name__ == "__main__":
+    main()

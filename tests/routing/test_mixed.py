@@ -1,0 +1,140 @@
+"""Chains that mix Anthropic and OpenAI-compatible providers: the official SDK keeps working
+when the first target says 529 and an OpenAI-compatible backend answers, translated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+
+from tests.conftest import API_KEY, RunningProxy, StartProxy
+from tests.fakes.anthropic_upstream import FakeAnthropic, error_reply
+from tests.fakes.openai_upstream import FakeOpenAI, JSONReply, completion, openai_error
+
+BACKEND_KEY = "sk-backend-" + "k" * 40 + "-end1"
+
+
+def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
+
+
+def ask(**extra: Any) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+        **extra,
+    }
+
+
+@pytest.fixture
+async def backend() -> Any:
+    async with FakeOpenAI() as server:
+        yield server
+
+
+async def mixed(
+    start_proxy: StartProxy, tmp_path: Path, anthropic_url: str, backend_url: str
+) -> RunningProxy:
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = {
+        "providers": [
+            {
+                "name": "backup",
+                "kind": "openai",
+                "baseUrl": backend_url,
+                "keyEnv": "ROUTING_TEST_BACKEND_KEY",
+                "headers": {"x-team": "blue"},
+            },
+        ],
+        "routes": [
+            {"name": "all", "targets": ["anthropic", {"provider": "backup", "model": "gpt-x"}]}
+        ],
+    }
+    (data / "config.json").write_text(json.dumps(config))
+    return await start_proxy(upstream_url=anthropic_url)
+
+
+@pytest.fixture(autouse=True)
+def backend_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTING_TEST_BACKEND_KEY", BACKEND_KEY)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_529_fails_over_to_a_translated_backend(
+    start_proxy: StartProxy,
+    tmp_path: Path,
+    fake: FakeAnthropic,
+    backend: FakeOpenAI,
+    stream: bool,
+) -> None:
+    proxy = await mixed(start_proxy, tmp_path, fake.url, backend.url)
+    fake.enqueue(error_reply(529, "overloaded_error", "Overloaded"))
+    backend.enqueue(completion("translated answer"))
+    if stream:
+        async with client(proxy).messages.stream(**ask()) as events:
+            reply = await events.get_final_message()
+    else:
+        reply = await client(proxy).messages.create(**ask())
+    assert reply.content[0].text == "translated answer"  # type: ignore[union-attr]
+    assert reply.model == "claude-sonnet-4-6"  # Claude Code sees the model it asked for
+    [sent] = backend.requests_to("/v1/chat/completions")
+    assert sent.json()["model"] == "gpt-x"
+    assert sent.headers["authorization"] == f"Bearer {BACKEND_KEY}"  # its own key
+    assert sent.headers["x-team"] == "blue"
+    assert API_KEY not in json.dumps(dict(sent.headers))  # the client's key never goes there
+    [row] = await proxy.rows(kind="messages")
+    assert row["state"] == "success" and row["upstream_model"] == "gpt-x"
+
+
+async def test_a_translated_backend_error_at_the_end_of_the_chain_is_mapped(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
+) -> None:
+    proxy = await mixed(start_proxy, tmp_path, fake.url, backend.url)
+    fake.enqueue(error_reply(529, "overloaded_error", "Overloaded"))
+    body = openai_error(429, "rate_limit_exceeded")
+    backend.enqueue(JSONReply(body, 429, {"retry-after": "2"}))
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await client(proxy).messages.create(**ask())
+    assert caught.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+async def test_the_anthropic_target_serves_when_healthy(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
+) -> None:
+    proxy = await mixed(start_proxy, tmp_path, fake.url, backend.url)
+    await client(proxy).messages.create(**ask())
+    count = await client(proxy).messages.count_tokens(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert count.input_tokens > 0
+    assert backend.requests_to("/v1/chat/completions") == []
+    assert len(fake.requests_to("/v1/messages/count_tokens")) == 1
+
+
+async def test_a_refused_backend_falls_back_to_anthropic(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = {
+        "providers": [
+            {
+                "name": "dead",
+                "kind": "openai",
+                "baseUrl": "http://127.0.0.1:1",
+                "keyEnv": "ROUTING_TEST_BACKEND_KEY",
+            }
+        ],
+        "routes": [{"targets": [{"provider": "dead", "model": "m"}, "anthropic"]}],
+    }
+    (data / "config.json").write_text(json.dumps(config))
+    proxy = await start_proxy(upstream_url=fake.url)
+    async with client(proxy).messages.stream(**ask()) as events:
+        reply = await events.get_final_message()
+    assert reply.content[0].text  # type: ignore[union-attr]
+    assert len(fake.requests_to("/v1/messages")) == 1
