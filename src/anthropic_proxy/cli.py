@@ -118,7 +118,19 @@ def refuse_reason(settings: Settings) -> str | None:
             f"refusing to listen on {settings.host} without an access token: every prompt would be "
             "readable from the network. Set --auth-token (or ANTHROPIC_PROXY_AUTH_TOKEN), or bind 127.0.0.1."
         )
-    return missing_driver(settings)
+    return bad_upstream(settings) or missing_driver(settings)
+
+
+def bad_upstream(settings: Settings) -> str | None:
+    """`--upstream URL1,URL2`: each must be an http(s) URL (a failover chain, in order)."""
+    from anthropic_proxy.routing.load import check_url
+    from anthropic_proxy.routing.preset import upstream_urls
+
+    for url in upstream_urls(settings.upstream_url):
+        _, problem = check_url(url)
+        if problem:
+            return f"--upstream / ANTHROPIC_UPSTREAM_URL: {url!r} {problem} (a comma-separated failover chain)"
+    return None
 
 
 def missing_driver(settings: Settings) -> str | None:

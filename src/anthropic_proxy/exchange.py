@@ -99,8 +99,9 @@ class Capture:
     """The backend's own price for the exchange (OpenRouter `usage.cost`), preferred when set."""
     provider: str | None = None
     """The routing provider that served the response (None: answered by the proxy itself)."""
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    """Every upstream attempt, in order: provider, model, key (masked), status, error, t, ms."""
+    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    """Every upstream attempt, in order: (provider, model, key masked, status, error, started,
+    ended), times in seconds since t0 (a list after a journal replay)."""
     handed_over: bool = False  # given to the recorder (exactly once)
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 
@@ -152,6 +153,10 @@ async def test_an_upstream_that_keeps_failing_is_skipped_for_a_cool_down(
     assert len(second.requests_to("/v1/messages")) == 5
     state = proxy.state.router.health.snapshot()["targets"]["anthropic"]
     assert state["state"] == "open" and state["lastError"] == "http_500"
+    async with aiohttp.ClientSession() as http, http.get(proxy.url + "/metrics") as r:
+        metrics = await r.text()
+    assert 'anthropic_proxy_routing_circuit_open{target="anthropic"} 1.0' in metrics
+    assert 'anthropic_proxy_routing_circuit_open{target="anthropic-2"} 0.0' in metrics
 
 
 async def test_other_paths_follow_the_upstream_chain(

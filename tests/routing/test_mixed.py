@@ -89,6 +89,9 @@ async def test_a_529_fails_over_to_a_translated_backend(
     assert API_KEY not in json.dumps(dict(sent.headers))  # the client's key never goes there
     [row] = await proxy.rows(kind="messages")
     assert row["state"] == "success" and row["upstream_model"] == "gpt-x"
+    # its model list (output limits) was read with its own key, from its own host
+    [listing] = backend.requests_to("/v1/models", "GET")
+    assert listing.headers["authorization"] == f"Bearer {BACKEND_KEY}"
 
 
 async def test_a_translated_backend_error_at_the_end_of_the_chain_is_mapped(
@@ -138,3 +141,34 @@ async def test_a_refused_backend_falls_back_to_anthropic(
         reply = await events.get_final_message()
     assert reply.content[0].text  # type: ignore[union-attr]
     assert len(fake.requests_to("/v1/messages")) == 1
+    [row] = await proxy.rows(kind="messages")
+    assert (row["provider"], row["mode"], row["upstream_model"]) == ("anthropic", "anthropic", None)
+
+
+async def test_a_backend_without_a_key_is_skipped(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = {
+        "providers": [
+            {
+                "name": "byok",
+                "kind": "openai",
+                "baseUrl": backend.url,
+                "keyEnv": "ROUTING_TEST_UNSET_KEY",
+            }
+        ],
+        "routes": [{"targets": [{"provider": "byok", "model": "m"}, "anthropic"]}],
+    }
+    (data / "config.json").write_text(json.dumps(config))
+    proxy = await start_proxy(upstream_url=fake.url)
+    reply = await client(proxy).messages.create(**ask())
+    assert reply.content[0].text  # type: ignore[union-attr]
+    assert backend.requests_to("/v1/chat/completions") == []  # no key: never called
+    [row] = await proxy.rows(kind="messages")
+    attempts = json.loads(row["attempts"])
+    assert [(a["provider"], a["error"]) for a in attempts] == [
+        ("byok", "no_key"),
+        ("anthropic", None),
+    ]

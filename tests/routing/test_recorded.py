@@ -92,6 +92,10 @@ async def test_a_failover_is_recorded_listed_and_counted(
         "anthropic-2": 1,
     }
     assert stats["perServedModel"][0]["key"] == "claude-sonnet-4-6"
+    served = await get(proxy, "/api/monitor/requests?servedBy=anthropic-2")
+    assert [r["id"] for r in served["data"]] == [first["id"]]
+    only = await get(proxy, "/api/monitor/stats?servedBy=anthropic")
+    assert only["totalRequests"] == 1
     bad = proxy.url + "/api/monitor/stats?groupBy=colour"
     async with aiohttp.ClientSession() as http, http.get(bad) as r:
         assert r.status == 400

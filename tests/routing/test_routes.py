@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import API_KEY, RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import (
     FakeAnthropic,
+    JSONReply,
     RecordedRequest,
     error_reply,
     message,
@@ -262,3 +263,41 @@ async def test_the_routing_view_and_provider_test(
         probe["ok"] and probe["status"] == 200 and probe["key"] == KEY_A[:10] + "..." + KEY_A[-4:]
     )
     assert fake.requests_to("/v1/models", "GET")[-1].headers["x-api-key"] == KEY_A
+
+
+async def test_the_model_list_answers_from_the_routes(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic
+) -> None:
+    config = {"routes": [{"match": {"model": "opus"}, "targets": ["anthropic"]}]}
+    proxy = await start_with(start_proxy, tmp_path, config, upstream_url=fake.url)
+    page = await client(proxy).models.list()
+    assert [m.id for m in page.data] == ["claude-opus-4-6"]
+    assert fake.requests_to("/v1/models", "GET") == []
+
+
+async def test_without_routes_the_model_list_passes_through(
+    start_proxy: StartProxy, fake: FakeAnthropic
+) -> None:
+    proxy = await start_proxy(upstream_url=fake.url)
+    await client(proxy).models.list()
+    assert len(fake.requests_to("/v1/models", "GET")) == 1
+
+
+async def test_a_providers_own_timeout_fails_over_before_the_first_byte(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, second: FakeAnthropic
+) -> None:
+    config = {
+        "providers": [
+            {"name": "slow", "baseUrl": fake.url, "timeoutMs": 300},
+            {"name": "spare", "baseUrl": second.url},
+        ],
+        "routes": [{"targets": ["slow", "spare"]}],
+    }
+    proxy = await start_with(start_proxy, tmp_path, config)
+    fake.enqueue(JSONReply(message(text_block("too late")), delay=3))
+    second.enqueue(message(text_block("in time")))
+    reply = await client(proxy).messages.create(**ask())
+    assert reply.content[0].text == "in time"  # type: ignore[union-attr]
+    [row] = await proxy.rows(kind="messages")
+    attempts = json.loads(row["attempts"])
+    assert [(a["provider"], a["error"]) for a in attempts] == [("slow", "timeout"), ("spare", None)]

@@ -74,7 +74,7 @@ MAX_LIMIT = 1000
 SEARCHED = ("preview", "model", "upstream_model", "error_message")
 SEARCHED_CHEAP_FIRST = ("model", "upstream_model", "error_message", "preview")
 FILTER_PARAMS = frozenset(
-    "status state model provider mode kind timeRange from to session agent project tag q".split()
+    "status state model provider mode kind timeRange from to session agent project tag q servedBy".split()
 )
 PAGE_PARAMS = frozenset("page limit sort order".split())
 COUNT_CAP = 1_000
@@ -93,6 +93,8 @@ class Filters:
     project: str | None = None
     tag: str | None = None
     """One tag of the exchange's `x-proxy-tags`."""
+    served_by: str | None = None
+    """The routing provider that served (`servedBy=`; `provider=` is the seed's mode)."""
     since: float | None = None
     """Unix seconds, inclusive."""
     until: float | None = None
@@ -148,6 +150,7 @@ def parse_filters(query: Mapping[str, str], now: float | None = None) -> Filters
         agent=query.get("agent") or None,
         project=query.get("project") or None,
         tag=query.get("tag", "").strip().lower() or None,
+        served_by=query.get("servedBy", "").strip() or None,
         since=since,
         until=until,
         q=query.get("q", "").strip(),
@@ -243,7 +246,7 @@ def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, 
     Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
     parts, params = in_clauses(f)
     for clause, value in (("session_id = ?", f.session), ("agent_id = ?", f.agent),
-                          ("project = ?", f.project),
+                          ("project = ?", f.project), ("provider = ?", f.served_by),
                           ("started_at >= ?", f.since), ("started_at < ?", f.until)):  # fmt: skip
         if value is not None:
             parts.append(clause)
@@ -306,6 +309,8 @@ def matches(f: Filters, row: Mapping[str, Any]) -> bool:
     if (f.project and row.get("project") != f.project) or (
         f.tag and f.tag not in (row.get("tags") or "").split(",")
     ):
+        return False
+    if f.served_by and row.get("provider") != f.served_by:
         return False
     started = row.get("started_at") or 0
     if (f.since is not None and started < f.since) or (f.until is not None and started >= f.until):

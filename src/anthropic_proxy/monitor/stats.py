@@ -113,7 +113,7 @@ class Sql:
     kept by triggers) for whole slots, the coarsest level that fits the chart buckets first,
     then finer levels and the rows themselves for the partial slots at the ends of a time
     range; pending exchanges (not in the rollup) from `exchanges`. Filters the rollup does not
-    know (session, agent, project, tag) read `exchanges`. Percentiles walk an index."""
+    know (session, agent, project, tag, served by) read `exchanges`. Percentiles walk an index."""
 
     store: Store
     f: Filters
@@ -161,7 +161,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> Stats:
         rows, sampled = _newest_matches(store, f)
         source = Sample(rows)
     else:
-        rollup = not (f.session or f.agent or f.project or f.tag)
+        rollup = not (f.session or f.agent or f.project or f.tag or f.served_by)
         source = Sql(store, f, clause, params, rollup)
     first, last = source.span()
     if first is None or last is None:

@@ -46,6 +46,8 @@ def step_headers(
     """What one attempt sends: the client's headers; for a provider with its own keys, the
     client's credentials replaced by the pool's key (a key goes only to its own provider)."""
     out = request_headers(incoming, hop_token)
+    if not provider.key_env and not provider.headers:  # the client's own key: as it came
+        return out
     if not provider.client_key:
         for name in CLIENT_AUTH:
             out.popall(name, None)

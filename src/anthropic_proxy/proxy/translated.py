@@ -242,12 +242,18 @@ async def serve_count_tokens(
 
 
 async def serve_models(
-    request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext
+    request: web.Request,
+    capture: Capture,
+    body: JSON,
+    ctx: TranslationContext,
+    models: list[JSON] | None = None,
 ) -> web.Response:
-    """GET /v1/models: the mapped families under `claude-…` ids, for Claude Code's model picker."""
+    """GET /v1/models: the mapped families under `claude-…` ids, for Claude Code's model picker
+    (or `models`, what configured routes publish)."""
     if request.method not in ("GET", "HEAD"):
         raise NotFound(f"{request.method} /v1/models is not supported")
-    models = published_models(ctx.config.mapping())
+    if models is None:
+        models = published_models(ctx.config.mapping())
     ids = [m["id"] for m in models]
     page = {
         "data": models,

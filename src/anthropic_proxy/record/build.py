@@ -116,11 +116,23 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
     return row
 
 
-def _attempts(attempts: list[dict[str, Any]]) -> str | None:
-    """Stored when there is more to say than `provider` and `status`: a failover, or a failure."""
-    if len(attempts) > 1 or (attempts and attempts[0].get("error")):
-        return orjson.dumps(attempts).decode()
-    return None
+ATTEMPT_FIELDS = ("provider", "model", "key", "status", "error")
+
+
+def _attempts(attempts: list[Any]) -> str | None:
+    """Stored when there is more to say than `provider` and `status`: a failover, or a failure.
+    Each attempt: provider, model, key (masked), status, error, t (s after the request), ms."""
+    if not attempts or (len(attempts) == 1 and not attempts[0][4]):
+        return None
+    rows = [
+        {
+            **dict(zip(ATTEMPT_FIELDS, a[:5], strict=True)),
+            "t": round(a[5], 4),
+            "ms": round((a[6] - a[5]) * 1000, 1),
+        }
+        for a in attempts
+    ]
+    return orjson.dumps(rows).decode()
 
 
 def pending_payload(row: Row) -> bytes:
