@@ -6,7 +6,6 @@ byte reaches Claude Code, and each attempt is recorded."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,11 @@ from tests.e2e.test_claude_code import (
     script,
 )
 from tests.fakes.anthropic_upstream import FakeAnthropic, RecordedRequest, Reply, error_reply
+from tests.routing.helpers import closed_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 KEY_A = "sk-ant-api03-e2ePoolKeyA-" + "a" * 30 + "-AAAA"
 KEY_B = "sk-ant-api03-e2ePoolKeyB-" + "b" * 30 + "-BBBB"
-
-
-def closed_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def spent_quota() -> Reply:

@@ -3,7 +3,6 @@ the official SDK, against several fake upstreams with scripted failures."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import aiohttp
@@ -21,31 +20,7 @@ from tests.fakes.anthropic_upstream import (
     message_events,
     text_block,
 )
-
-
-def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-
-
-def ask(**extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-sonnet-4-6",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
-
-
-def closed_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture
-async def second() -> Any:
-    async with FakeAnthropic() as server:
-        yield server
+from tests.routing.helpers import ask, client, closed_port
 
 
 async def chain(start_proxy: StartProxy, *urls: str, **extra: Any) -> RunningProxy:

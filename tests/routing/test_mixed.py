@@ -13,21 +13,9 @@ import pytest
 from tests.conftest import API_KEY, RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, error_reply
 from tests.fakes.openai_upstream import FakeOpenAI, JSONReply, completion, openai_error
+from tests.routing.helpers import ask, client, start_with
 
 BACKEND_KEY = "sk-backend-" + "k" * 40 + "-end1"
-
-
-def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-
-
-def ask(**extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-sonnet-4-6",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -39,8 +27,6 @@ async def backend() -> Any:
 async def mixed(
     start_proxy: StartProxy, tmp_path: Path, anthropic_url: str, backend_url: str
 ) -> RunningProxy:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
     config = {
         "providers": [
             {
@@ -55,8 +41,7 @@ async def mixed(
             {"name": "all", "targets": ["anthropic", {"provider": "backup", "model": "gpt-x"}]}
         ],
     }
-    (data / "config.json").write_text(json.dumps(config))
-    return await start_proxy(upstream_url=anthropic_url)
+    return await start_with(start_proxy, tmp_path, config, upstream_url=anthropic_url)
 
 
 @pytest.fixture(autouse=True)
@@ -122,8 +107,6 @@ async def test_the_anthropic_target_serves_when_healthy(
 async def test_a_refused_backend_falls_back_to_anthropic(
     start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
     config = {
         "providers": [
             {
@@ -135,8 +118,7 @@ async def test_a_refused_backend_falls_back_to_anthropic(
         ],
         "routes": [{"targets": [{"provider": "dead", "model": "m"}, "anthropic"]}],
     }
-    (data / "config.json").write_text(json.dumps(config))
-    proxy = await start_proxy(upstream_url=fake.url)
+    proxy = await start_with(start_proxy, tmp_path, config, upstream_url=fake.url)
     async with client(proxy).messages.stream(**ask()) as events:
         reply = await events.get_final_message()
     assert reply.content[0].text  # type: ignore[union-attr]
@@ -148,8 +130,6 @@ async def test_a_refused_backend_falls_back_to_anthropic(
 async def test_a_backend_without_a_key_is_skipped(
     start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
     config = {
         "providers": [
             {
@@ -161,8 +141,7 @@ async def test_a_backend_without_a_key_is_skipped(
         ],
         "routes": [{"targets": [{"provider": "byok", "model": "m"}, "anthropic"]}],
     }
-    (data / "config.json").write_text(json.dumps(config))
-    proxy = await start_proxy(upstream_url=fake.url)
+    proxy = await start_with(start_proxy, tmp_path, config, upstream_url=fake.url)
     reply = await client(proxy).messages.create(**ask())
     assert reply.content[0].text  # type: ignore[union-attr]
     assert backend.requests_to("/v1/chat/completions") == []  # no key: never called

@@ -20,27 +20,9 @@ from tests.fakes.anthropic_upstream import (
     message_events,
     text_block,
 )
+from tests.routing.helpers import ask, client
 
 MASKED = API_KEY[:10] + "..." + API_KEY[-4:]
-
-
-def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-
-
-def ask(**extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-sonnet-4-6",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
-
-
-@pytest.fixture
-async def second() -> Any:
-    async with FakeAnthropic() as server:
-        yield server
 
 
 async def get(proxy: RunningProxy, path: str) -> Any:

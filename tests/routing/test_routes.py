@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import anthropic
 import pytest
 
-from tests.conftest import API_KEY, RunningProxy, StartProxy
+from tests.conftest import RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import (
     FakeAnthropic,
     JSONReply,
@@ -21,46 +20,17 @@ from tests.fakes.anthropic_upstream import (
     message,
     text_block,
 )
+from tests.routing.helpers import ask, client, start_with
 
 KEY_A = "sk-ant-api03-poolkeyA-" + "a" * 40 + "-A111"
 KEY_B = "sk-ant-api03-poolkeyB-" + "b" * 40 + "-B222"
 TOKEN = "operator-token-" + "t" * 30
 
 
-def client(proxy: RunningProxy, **headers: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(
-        base_url=proxy.url, api_key=API_KEY, max_retries=0, default_headers=headers
-    )
-
-
-def ask(model: str = "claude-sonnet-4-6", **extra: Any) -> dict[str, Any]:
-    return {
-        "model": model,
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
-
-
-@pytest.fixture
-async def second() -> Any:
-    async with FakeAnthropic() as server:
-        yield server
-
-
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROUTING_TEST_KEY_A", KEY_A)
     monkeypatch.setenv("ROUTING_TEST_KEY_B", KEY_B)
-
-
-async def start_with(
-    start_proxy: StartProxy, tmp_path: Path, config: dict[str, Any], **extra: Any
-) -> RunningProxy:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "config.json").write_text(json.dumps(config))
-    return await start_proxy(**extra)
 
 
 def pool(url: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Final
 
 KINDS: Final = ("anthropic", "openai")
 OAUTH_PREFIX: Final = "sk-ant-oat"
-"""A Claude subscription token (sent as a Bearer token with the OAuth beta), not an API key."""
+"""A Claude subscription token: sent as `Authorization: Bearer`, not `x-api-key`."""
 AGENTS: Final = ("main", "subagent")
 
 
