@@ -3,7 +3,7 @@
 Filters come from the query string (`status`, `model`, `provider`/`mode`, `timeRange`, `from`,
 `to`, `session`, `agent`, `kind`, `q`) and become one WHERE clause with `?` placeholders, valid
 on SQLite and PostgreSQL alike. `matches` is the same predicate in Python, for live events.
-Kept as one module (~450 lines) on purpose: parsing a filter, its SQL and its Python twin must
+Kept as one module (~500 lines) on purpose: parsing a filter, its SQL and its Python twin must
 change together.
 """
 
