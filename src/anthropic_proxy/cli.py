@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import importlib.util
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,13 +19,11 @@ from typing import TYPE_CHECKING
 import orjson
 
 from anthropic_proxy import __version__
-from anthropic_proxy.logs import configure_logging
 from anthropic_proxy.settings import Settings, add_arguments, environment_only, load, markdown_table
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-log = logging.getLogger("anthropic_proxy")
 SWITCH_INTERVAL_S = 0.001
 COMMANDS = {
     "serve": "run the proxy (the default when no command is given)",
@@ -98,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
     import asyncio  # here, not at the top: `statusline` must start fast
 
+    from anthropic_proxy.logs import configure_logging
+
     configure_logging(settings.log_level)
     _install_uvloop()
     try:
@@ -137,6 +135,8 @@ def missing_driver(settings: Settings) -> str | None:
     """A PostgreSQL URL without psycopg: the exact command that installs it here."""
     if not settings.database_url.startswith(("postgres://", "postgresql://")):
         return None
+    import importlib.util
+
     if importlib.util.find_spec("psycopg") and importlib.util.find_spec("psycopg_pool"):
         return None
     return (

@@ -2,6 +2,7 @@
 
 Precedence: CLI flag > environment > `.env` file > default. This is the only module that reads
 the environment. Live-editable settings (mode, model mapping) live in `config.store` instead.
+(~420 lines, most of them the declaration of each setting: the table is the point.)
 """
 
 from __future__ import annotations

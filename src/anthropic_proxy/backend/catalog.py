@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 
 from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.tasks import spawn
 from anthropic_proxy.wire import JSON, obj
 
 log = logging.getLogger("anthropic_proxy.backend")
@@ -161,7 +162,7 @@ class ModelCatalog:
         """The one fetch in flight for `base`, started if there is none."""
         task = self._fetching.get(base)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._download(base))
+            task = spawn(self._download(base), f"models-{base}", log_failure=False)
             self._fetching[base] = task
             task.add_done_callback(lambda _: self._fetching.pop(base, None))
         return task

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -24,8 +24,8 @@ from anthropic_proxy.masking import mask_value
 from anthropic_proxy.routing import load
 from anthropic_proxy.routing.model import OAUTH_PREFIX, Provider
 from anthropic_proxy.routing.router import Router
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 
 

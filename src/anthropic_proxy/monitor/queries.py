@@ -3,7 +3,7 @@
 Filters come from the query string (`status`, `model`, `provider`/`mode`, `timeRange`, `from`,
 `to`, `session`, `agent`, `kind`, `q`) and become one WHERE clause with `?` placeholders, valid
 on SQLite and PostgreSQL alike. `matches` is the same predicate in Python, for live events.
-Kept as one module (~450 lines) on purpose: parsing a filter, its SQL and its Python twin must
+Kept as one module (~500 lines) on purpose: parsing a filter, its SQL and its Python twin must
 change together.
 """
 
@@ -450,7 +450,7 @@ def responses(store: Store, ids: list[str]) -> dict[str, Any]:
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
     stored = stored_payload(row)
-    upstream, changes = _upstream(stored["upstream"])
+    upstream, changes, backend_stream = _upstream(stored["upstream"])
     out.update(
         query=row.get("query") or "",
         client_addr=row.get("client_addr"),
@@ -467,6 +467,8 @@ def detail(store: Store, row: Row) -> dict[str, Any]:
         translation_changes=changes,
         response=stored["response"],
         timeline=stored["timeline"],
+        events=stored["events"],
+        upstream_response=backend_stream,
     )
     return out
 
@@ -483,6 +485,7 @@ def stored_payload(row: Row) -> dict[str, Any]:
             "timeline": packed.get("timeline") or [],
             "response": content.get("response"),
             "upstream": content.get("upstream"),
+            "events": content.get("events") or [],
         }
     return {
         "request_headers": _json_text(row.get("request_headers")),
@@ -490,15 +493,20 @@ def stored_payload(row: Row) -> dict[str, Any]:
         "timeline": _unpacked(row.get("timeline")) or [],
         "response": _unpacked(row.get("response_body")),
         "upstream": _unpacked(row.get("upstream_request")),
+        "events": [],
     }
 
 
-def _upstream(value: Any) -> tuple[Any, list[str]]:
-    """The `upstream_request` column: `{"request": body, "changes": [...]}`, or (rows recorded
-    before the changes were kept) the bare body."""
-    if isinstance(value, dict) and value.keys() == {"request", "changes"}:
-        return value["request"], list(value["changes"] or [])
-    return value, []
+def _upstream(value: Any) -> tuple[Any, list[str], list[Any]]:
+    """The stored upstream record: `{"request": body, "changes": [...]}` plus, for a stream,
+    `"response"`: the backend's raw chunks; or (rows recorded before the changes were kept) the
+    bare body."""
+    if isinstance(value, dict) and {"request", "changes"} <= value.keys() <= UPSTREAM_KEYS:
+        return value["request"], list(value["changes"] or []), list(value.get("response") or [])
+    return value, [], []
+
+
+UPSTREAM_KEYS = frozenset({"request", "changes", "response"})
 
 
 def _json_text(text: str | None) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -33,8 +32,8 @@ from anthropic_proxy.routing import failover, walk
 from anthropic_proxy.routing.failover import Next, Verdict
 from anthropic_proxy.routing.preset import OPENROUTER, OPENROUTER_KEY_ENV
 from anthropic_proxy.routing.router import Router
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 SERVE = Verdict(Next.SERVE)
 MODES = {"anthropic": "anthropic", "openai": "openrouter"}
 """Capture.mode by provider kind: how the recorder reads and prices the exchange."""

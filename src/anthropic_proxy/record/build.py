@@ -150,7 +150,11 @@ def _payload(
     """The exchange's own stored record, one compressed blob (see `storage.packing`): headers
     (masked when journaled), the timeline, and the response and upstream request, scrubbed
     together in one pass."""
-    content = {"response": outcome.body, "upstream": upstream_record(capture)}
+    content = {
+        "response": outcome.body,
+        "upstream": upstream_record(capture),
+        "events": outcome.events,  # scrubbed with the rest: they hold the reply's text
+    }
     try:
         text = orjson.dumps(content)
     except TypeError:  # nested too deeply to re-encode: the raw text instead
@@ -173,7 +177,13 @@ def upstream_record(capture: Capture) -> Any:
     it again; rows written before hold the bare body)."""
     if capture.upstream_request is None:
         return None
-    return {"request": capture.upstream_request, "changes": capture.translation_changes}
+    record: dict[str, Any] = {
+        "request": capture.upstream_request,
+        "changes": capture.translation_changes,
+    }
+    if capture.upstream_chunks:  # the backend's raw stream, beside the translated events
+        record["response"] = capture.upstream_chunks
+    return record
 
 
 def _cost(
