@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import importlib.util
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,13 +19,11 @@ from typing import TYPE_CHECKING
 import orjson
 
 from anthropic_proxy import __version__
-from anthropic_proxy.logs import configure_logging
 from anthropic_proxy.settings import Settings, add_arguments, environment_only, load, markdown_table
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-log = logging.getLogger("anthropic_proxy")
 SWITCH_INTERVAL_S = 0.001
 COMMANDS = {
     "serve": "run the proxy (the default when no command is given)",
@@ -98,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
     import asyncio  # here, not at the top: `statusline` must start fast
 
+    from anthropic_proxy.logs import configure_logging
+
     configure_logging(settings.log_level)
     _install_uvloop()
     try:
@@ -118,13 +116,27 @@ def refuse_reason(settings: Settings) -> str | None:
             f"refusing to listen on {settings.host} without an access token: every prompt would be "
             "readable from the network. Set --auth-token (or ANTHROPIC_PROXY_AUTH_TOKEN), or bind 127.0.0.1."
         )
-    return missing_driver(settings)
+    return bad_upstream(settings) or missing_driver(settings)
+
+
+def bad_upstream(settings: Settings) -> str | None:
+    """`--upstream URL1,URL2`: each must be an http(s) URL (a failover chain, in order)."""
+    from anthropic_proxy.routing.load import check_url
+    from anthropic_proxy.routing.preset import upstream_urls
+
+    for url in upstream_urls(settings.upstream_url):
+        _, problem = check_url(url)
+        if problem:
+            return f"--upstream / ANTHROPIC_UPSTREAM_URL: {url!r} {problem} (a comma-separated failover chain)"
+    return None
 
 
 def missing_driver(settings: Settings) -> str | None:
     """A PostgreSQL URL without psycopg: the exact command that installs it here."""
     if not settings.database_url.startswith(("postgres://", "postgresql://")):
         return None
+    import importlib.util
+
     if importlib.util.find_spec("psycopg") and importlib.util.find_spec("psycopg_pool"):
         return None
     return (

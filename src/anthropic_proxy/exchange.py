@@ -95,12 +95,17 @@ class Capture:
     upstream_status: int | None = None
     translation_changes: list[str] = field(default_factory=list)
     """What the translation dropped, clamped or rewrote (`UpstreamRequest.changes`)."""
+    upstream_chunks: list[list[Any]] = field(default_factory=list)
+    """The backend's raw stream, `[offset_s, text]` per chunk as read (bounded), for the detail."""
+    upstream_bytes: int = 0
+    """How many raw bytes the backend sent (the bound above counts them)."""
     upstream_cost_usd: float | None = None
     """The backend's own price for the exchange (OpenRouter `usage.cost`), preferred when set."""
     provider: str | None = None
     """The routing provider that served the response (None: answered by the proxy itself)."""
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    """Every upstream attempt, in order: provider, model, key (masked), status, error, t, ms."""
+    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    """Every upstream attempt, in order: (provider, model, key masked, status, error, started,
+    ended), times in seconds since t0 (a list after a journal replay)."""
     handed_over: bool = False  # given to the recorder (exactly once)
 
     @property

@@ -2,6 +2,7 @@
 
 Precedence: CLI flag > environment > `.env` file > default. This is the only module that reads
 the environment. Live-editable settings (mode, model mapping) live in `config.store` instead.
+(~420 lines, most of them the declaration of each setting: the table is the point.)
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class Settings:
     upstream_url: str = option(
         ("ANTHROPIC_UPSTREAM_URL",),
         "",
-        "Anthropic API base URL (default https://api.anthropic.com)",
+        "Anthropic API base URL; URL1,URL2 is a failover chain (default https://api.anthropic.com)",
         flag="--upstream",
     )
     legacy_base_url: str = option(

@@ -1,6 +1,6 @@
 """What the running app shares between handlers, built once in `app.create_app`'s lifespan.
 
-Add-ons keep their own state under their own AppKey (`monitor.api.HUB`, `operations.OPERATIONS`).
+Add-ons keep their own state under their own AppKey (`monitor.api.HUB`, `ops.OPERATIONS`).
 """
 
 from __future__ import annotations

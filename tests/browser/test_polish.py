@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -13,7 +14,8 @@ from tests.browser.conftest import Console, shot
 from tests.browser.test_dashboard import XSS, assert_clean, open_monitor
 from tests.conftest import RunningProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block, tool_use_block
-from tests.monitor.conftest import MESSAGES_HEADERS, ask, make_row, send, write_rows
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.monitor.conftest import MESSAGES_HEADERS, StartMonitor, ask, make_row, send, write_rows
 
 pytestmark = pytest.mark.browser
 DAY = 86400
@@ -136,3 +138,63 @@ async def test_analysis_report_cards_and_aligned_breakdown(
     await p.click("a.view-full >> nth=0")
     await expect(p.locator("#detail")).to_be_visible()
     assert_clean(console)
+
+
+async def no_overlaps(p: Page, selector: str) -> None:
+    boxes = [b for b in [await e.bounding_box() for e in await p.locator(selector).all()] if b]
+    for a, b in itertools.combinations(boxes, 2):
+        apart = (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                 or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
+        assert apart, (a, b)
+
+
+async def test_stream_view_has_a_time_axis_and_opens_each_event(
+    mon: RunningProxy, fake: FakeAnthropic, http: aiohttp.ClientSession, page: tuple[Page, Console]
+) -> None:
+    await send(http, mon, ask("stream me"))
+    [row] = await mon.rows(1)
+    p, console = page
+    await open_monitor(p, mon)
+    await p.click("#rows tr[data-id]")
+    await p.click("[data-tab=waterfall]")
+    ticks = await p.locator("svg.waterfall text.axis:not(.wf-label)").all_text_contents()
+    assert len(ticks) >= 3 and ticks[0] == "0 ms" and all(t.endswith(("ms", "s")) for t in ticks)
+    await no_overlaps(p, "svg.waterfall text.wf-label")
+    events = p.locator(".event-list details.event")
+    detail = await (await http.get(f"{mon.url}/api/monitor/requests/{row['id']}")).json()
+    await expect(events).to_have_count(len(detail["timeline"]))
+    text_event = events.filter(has_text="text_delta").first
+    await text_event.locator("summary").click()
+    await expect(text_event.locator("pre")).to_contain_text('"type": "text_delta"')
+    await shot(p, "stream-view")
+    assert_clean(console)
+
+
+async def test_stream_view_shows_the_backends_raw_chunks_in_translation_mode(
+    start_monitor: StartMonitor,
+    fake: FakeAnthropic,
+    http: aiohttp.ClientSession,
+    page: tuple[Page, Console],
+) -> None:
+    async with FakeOpenAI() as backend:
+        mon = await start_monitor(
+            mode="openrouter", upstream_url=fake.url, openrouter_base_url=backend.url,
+            openrouter_api_key="sk-or-test-" + "k" * 30,
+        )  # fmt: skip
+        await send(http, mon, ask("translate me"))
+        await mon.rows(1)
+        p, console = page
+        await open_monitor(p, mon)
+        await p.click("#rows tr[data-id]")
+        await p.click("[data-tab=waterfall]")
+        columns = p.locator(".stream-columns > div")
+        await expect(columns).to_have_count(2)
+        await expect(columns.nth(0).locator("h4")).to_contain_text("Backend stream")
+        first = columns.nth(0).locator("details.event").first
+        await first.locator("summary").click()
+        await expect(first.locator("pre")).to_contain_text("data:")
+        await expect(
+            columns.nth(1).locator("details.event").filter(has_text="message_start")
+        ).to_have_count(1)
+        await shot(p, "stream-view-translation")
+        assert_clean(console)

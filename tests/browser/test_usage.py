@@ -82,7 +82,7 @@ async def test_gauges_budgets_usage_tables_and_context_bar(
     # A session's context growth.
     await p.keyboard.press("Escape")
     await p.click("[data-view=sessions]")
-    await p.locator('#session-list tr:has(span[title="sess-ui-1"])').click()
+    await p.locator('#session-list tr:has(code:text-is("sess-ui-1"))').click()
     growth = p.locator(".session-context [data-turns]")
     await expect(growth).to_have_attribute("data-turns", "3", timeout=10_000)
     await expect(growth).to_have_attribute("data-compactions", "0")

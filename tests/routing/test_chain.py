@@ -3,9 +3,9 @@ the official SDK, against several fake upstreams with scripted failures."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 
@@ -20,31 +20,7 @@ from tests.fakes.anthropic_upstream import (
     message_events,
     text_block,
 )
-
-
-def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-
-
-def ask(**extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-sonnet-4-6",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
-
-
-def closed_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture
-async def second() -> Any:
-    async with FakeAnthropic() as server:
-        yield server
+from tests.routing.helpers import ask, client, closed_port
 
 
 async def chain(start_proxy: StartProxy, *urls: str, **extra: Any) -> RunningProxy:
@@ -152,6 +128,10 @@ async def test_an_upstream_that_keeps_failing_is_skipped_for_a_cool_down(
     assert len(second.requests_to("/v1/messages")) == 5
     state = proxy.state.router.health.snapshot()["targets"]["anthropic"]
     assert state["state"] == "open" and state["lastError"] == "http_500"
+    async with aiohttp.ClientSession() as http, http.get(proxy.url + "/metrics") as r:
+        metrics = await r.text()
+    assert 'anthropic_proxy_routing_circuit_open{target="anthropic"} 1.0' in metrics
+    assert 'anthropic_proxy_routing_circuit_open{target="anthropic-2"} 0.0' in metrics
 
 
 async def test_other_paths_follow_the_upstream_chain(

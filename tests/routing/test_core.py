@@ -345,3 +345,49 @@ def test_an_unset_pool_is_a_step_without_a_key() -> None:
     routing = routing_with_pool()
     plan = walk.steps(routing, routing.routes[0], Health(Clock()), "", {})
     assert (plan[0].key, plan[0].key_name) == (None, "K1,K2,K_UNSET")
+
+
+def test_published_models_follow_unconditional_routes() -> None:
+    from anthropic_proxy.routing.published import published
+
+    routing = seeded(
+        PROVIDERS,
+        [
+            {"match": {"agent": "subagent"}, "targets": ["cheap"]},  # conditional: not listed
+            {"match": {"model": ["opus", "my-model-1", "claude-*"]}, "targets": ["team"]},
+            {"targets": [{"provider": "cheap", "model": "m2"}]},
+        ],
+    )
+    models = {m["id"]: m["display_name"] for m in published(routing)}
+    assert models == {
+        "claude-opus-4-6": "claude-opus-4-6 via team",
+        "my-model-1": "my-model-1 via team",
+        "claude-sonnet-4-6": "claude-sonnet-4-6 via cheap/m2",
+        "claude-haiku-4-5": "claude-haiku-4-5 via cheap/m2",
+    }
+
+
+def test_the_readme_recipes_load() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    recipes = re.findall(r"\*\*Recipe \d.*?```json\n(.*?)```", readme, re.S)
+    assert len(recipes) == 3
+    known = preset.seed_providers(["https://api.anthropic.com"], "https://openrouter.ai/api")
+    for text in recipes:
+        config = json.loads(text)
+        routing = load.parse(config.get("providers"), config["routes"], known)
+        assert routing.routes
+
+
+def test_a_bad_upstream_in_the_chain_is_one_clear_line_at_start() -> None:
+    from anthropic_proxy.cli import refuse_reason
+    from anthropic_proxy.settings import load as load_settings
+
+    good = load_settings({"upstream_url": "https://a.example,http://127.0.0.1:9"}, environ={})
+    assert refuse_reason(good) is None
+    bad = load_settings({"upstream_url": "https://a.example,ftp://b"}, environ={})
+    reason = refuse_reason(bad)
+    assert reason is not None and "'ftp://b'" in reason and "\n" not in reason

@@ -13,21 +13,9 @@ import pytest
 from tests.conftest import API_KEY, RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic, error_reply
 from tests.fakes.openai_upstream import FakeOpenAI, JSONReply, completion, openai_error
+from tests.routing.helpers import ask, client, start_with
 
 BACKEND_KEY = "sk-backend-" + "k" * 40 + "-end1"
-
-
-def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-
-
-def ask(**extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-sonnet-4-6",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -39,8 +27,6 @@ async def backend() -> Any:
 async def mixed(
     start_proxy: StartProxy, tmp_path: Path, anthropic_url: str, backend_url: str
 ) -> RunningProxy:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
     config = {
         "providers": [
             {
@@ -55,8 +41,7 @@ async def mixed(
             {"name": "all", "targets": ["anthropic", {"provider": "backup", "model": "gpt-x"}]}
         ],
     }
-    (data / "config.json").write_text(json.dumps(config))
-    return await start_proxy(upstream_url=anthropic_url)
+    return await start_with(start_proxy, tmp_path, config, upstream_url=anthropic_url)
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +74,9 @@ async def test_a_529_fails_over_to_a_translated_backend(
     assert API_KEY not in json.dumps(dict(sent.headers))  # the client's key never goes there
     [row] = await proxy.rows(kind="messages")
     assert row["state"] == "success" and row["upstream_model"] == "gpt-x"
+    # its model list (output limits) was read with its own key, from its own host
+    [listing] = backend.requests_to("/v1/models", "GET")
+    assert listing.headers["authorization"] == f"Bearer {BACKEND_KEY}"
 
 
 async def test_a_translated_backend_error_at_the_end_of_the_chain_is_mapped(
@@ -119,8 +107,6 @@ async def test_the_anthropic_target_serves_when_healthy(
 async def test_a_refused_backend_falls_back_to_anthropic(
     start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
     config = {
         "providers": [
             {
@@ -132,9 +118,36 @@ async def test_a_refused_backend_falls_back_to_anthropic(
         ],
         "routes": [{"targets": [{"provider": "dead", "model": "m"}, "anthropic"]}],
     }
-    (data / "config.json").write_text(json.dumps(config))
-    proxy = await start_proxy(upstream_url=fake.url)
+    proxy = await start_with(start_proxy, tmp_path, config, upstream_url=fake.url)
     async with client(proxy).messages.stream(**ask()) as events:
         reply = await events.get_final_message()
     assert reply.content[0].text  # type: ignore[union-attr]
     assert len(fake.requests_to("/v1/messages")) == 1
+    [row] = await proxy.rows(kind="messages")
+    assert (row["provider"], row["mode"], row["upstream_model"]) == ("anthropic", "anthropic", None)
+
+
+async def test_a_backend_without_a_key_is_skipped(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, backend: FakeOpenAI
+) -> None:
+    config = {
+        "providers": [
+            {
+                "name": "byok",
+                "kind": "openai",
+                "baseUrl": backend.url,
+                "keyEnv": "ROUTING_TEST_UNSET_KEY",
+            }
+        ],
+        "routes": [{"targets": [{"provider": "byok", "model": "m"}, "anthropic"]}],
+    }
+    proxy = await start_with(start_proxy, tmp_path, config, upstream_url=fake.url)
+    reply = await client(proxy).messages.create(**ask())
+    assert reply.content[0].text  # type: ignore[union-attr]
+    assert backend.requests_to("/v1/chat/completions") == []  # no key: never called
+    [row] = await proxy.rows(kind="messages")
+    attempts = json.loads(row["attempts"])
+    assert [(a["provider"], a["error"]) for a in attempts] == [
+        ("byok", "no_key"),
+        ("anthropic", None),
+    ]

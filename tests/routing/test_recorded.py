@@ -20,27 +20,9 @@ from tests.fakes.anthropic_upstream import (
     message_events,
     text_block,
 )
+from tests.routing.helpers import ask, client
 
 MASKED = API_KEY[:10] + "..." + API_KEY[-4:]
-
-
-def client(proxy: RunningProxy) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=proxy.url, api_key=API_KEY, max_retries=0)
-
-
-def ask(**extra: Any) -> dict[str, Any]:
-    return {
-        "model": "claude-sonnet-4-6",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
-
-
-@pytest.fixture
-async def second() -> Any:
-    async with FakeAnthropic() as server:
-        yield server
 
 
 async def get(proxy: RunningProxy, path: str) -> Any:
@@ -92,6 +74,10 @@ async def test_a_failover_is_recorded_listed_and_counted(
         "anthropic-2": 1,
     }
     assert stats["perServedModel"][0]["key"] == "claude-sonnet-4-6"
+    served = await get(proxy, "/api/monitor/requests?servedBy=anthropic-2")
+    assert [r["id"] for r in served["data"]] == [first["id"]]
+    only = await get(proxy, "/api/monitor/stats?servedBy=anthropic")
+    assert only["totalRequests"] == 1
     bad = proxy.url + "/api/monitor/stats?groupBy=colour"
     async with aiohttp.ClientSession() as http, http.get(bad) as r:
         assert r.status == 400

@@ -9,57 +9,28 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import anthropic
 import pytest
 
-from tests.conftest import API_KEY, RunningProxy, StartProxy
+from tests.conftest import RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import (
     FakeAnthropic,
+    JSONReply,
     RecordedRequest,
     error_reply,
     message,
     text_block,
 )
+from tests.routing.helpers import ask, client, start_with
 
 KEY_A = "sk-ant-api03-poolkeyA-" + "a" * 40 + "-A111"
 KEY_B = "sk-ant-api03-poolkeyB-" + "b" * 40 + "-B222"
 TOKEN = "operator-token-" + "t" * 30
 
 
-def client(proxy: RunningProxy, **headers: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(
-        base_url=proxy.url, api_key=API_KEY, max_retries=0, default_headers=headers
-    )
-
-
-def ask(model: str = "claude-sonnet-4-6", **extra: Any) -> dict[str, Any]:
-    return {
-        "model": model,
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
-
-
-@pytest.fixture
-async def second() -> Any:
-    async with FakeAnthropic() as server:
-        yield server
-
-
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROUTING_TEST_KEY_A", KEY_A)
     monkeypatch.setenv("ROUTING_TEST_KEY_B", KEY_B)
-
-
-async def start_with(
-    start_proxy: StartProxy, tmp_path: Path, config: dict[str, Any], **extra: Any
-) -> RunningProxy:
-    data = tmp_path / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "config.json").write_text(json.dumps(config))
-    return await start_proxy(**extra)
 
 
 def pool(url: str) -> dict[str, Any]:
@@ -262,3 +233,41 @@ async def test_the_routing_view_and_provider_test(
         probe["ok"] and probe["status"] == 200 and probe["key"] == KEY_A[:10] + "..." + KEY_A[-4:]
     )
     assert fake.requests_to("/v1/models", "GET")[-1].headers["x-api-key"] == KEY_A
+
+
+async def test_the_model_list_answers_from_the_routes(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic
+) -> None:
+    config = {"routes": [{"match": {"model": "opus"}, "targets": ["anthropic"]}]}
+    proxy = await start_with(start_proxy, tmp_path, config, upstream_url=fake.url)
+    page = await client(proxy).models.list()
+    assert [m.id for m in page.data] == ["claude-opus-4-6"]
+    assert fake.requests_to("/v1/models", "GET") == []
+
+
+async def test_without_routes_the_model_list_passes_through(
+    start_proxy: StartProxy, fake: FakeAnthropic
+) -> None:
+    proxy = await start_proxy(upstream_url=fake.url)
+    await client(proxy).models.list()
+    assert len(fake.requests_to("/v1/models", "GET")) == 1
+
+
+async def test_a_providers_own_timeout_fails_over_before_the_first_byte(
+    start_proxy: StartProxy, tmp_path: Path, fake: FakeAnthropic, second: FakeAnthropic
+) -> None:
+    config = {
+        "providers": [
+            {"name": "slow", "baseUrl": fake.url, "timeoutMs": 300},
+            {"name": "spare", "baseUrl": second.url},
+        ],
+        "routes": [{"targets": ["slow", "spare"]}],
+    }
+    proxy = await start_with(start_proxy, tmp_path, config)
+    fake.enqueue(JSONReply(message(text_block("too late")), delay=3))
+    second.enqueue(message(text_block("in time")))
+    reply = await client(proxy).messages.create(**ask())
+    assert reply.content[0].text == "in time"  # type: ignore[union-attr]
+    [row] = await proxy.rows(kind="messages")
+    attempts = json.loads(row["attempts"])
+    assert [(a["provider"], a["error"]) for a in attempts] == [("slow", "timeout"), ("spare", None)]

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -25,7 +26,22 @@ def free_port() -> int:
 
 async def start_proxy(data: Path, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
+    with open(data / "proxy.log", "a") as log:  # the child keeps its own descriptor
+        proc = _spawn(port, upstream, data, log)
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"{url}/health") as resp:
+                    if resp.status == 200:
+                        return proc, url
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError("proxy did not start")
+
+
+def _spawn(port: int, upstream: str, data: Path, log: IO[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -38,18 +54,8 @@ async def start_proxy(data: Path, upstream: str) -> tuple[subprocess.Popen[bytes
             str(data),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(data / "proxy.log", "a"),  # noqa: SIM115
+        stderr=log,
     )
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"{url}/health") as resp:
-                    if resp.status == 200:
-                        return proc, url
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("proxy did not start")
 
 
 async def client_loop(url: str, worker: int, done: list[str], stop: asyncio.Event) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any, ClassVar
 
 import aiohttp
@@ -310,6 +311,36 @@ def test_rows_recorded_before_keep_their_bare_upstream_body() -> None:
     from anthropic_proxy.monitor.queries import _upstream
 
     body = {"model": "m", "messages": []}
-    assert _upstream(body) == (body, [])
-    assert _upstream({"request": body, "changes": ["x"]}) == (body, ["x"])
-    assert _upstream(None) == (None, [])
+    assert _upstream(body) == (body, [], [])
+    assert _upstream({"request": body, "changes": ["x"]}) == (body, ["x"], [])
+    raw = [[0.01, 'data: {"choices": []}\n\n']]
+    assert _upstream({"request": body, "changes": [], "response": raw}) == (body, [], raw)
+    assert _upstream(None) == (None, [], [])
+
+
+AWS_KEY = "AKIAHARD7QZXC4VB2N8M"
+
+
+async def test_detail_keeps_each_event_and_the_backends_raw_stream_scrubbed(
+    client: anthropic.AsyncAnthropic, oai: FakeOpenAI, translating: RunningProxy
+) -> None:
+    oai.enqueue(completion(f"the key is {AWS_KEY} ok"))
+    async with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=50, messages=USER
+    ) as stream:
+        await stream.get_final_message()
+    [row] = await translating.rows(1, kind="messages")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{translating.url}/api/monitor/requests/{row['id']}") as response,
+    ):
+        x = await response.json()
+    assert len(x["events"]) == len(x["timeline"]) > 4
+    labels = [entry[1] for entry in x["timeline"]]
+    first_text = x["events"][labels.index("text_delta")]
+    assert json.loads(first_text)["type"] == "content_block_delta"
+    raw = "".join(text for _, text in x["upstream_response"])
+    assert "chat.completion.chunk" in raw and "data: [DONE]" in raw
+    assert all(isinstance(at, float) for at, _ in x["upstream_response"])
+    shown = json.dumps(x)
+    assert AWS_KEY not in shown  # the events and the raw stream are scrubbed like the body

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from anthropic_proxy.usage.anatomy import Anatomist, scaled
+from anthropic_proxy.monitor.anatomy import Anatomist, scaled
 from tests.conftest import RunningProxy, StartProxy
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.usage.traffic import Session, Upstream, send

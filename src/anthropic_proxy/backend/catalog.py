@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 
 from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.tasks import spawn
 from anthropic_proxy.wire import JSON, obj
 
 log = logging.getLogger("anthropic_proxy.backend")
@@ -106,14 +107,19 @@ class ModelCatalog:
         self._failed: dict[str, float] = {}
         self._fetching: dict[str, asyncio.Task[_Entry]] = {}
         self._waited: set[str] = set()
+        self._keys: dict[str, str] = {}
+        """A routed provider's own key, by its base URL (never sent to another base)."""
 
     def warm(self, base: str) -> None:
         """Start loading `base`'s list in the background unless it is cached or failed lately."""
         self.lookup(base, "")
 
-    async def ready(self, base: str) -> None:
+    async def ready(self, base: str, key: str = "") -> None:
         """Before a request: if `base`'s list is not cached, wait for it briefly, once per base
-        URL (a backend whose /models hangs delays one request, not every one)."""
+        URL (a backend whose /models hangs delays one request, not every one). `key`: a routed
+        provider's own key, used to list `base`'s models (else the operator's, if trusted)."""
+        if key:
+            self._keys[base] = key
         if base in self._lists or base in self._waited:
             return
         self._waited.add(base)
@@ -156,16 +162,15 @@ class ModelCatalog:
         """The one fetch in flight for `base`, started if there is none."""
         task = self._fetching.get(base)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._download(base))
+            task = spawn(self._download(base), f"models-{base}", log_failure=False)
             self._fetching[base] = task
             task.add_done_callback(lambda _: self._fetching.pop(base, None))
         return task
 
     async def _download(self, base: str) -> _Entry:
         url = f"{base}/v1/models"
-        status, data = await get_json(
-            self.client(), url, self.store.backend_key(url), self.store.attribution
-        )
+        key = self._keys.get(base) or self.store.backend_key(url)
+        status, data = await get_json(self.client(), url, key, self.store.attribution)
         if status != 200:
             self._failed[base] = self.clock()
             raise ModelListError(f"listing models failed: {upstream_message(data, status)}")

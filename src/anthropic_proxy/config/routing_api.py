@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -21,12 +21,11 @@ from anthropic_proxy.config.api import json_response
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import NotFound
 from anthropic_proxy.masking import mask_value
-from anthropic_proxy.proxy.headers import OAUTH_PREFIX
 from anthropic_proxy.routing import load
-from anthropic_proxy.routing.model import Provider
+from anthropic_proxy.routing.model import OAUTH_PREFIX, Provider
 from anthropic_proxy.routing.router import Router
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 
 

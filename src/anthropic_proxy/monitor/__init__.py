@@ -8,6 +8,6 @@ Everything here reads the store after the fact; nothing runs on the proxy's hot 
 - `export`: JSON, JSONL and CSV exports streamed in pages, plus the lossless dedup format.
 - `analyze`: the analysis report (JSON; the HTML view is a static page rendering it).
 - `sessions`: Claude Code sessions as agent trees, and prompt-cache diagnostics per turn.
-- `security`: Host allow-list, CSRF Origin check, access token, CORS and page headers.
+- `anatomy`: what each request's input tokens are made of (system, tools, turns, results).
 - `api`: the aiohttp handlers, the route table and `setup(app)`.
 """

@@ -219,7 +219,7 @@ def slowest(store: Store, clause: str, params: list[Any]) -> list[dict[str, Any]
 
 
 def cost_breakdown(
-    store: Store, clause: str, params: list[Any], numbers: dict[str, Any]
+    store: Store, clause: str, params: list[Any], numbers: stats.Stats
 ) -> dict[str, Any]:
     return {
         "total": numbers["totalCost"],
@@ -245,7 +245,7 @@ def _unpriced(store: Store, clause: str, params: list[Any]) -> int:
     return int(store.fetch(sql, params)[0]["n"])
 
 
-def cache_efficiency(numbers: dict[str, Any]) -> dict[str, Any]:
+def cache_efficiency(numbers: stats.Stats) -> dict[str, Any]:
     per_model = [
         {"key": m["key"], "hitRatio": stats.cache_hit_ratio(m["inputTokens"], m["cacheRead"], m["cacheWrite"]),
          "cacheRead": m["cacheRead"], "cacheWrite": m["cacheWrite"], "input": m["inputTokens"]}

@@ -18,10 +18,10 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import BadRequest, NotFound
-from anthropic_proxy.monitor import analyze, events, export, queries, sessions, stats
+from anthropic_proxy.monitor import analyze, anatomy, events, export, queries, sessions, stats
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
-from anthropic_proxy.usage import anatomy, quota, report
+from anthropic_proxy.usage import quota, report
 
 WEB = Path(__file__).parent.parent / "web"
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -78,7 +78,7 @@ async def get_stats(request: web.Request) -> web.Response:
     queries.check_params(request.query, stats.GROUP_BY_PARAM)
     f = queries.parse_filters(request.query)
     state = _state(request)
-    result = await asyncio.to_thread(stats.compute, state.store, f)
+    result: dict[str, Any] = {**await asyncio.to_thread(stats.compute, state.store, f)}
     for name in stats.group_by(request.query.get("groupBy", "")):
         result[stats.GROUPINGS[name][0]] = await asyncio.to_thread(
             stats.grouped_by, state.store, f, name

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from anthropic_proxy import tasks
 from anthropic_proxy.monitor import queries, stats
 from anthropic_proxy.storage import Row, Store
 
@@ -68,7 +69,7 @@ class EventHub:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._refresh_stats(), name="monitor-stats")
+        self._task = tasks.spawn(self._refresh_stats(), "monitor-stats")
 
     async def stop(self) -> None:
         """End every open stream and the stats task; safe to call twice."""
@@ -76,10 +77,7 @@ class EventHub:
         for sub in self.subscribers:
             sub.offer(END)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(task)
 
     def on_rows(self, rows: Sequence[Row]) -> None:
         """Recorder listener, called in the writer thread: hand small summaries to the loop."""
@@ -136,8 +134,8 @@ class EventHub:
     async def stats_message(self, query: Mapping[str, str]) -> bytes:
         filters = queries.parse_filters(query)
         numbers = await asyncio.to_thread(stats.compute, self.store, filters)
-        numbers["storage"] = {"bytes": await asyncio.to_thread(self.store.size_bytes)}
-        return encode({"type": "stats", "stats": numbers})
+        storage = {"bytes": await asyncio.to_thread(self.store.size_bytes)}
+        return encode({"type": "stats", "stats": {**numbers, "storage": storage}})
 
 
 async def stream(request: web.Request, hub: EventHub) -> web.StreamResponse:

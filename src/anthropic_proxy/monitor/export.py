@@ -57,8 +57,17 @@ def pages(store: Store, f: queries.Filters) -> Iterator[list[Row]]:
         cursor = (rows[-1]["started_at"], rows[-1]["id"])
 
 
+VIEW_ONLY = ("events", "upstream_response")
+"""Detail-view extras left out of exports: each stream event's data and the backend's raw
+chunks repeat what the response and the timeline already hold."""
+
+
 def records(store: Store, rows: list[Row]) -> list[dict[str, Any]]:
-    return [queries.detail(store, row) for row in rows]
+    out = [queries.detail(store, row) for row in rows]
+    for record in out:
+        for name in VIEW_ONLY:
+            record.pop(name, None)
+    return out
 
 
 def filename(fmt: str, f: queries.Filters) -> str:

@@ -3,7 +3,7 @@
 Filters come from the query string (`status`, `model`, `provider`/`mode`, `timeRange`, `from`,
 `to`, `session`, `agent`, `kind`, `q`) and become one WHERE clause with `?` placeholders, valid
 on SQLite and PostgreSQL alike. `matches` is the same predicate in Python, for live events.
-Kept as one module (~450 lines) on purpose: parsing a filter, its SQL and its Python twin must
+Kept as one module (~500 lines) on purpose: parsing a filter, its SQL and its Python twin must
 change together.
 """
 
@@ -74,7 +74,7 @@ MAX_LIMIT = 1000
 SEARCHED = ("preview", "model", "upstream_model", "error_message")
 SEARCHED_CHEAP_FIRST = ("model", "upstream_model", "error_message", "preview")
 FILTER_PARAMS = frozenset(
-    "status state model provider mode kind timeRange from to session agent project tag q".split()
+    "status state model provider mode kind timeRange from to session agent project tag q servedBy".split()
 )
 PAGE_PARAMS = frozenset("page limit sort order".split())
 COUNT_CAP = 1_000
@@ -93,6 +93,8 @@ class Filters:
     project: str | None = None
     tag: str | None = None
     """One tag of the exchange's `x-proxy-tags`."""
+    served_by: str | None = None
+    """The routing provider that served (`servedBy=`; `provider=` is the seed's mode)."""
     since: float | None = None
     """Unix seconds, inclusive."""
     until: float | None = None
@@ -148,6 +150,7 @@ def parse_filters(query: Mapping[str, str], now: float | None = None) -> Filters
         agent=query.get("agent") or None,
         project=query.get("project") or None,
         tag=query.get("tag", "").strip().lower() or None,
+        served_by=query.get("servedBy", "").strip() or None,
         since=since,
         until=until,
         q=query.get("q", "").strip(),
@@ -243,7 +246,7 @@ def where(f: Filters, dialect: str = "", text_index: bool = True) -> tuple[str, 
     Only for queries on the `exchanges` table itself (its rowid); the default is portable SQL."""
     parts, params = in_clauses(f)
     for clause, value in (("session_id = ?", f.session), ("agent_id = ?", f.agent),
-                          ("project = ?", f.project),
+                          ("project = ?", f.project), ("provider = ?", f.served_by),
                           ("started_at >= ?", f.since), ("started_at < ?", f.until)):  # fmt: skip
         if value is not None:
             parts.append(clause)
@@ -306,6 +309,8 @@ def matches(f: Filters, row: Mapping[str, Any]) -> bool:
     if (f.project and row.get("project") != f.project) or (
         f.tag and f.tag not in (row.get("tags") or "").split(",")
     ):
+        return False
+    if f.served_by and row.get("provider") != f.served_by:
         return False
     started = row.get("started_at") or 0
     if (f.since is not None and started < f.since) or (f.until is not None and started >= f.until):
@@ -445,7 +450,7 @@ def responses(store: Store, ids: list[str]) -> dict[str, Any]:
 def detail(store: Store, row: Row) -> dict[str, Any]:
     out = summary(row)
     stored = stored_payload(row)
-    upstream, changes = _upstream(stored["upstream"])
+    upstream, changes, backend_stream = _upstream(stored["upstream"])
     out.update(
         query=row.get("query") or "",
         client_addr=row.get("client_addr"),
@@ -462,6 +467,8 @@ def detail(store: Store, row: Row) -> dict[str, Any]:
         translation_changes=changes,
         response=stored["response"],
         timeline=stored["timeline"],
+        events=stored["events"],
+        upstream_response=backend_stream,
     )
     return out
 
@@ -478,6 +485,7 @@ def stored_payload(row: Row) -> dict[str, Any]:
             "timeline": packed.get("timeline") or [],
             "response": content.get("response"),
             "upstream": content.get("upstream"),
+            "events": content.get("events") or [],
         }
     return {
         "request_headers": _json_text(row.get("request_headers")),
@@ -485,15 +493,20 @@ def stored_payload(row: Row) -> dict[str, Any]:
         "timeline": _unpacked(row.get("timeline")) or [],
         "response": _unpacked(row.get("response_body")),
         "upstream": _unpacked(row.get("upstream_request")),
+        "events": [],
     }
 
 
-def _upstream(value: Any) -> tuple[Any, list[str]]:
-    """The `upstream_request` column: `{"request": body, "changes": [...]}`, or (rows recorded
-    before the changes were kept) the bare body."""
-    if isinstance(value, dict) and value.keys() == {"request", "changes"}:
-        return value["request"], list(value["changes"] or [])
-    return value, []
+def _upstream(value: Any) -> tuple[Any, list[str], list[Any]]:
+    """The stored upstream record: `{"request": body, "changes": [...]}` plus, for a stream,
+    `"response"`: the backend's raw chunks; or (rows recorded before the changes were kept) the
+    bare body."""
+    if isinstance(value, dict) and {"request", "changes"} <= value.keys() <= UPSTREAM_KEYS:
+        return value["request"], list(value["changes"] or []), list(value.get("response") or [])
+    return value, [], []
+
+
+UPSTREAM_KEYS = frozenset({"request", "changes", "response"})
 
 
 def _json_text(text: str | None) -> Any:

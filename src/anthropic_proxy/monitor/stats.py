@@ -4,6 +4,9 @@ Every figure is a number (ms, tokens, USD, percent), never a string with a unit.
 exchanges that finished as denominator, so pending ones do not drag them down. Percentiles are
 nearest-rank (the smallest value with at least p% of values at or below it), each read as the
 one value at its rank by an index walk (`LIMIT 1 OFFSET rank`).
+
+One module (~480 lines) because the two sources (`Sql`, `Sample`) must sum, round and shape
+every figure the same way: the typed result, the strategies and their shared helpers.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import math
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, TypedDict
 
 from anthropic_proxy.errors import BadRequest
 from anthropic_proxy.exchange import FAILED, FAILED_SQL
@@ -52,69 +56,170 @@ SELECT {{key}} AS key, COUNT(*) AS n,
 FROM exchanges"""
 
 
-def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any]:
-    """All stats for the filters; safe to call from a worker thread.
+Latency = dict[str, float | None]
+"""`avg` and the nearest-rank percentiles `p50`, `p95` (and `p99` for durations)."""
 
-    Finished exchanges' sums come from `exchange_rollup` (per-minute, -half-hour and -3-hour
-    sums kept by triggers) for whole slots, the coarsest level that fits the chart buckets
-    first, then finer levels and the rows themselves for the partial slots at the ends of a
-    time range; pending exchanges (not in the rollup) are read from `exchanges`. Filters the
-    rollup does not know (session, agent, project, tag) read `exchanges`; a text search reads its newest
-    SAMPLE matches (see `_newest_matches`). Percentiles walk an index."""
+
+class Buckets(TypedDict):
+    width: int
+    start: float
+    items: list[dict[str, Any]]
+
+
+class Totals(TypedDict):
+    totalRequests: int
+    successCount: int
+    errorCount: int
+    clientClosedCount: int
+    pendingCount: int
+    activeRequests: int
+    successRate: float
+    errorRate: float
+    totalInputTokens: int
+    totalOutputTokens: int
+    tokens: dict[str, int]
+    cacheHitRatio: float
+    cost: dict[str, Any]
+    """`total` (USD), and `perModel` once the groups are known."""
+    totalCost: float
+    bytes: dict[str, int]
+    firstAt: float | None
+    lastAt: float | None
+
+
+class Stats(Totals):
+    """What the stats cards and charts show (the JSON of `/api/monitor/stats`)."""
+
+    latency: Latency
+    ttft: Latency
+    avgDuration: float
+    perModel: list[dict[str, Any]]
+    perMode: list[dict[str, Any]]
+    requestsPerModel: dict[str, int]
+    buckets: Buckets
+    sampled: dict[str, Any] | None
+    """Set when a text search's figures cover only its newest SAMPLE matches."""
+
+
+class Source(Protocol):
+    """Where one stats request reads the exchanges from: its time span, its chart groups
+    (per bucket, model and mode) and its percentiles."""
+
+    def span(self) -> tuple[float | None, float | None]: ...
+    def groups(self, start: int, width: int) -> list[Row]: ...
+    def percentiles(self, column: str, n: int, ps: tuple[int, ...]) -> dict[str, float | None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sql:
+    """Finished exchanges' sums from `exchange_rollup` (per-minute, -half-hour and -3-hour sums
+    kept by triggers) for whole slots, the coarsest level that fits the chart buckets first,
+    then finer levels and the rows themselves for the partial slots at the ends of a time
+    range; pending exchanges (not in the rollup) from `exchanges`. Filters the rollup does not
+    know (session, agent, project, tag, served by) read `exchanges`. Percentiles walk an index."""
+
+    store: Store
+    f: Filters
+    clause: str
+    params: list[Any]
+    rollup: bool
+
+    def span(self) -> tuple[float | None, float | None]:
+        return sums.span(self.store, self.f, self.clause, self.params, self.rollup)
+
+    def groups(self, start: int, width: int) -> list[Row]:
+        if self.rollup and width >= ROLLUP_FINEST:
+            return sums.rollup_groups(self.store, self.f, self.clause, self.params, start, width)
+        return sums.raw_groups(self.store, self.clause, self.params, start, width)
+
+    def percentiles(self, column: str, n: int, ps: tuple[int, ...]) -> dict[str, float | None]:
+        hint = self.store.dialect == "sqlite" and self.rollup
+        return _percentiles(self.store, column, self.clause, self.params, n, ps, hint)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A text search: its newest SAMPLE matches, read once and summed here (`_newest_matches`)."""
+
+    rows: list[Row]
+
+    def span(self) -> tuple[float | None, float | None]:
+        starts = [r["started_at"] for r in self.rows]
+        return (min(starts), max(starts)) if starts else (None, None)
+
+    def groups(self, start: int, width: int) -> list[Row]:
+        return _row_groups(self.rows, start, width)
+
+    def percentiles(self, column: str, n: int, ps: tuple[int, ...]) -> dict[str, float | None]:
+        return _row_percentiles(self.rows, column, ps)
+
+
+def compute(store: Store, f: Filters, now: float | None = None) -> Stats:
+    """All stats for the filters; safe to call from a worker thread."""
     now = time.time() if now is None else now
-    dialect = store.dialect
+    clause, params = where(f, store.dialect)
     sampled: dict[str, Any] | None = None
-    matched: list[Row] | None = None
-    clause, params = where(f, dialect)
-    rollup = not (f.session or f.agent or f.project or f.tag)
+    source: Source
     if f.q:
-        matched, sampled = _newest_matches(store, f)
-        starts = [r["started_at"] for r in matched]
-        first, last = (min(starts), max(starts)) if starts else (None, None)
+        rows, sampled = _newest_matches(store, f)
+        source = Sample(rows)
     else:
-        first, last = sums.span(store, f, clause, params, rollup)
+        rollup = not (f.session or f.agent or f.project or f.tag or f.served_by)
+        source = Sql(store, f, clause, params, rollup)
+    first, last = source.span()
     if first is None or last is None:
-        result = _totals({**_sum_groups([]), "first": None, "last": None})
-        result["latency"] = {"avg": None, "p50": None, "p95": None, "p99": None}
-        result["ttft"] = {"avg": None, "p50": None, "p95": None}
-        result["avgDuration"] = 0
-        result["perModel"] = result["perMode"] = []
-        result["requestsPerModel"] = {}
-        result["cost"]["perModel"] = {}
-        result["buckets"] = {"width": 60, "start": now, "items": []}
-        result["sampled"] = sampled
-        return result
+        return _empty(now, sampled)
     # A relative range ends now; without one the charts span the data itself.
     end = f.until if f.until is not None else (now if f.since is not None else last)
     begin = f.since if f.since is not None and sampled is None else first
     width = bucket_width(end - begin)
     start = int(begin // width * width)
-    if matched is not None:
-        groups = _row_groups(matched, start, width)
-    elif rollup and width >= ROLLUP_FINEST:
-        groups = sums.rollup_groups(store, f, clause, params, start, width)
-    else:
-        groups = sums.raw_groups(store, clause, params, start, width)
+    groups = source.groups(start, width)
     totals = _sum_groups(groups)
     totals["first"], totals["last"] = first, last
-    result = _totals(totals)
-    hint = dialect == "sqlite" and rollup
-    if matched is not None:
-        duration = _row_percentiles(matched, "duration_ms", (50, 95, 99))
-        ttft = _row_percentiles(matched, "ttft_ms", (50, 95))
-    else:
-        duration = _percentiles(
-            store, "duration_ms", clause, params, totals["n_duration"], (50, 95, 99), hint
-        )
-        ttft = _percentiles(store, "ttft_ms", clause, params, totals["n_ttft"], (50, 95), hint)
-    result["latency"] = {"avg": _avg(totals["sum_duration"], totals["n_duration"]), **duration}
-    result["ttft"] = {"avg": _avg(totals["sum_ttft"], totals["n_ttft"]), **ttft}
-    result["avgDuration"] = result["latency"]["avg"] or 0
+    latency: Latency = {
+        "avg": _avg(totals["sum_duration"], totals["n_duration"]),
+        **source.percentiles("duration_ms", totals["n_duration"], (50, 95, 99)),
+    }
+    ttft: Latency = {
+        "avg": _avg(totals["sum_ttft"], totals["n_ttft"]),
+        **source.percentiles("ttft_ms", totals["n_ttft"], (50, 95)),
+    }
     models = _by(groups, "model", model_group)
-    result["perModel"] = models
-    result["perMode"] = _by(groups, "mode")
-    result["requestsPerModel"] = {m["key"]: m["count"] for m in models}
+    result = _totals(totals)
     result["cost"]["perModel"] = {m["key"]: m["cost"] for m in models}
+    return Stats(
+        **result,
+        latency=latency,
+        ttft=ttft,
+        avgDuration=latency["avg"] or 0,
+        perModel=models,
+        perMode=_by(groups, "mode"),
+        requestsPerModel={m["key"]: m["count"] for m in models},
+        buckets=_buckets(groups, start, width, end),
+        sampled=sampled,
+    )
+
+
+def _empty(now: float, sampled: dict[str, Any] | None) -> Stats:
+    """The stats of no exchanges."""
+    result = _totals({**_sum_groups([]), "first": None, "last": None})
+    result["cost"]["perModel"] = {}
+    return Stats(
+        **result,
+        latency={"avg": None, "p50": None, "p95": None, "p99": None},
+        ttft={"avg": None, "p50": None, "p95": None},
+        avgDuration=0,
+        perModel=[],
+        perMode=[],
+        requestsPerModel={},
+        buckets={"width": 60, "start": now, "items": []},
+        sampled=sampled,
+    )
+
+
+def _buckets(groups: list[Row], start: int, width: int, end: float) -> Buckets:
+    """The chart's buckets from `start` to `end`, empty ones included."""
     count = int((end - start) // width) + 1
     by_bucket: dict[int, list[Row]] = {}
     for g in groups:
@@ -124,9 +229,7 @@ def compute(store: Store, f: Filters, now: float | None = None) -> dict[str, Any
     ]
     for item in items:
         del item["key"]
-    result["buckets"] = {"width": width, "start": start, "items": items}
-    result["sampled"] = sampled
-    return result
+    return {"width": width, "start": start, "items": items}
 
 
 SAMPLE = 1000
@@ -230,7 +333,7 @@ def _avg(total: float, n: int) -> float | None:
     return _round(total / n) if n else None
 
 
-def _totals(t: Row) -> dict[str, Any]:
+def _totals(t: Row) -> Totals:
     n, ok, errors, closed, pending = (
         int(t[k] or 0) for k in ("n", "ok", "errors", "closed", "pending")
     )

@@ -67,6 +67,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     state, ops = app[STATE], app[OPERATIONS]
     recorder, settings = state.recorder, ops.settings
     ops.metrics.watch(recorder)
+    ops.metrics.watch_routing(state.router.health)
     ops.budget = BudgetWatch(state.store, settings)
     ops.tracing = otel.tracing(
         settings.otel_endpoint, settings.otel_service_name, state.upstream_url

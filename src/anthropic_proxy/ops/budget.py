@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from anthropic_proxy import tasks
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.storage import Row, Store
 
@@ -203,15 +204,12 @@ class BudgetWatch:
         if self.limits.any:
             if self.webhook_url:
                 self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-            self._task = self._loop.create_task(self._run(), name="budget-watch")
+            self._task = tasks.spawn(self._run(), "budget-watch")
             self._due.set()  # a restart mid-period checks at once
 
     async def stop(self) -> None:
         self._loop = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         if self._http is not None:
             await self._http.close()
 

@@ -28,6 +28,7 @@ import orjson
 import psycopg
 from psycopg import sql as pgsql
 
+from anthropic_proxy import tasks
 from anthropic_proxy.config.store import EDITABLE, ConfigError, ConfigStore
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.postgres import PostgresStore
@@ -68,17 +69,14 @@ class ClusterSync:
         if self.config is not None:
             await self._adopt_config(self.config)
             self.config.subscribe(self._config_changed)
-        self._task = asyncio.create_task(self._listen_forever(), name="cluster-listen")
+        self._task = tasks.spawn(self._listen_forever(), "cluster-listen")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
         if self._publishing:
             await asyncio.wait(self._publishing, timeout=5)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
 
     # Listening
 
@@ -157,7 +155,9 @@ class ClusterSync:
         if value == self._applied:
             return
         self._applied = value
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._publish, value))
+        task = tasks.spawn(
+            asyncio.to_thread(self._publish, value), "cluster-publish", log_failure=False
+        )
         self._publishing.add(task)
         task.add_done_callback(self._published)
 

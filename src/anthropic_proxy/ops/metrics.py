@@ -105,6 +105,10 @@ class Metrics:
             registry=r,
         )
 
+    def watch_routing(self, health: RoutingHealth) -> None:
+        """Export each routing target's circuit (read at scrape time)."""
+        self.registry.register(_CircuitCollector(health))
+
     def watch(self, recorder: RecorderHealth) -> None:
         """Export the recorder's queue depth, drops and write counts (read at scrape time)."""
         self.registry.register(_RecorderCollector(recorder))
@@ -160,6 +164,33 @@ class Metrics:
     async def handle(self, request: web.Request) -> web.Response:
         """GET /metrics (guarded like the other APIs by the monitor's security middleware)."""
         return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class RoutingHealth(Protocol):
+    """What /metrics reads from the router's health at scrape time (`routing.health.Health`)."""
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class _CircuitCollector(Collector):
+    def __init__(self, health: RoutingHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterable[Metric]:
+        snapshot = self.health.snapshot()
+        gauge = GaugeMetricFamily(
+            "anthropic_proxy_routing_circuit_open",
+            "1 while a routing target is skipped after repeated failures (circuit open)",
+            labels=["target"],
+        )
+        for label, target in snapshot["targets"].items():
+            gauge.add_metric([label], 1 if target["state"] == "open" else 0)
+        yield gauge
+        yield GaugeMetricFamily(
+            "anthropic_proxy_routing_benched_keys",
+            "Keys benched after a 429 or a spent quota, until their retry-after or reset",
+            len(snapshot["benchedKeys"]),
+        )
 
 
 class _RecorderCollector(Collector):

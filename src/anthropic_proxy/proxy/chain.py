@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -33,8 +32,8 @@ from anthropic_proxy.routing import failover, walk
 from anthropic_proxy.routing.failover import Next, Verdict
 from anthropic_proxy.routing.preset import OPENROUTER, OPENROUTER_KEY_ENV
 from anthropic_proxy.routing.router import Router
+from anthropic_proxy.wire import JSON
 
-JSON = dict[str, Any]
 SERVE = Verdict(Next.SERVE)
 MODES = {"anthropic": "anthropic", "openai": "openrouter"}
 """Capture.mode by provider kind: how the recorder reads and prices the exchange."""
@@ -69,7 +68,9 @@ async def serve(
             if step.provider.kind == "openai":
                 assert body is not None and ctx is not None
                 if ctx.catalog is not None:  # the first request waits briefly for the model list
-                    await ctx.catalog.ready(_base_url(step, ctx))
+                    seed = is_seed_backend(step, ctx)
+                    base = ctx.config.base_url if seed else step.provider.base_url
+                    await ctx.catalog.ready(base, "" if seed else step.key or "")
                 call = _prepare(request, capture, body, ctx, step)
                 local = await translated.local_reply(request, capture, body, call, ctx)
                 if local is not None:  # answered without the backend
@@ -121,6 +122,15 @@ async def _open_passthrough(
 def _prepare(
     request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext, step: walk.Step
 ) -> Call:
+    try:
+        return _call(request, capture, body, ctx, step)
+    except Unauthorized as error:  # no key for this backend: the next target may have one
+        raise _Failed(Verdict(Next.TARGET, "no_key"), error) from error
+
+
+def _call(
+    request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext, step: walk.Step
+) -> Call:
     if is_seed_backend(step, ctx):  # the seed backend keeps its own key rules
         return client.prepare(request.headers, capture, body, ctx)
     key = step.key
@@ -142,10 +152,6 @@ async def _send_translated(session: aiohttp.ClientSession, call: Call) -> aiohtt
         ) from error
 
 
-def _base_url(step: walk.Step, ctx: TranslationContext) -> str:
-    return ctx.config.base_url if is_seed_backend(step, ctx) else step.provider.base_url
-
-
 def is_seed_backend(step: walk.Step, ctx: TranslationContext) -> bool:
     p = step.provider
     return (
@@ -163,6 +169,10 @@ def _non_anthropic(key: str) -> str:
 def _served(capture: Capture, step: walk.Step) -> None:
     capture.provider = step.provider.name
     capture.mode = MODES[step.provider.kind]
+    if step.provider.kind == "anthropic" and capture.upstream_request is not None:
+        # an earlier translated attempt failed: what it would have sent is not what served
+        capture.upstream_request, capture.upstream_model = None, None
+        capture.translation_changes = []
 
 
 def judge(step: walk.Step, status: int, headers: Mapping[str, str]) -> Verdict:
@@ -175,17 +185,9 @@ def judge(step: walk.Step, status: int, headers: Mapping[str, str]) -> Verdict:
 def note(
     capture: Capture, step: walk.Step, status: int | None, error: str | None, started: float
 ) -> None:
-    capture.attempts.append(
-        {
-            "provider": step.provider.name,
-            "model": step.target.model,
-            "key": step.key_label,
-            "status": status,
-            "error": error,
-            "t": round(started, 4),
-            "ms": round((capture.elapsed() - started) * 1000, 1),
-        }
-    )
+    """A tuple on the hot path; the recorder turns it into a dict (`record/build.py`)."""
+    attempt = (step.provider.name, step.target.model, step.key_label, status, error, started)
+    capture.attempts.append((*attempt, capture.elapsed()))
 
 
 def _unreachable(exc: BaseException) -> UpstreamTimeout | UpstreamUnavailable:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from multidict import CIMultiDict
 
 from anthropic_proxy.record.attribution import OUR_HEADERS
-from anthropic_proxy.routing.model import Provider
+from anthropic_proxy.routing.model import OAUTH_PREFIX, Provider
 
 HOP_BY_HOP = frozenset(
     {
@@ -27,7 +27,6 @@ HOP_BY_HOP = frozenset(
 LOOP_HEADER = "x-anthropic-proxy-hop"
 NOT_FORWARDED = HOP_BY_HOP | OUR_HEADERS  # x-proxy-project / x-proxy-tags are for the recorder
 CLIENT_AUTH = ("x-api-key", "authorization")
-OAUTH_PREFIX = "sk-ant-oat"
 OAUTH_BETA = "oauth-2025-04-20"
 
 
@@ -47,6 +46,8 @@ def step_headers(
     """What one attempt sends: the client's headers; for a provider with its own keys, the
     client's credentials replaced by the pool's key (a key goes only to its own provider)."""
     out = request_headers(incoming, hop_token)
+    if not provider.key_env and not provider.headers:  # the client's own key: as it came
+        return out
     if not provider.client_key:
         for name in CLIENT_AUTH:
             out.popall(name, None)

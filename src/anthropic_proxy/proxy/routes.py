@@ -29,6 +29,7 @@ from anthropic_proxy.proxy.body import (
 )
 from anthropic_proxy.proxy.headers import LOOP_HEADER, client_key
 from anthropic_proxy.routing.model import Provider
+from anthropic_proxy.routing.published import published
 from anthropic_proxy.routing.router import Router
 from anthropic_proxy.routing.walk import Step
 from anthropic_proxy.state import STATE, AppState
@@ -89,8 +90,9 @@ async def _serve(request: web.Request, state: AppState, capture: Capture) -> web
             body = parse_json_body(capture.request_body)
         else:
             check_json_object(capture.request_body)
-    if capture.path == "/v1/models" and router.routing.preset == "openrouter":
-        return await translated.serve_models(request, capture, {}, state.translation)
+    if capture.path == "/v1/models" and router.routing.preset != "anthropic":
+        routed = None if router.routing.preset == "openrouter" else published(router.routing)
+        return await translated.serve_models(request, capture, {}, state.translation, routed)
     plan = _plan(request, router, capture, body)
     translating = any(step.provider.kind == "openai" for step in plan)
     if translating and body is None and capture.path in JSON_ROUTES:

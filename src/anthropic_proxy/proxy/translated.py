@@ -10,6 +10,7 @@ recorder parses them like pass-through traffic.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
@@ -66,9 +67,10 @@ async def reply(
                 return await _local_reply(request, capture, body, call, ctx)
             return _upstream_error(capture, upstream.status, raw, upstream, call)
         if body.get("stream") and upstream.content_type != "application/json":
-            source = _noting_failure(client.body_bytes(upstream), capture)
+            source = _noting_failure(_kept(client.body_bytes(upstream), capture), capture)
             return await _stream_reply(request, capture, source, call, ctx.ping_interval_s)
         raw = await client.read(upstream)
+        _keep(capture, raw, decode_utf8(), capture.elapsed())
         reply = client.reply_object(raw)
         if isinstance(reply.get("error"), dict) and _probe_failed(call, 400, raw):
             return await _local_reply(request, capture, body, call, ctx)
@@ -159,6 +161,29 @@ async def with_pings(
             await source.aclose()
 
 
+BACKEND_BYTES: Final = 512 * 1024
+"""How much of the backend's raw reply the detail view keeps (the translated events are whole)."""
+
+
+async def _kept(source: AsyncIterator[bytes], capture: Capture) -> AsyncIterator[bytes]:
+    """`source`, each chunk also noted (up to BACKEND_BYTES) for the detail's raw backend view."""
+    decoder = decode_utf8()
+    async for data in source:
+        _keep(capture, data, decoder, capture.elapsed())
+        yield data
+
+
+def _keep(capture: Capture, data: bytes, decoder: codecs.IncrementalDecoder, at: float) -> None:
+    if capture.upstream_bytes + len(data) <= BACKEND_BYTES:
+        capture.upstream_chunks.append([round(at, 4), decoder.decode(data)])
+    capture.upstream_bytes += len(data)
+
+
+def decode_utf8() -> codecs.IncrementalDecoder:
+    """A chunk may end inside a character: the decoder carries it over to the next."""
+    return codecs.getincrementaldecoder("utf-8")("replace")
+
+
 async def _noting_failure(source: AsyncIterator[bytes], capture: Capture) -> AsyncIterator[bytes]:
     """`source`, noting on the Capture when reading the backend failed (the translator then ends
     the stream with an error event of its own, which is not the backend's)."""
@@ -242,12 +267,18 @@ async def serve_count_tokens(
 
 
 async def serve_models(
-    request: web.Request, capture: Capture, body: JSON, ctx: TranslationContext
+    request: web.Request,
+    capture: Capture,
+    body: JSON,
+    ctx: TranslationContext,
+    models: list[JSON] | None = None,
 ) -> web.Response:
-    """GET /v1/models: the mapped families under `claude-…` ids, for Claude Code's model picker."""
+    """GET /v1/models: the mapped families under `claude-…` ids, for Claude Code's model picker
+    (or `models`, what configured routes publish)."""
     if request.method not in ("GET", "HEAD"):
         raise NotFound(f"{request.method} /v1/models is not supported")
-    models = published_models(ctx.config.mapping())
+    if models is None:
+        models = published_models(ctx.config.mapping())
     ids = [m["id"] for m in models]
     page = {
         "data": models,

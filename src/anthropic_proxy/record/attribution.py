@@ -29,15 +29,16 @@ def project(headers: dict[str, str], body: Any) -> str | None:
         return named[:MAX_CHARS]
     if not isinstance(body, dict):
         return None
-    found = working_directory(body.get("system"))
+    # The few first messages before the system prompt: when the environment is a message,
+    # the prompt (tens of KB) holds no marker and searching it first would read all of it.
     messages = body.get("messages")
-    if found is None and isinstance(messages, list):
+    if isinstance(messages, list):
         for message in messages[:SYSTEM_MESSAGES_WITHIN]:
             if isinstance(message, dict) and message.get("role") == "system":
                 found = working_directory(message.get("content"))
                 if found is not None:
-                    break
-    return found
+                    return found
+    return working_directory(body.get("system"))
 
 
 def working_directory(system: Any) -> str | None:

@@ -116,11 +116,23 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
     return row
 
 
-def _attempts(attempts: list[dict[str, Any]]) -> str | None:
-    """Stored when there is more to say than `provider` and `status`: a failover, or a failure."""
-    if len(attempts) > 1 or (attempts and attempts[0].get("error")):
-        return orjson.dumps(attempts).decode()
-    return None
+ATTEMPT_FIELDS = ("provider", "model", "key", "status", "error")
+
+
+def _attempts(attempts: list[Any]) -> str | None:
+    """Stored when there is more to say than `provider` and `status`: a failover, or a failure.
+    Each attempt: provider, model, key (masked), status, error, t (s after the request), ms."""
+    if not attempts or (len(attempts) == 1 and not attempts[0][4]):
+        return None
+    rows = [
+        {
+            **dict(zip(ATTEMPT_FIELDS, a[:5], strict=True)),
+            "t": round(a[5], 4),
+            "ms": round((a[6] - a[5]) * 1000, 1),
+        }
+        for a in attempts
+    ]
+    return orjson.dumps(rows).decode()
 
 
 def pending_payload(row: Row) -> bytes:
@@ -138,7 +150,11 @@ def _payload(
     """The exchange's own stored record, one compressed blob (see `storage.packing`): headers
     (masked when journaled), the timeline, and the response and upstream request, scrubbed
     together in one pass."""
-    content = {"response": outcome.body, "upstream": upstream_record(capture)}
+    content = {
+        "response": outcome.body,
+        "upstream": upstream_record(capture),
+        "events": outcome.events,  # scrubbed with the rest: they hold the reply's text
+    }
     try:
         text = orjson.dumps(content)
     except TypeError:  # nested too deeply to re-encode: the raw text instead
@@ -161,7 +177,13 @@ def upstream_record(capture: Capture) -> Any:
     it again; rows written before hold the bare body)."""
     if capture.upstream_request is None:
         return None
-    return {"request": capture.upstream_request, "changes": capture.translation_changes}
+    record: dict[str, Any] = {
+        "request": capture.upstream_request,
+        "changes": capture.translation_changes,
+    }
+    if capture.upstream_chunks:  # the backend's raw stream, beside the translated events
+        record["response"] = capture.upstream_chunks
+    return record
 
 
 def _cost(

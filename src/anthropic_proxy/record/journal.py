@@ -32,7 +32,7 @@ MAGIC = b"APJ1"
 META_FIELDS = (
     "id method path query client_addr mode started_at status t_headers t_end state error_kind "
     "error_message truncated upstream_model upstream_status upstream_request chunk_times "
-    "translation_changes upstream_cost_usd provider attempts"
+    "translation_changes upstream_cost_usd provider attempts upstream_chunks"
 ).split()
 ROTATE_BYTES = 64 * 1024**2
 READ_BYTES = 4 * 1024**2

@@ -11,6 +11,7 @@ import orjson
 
 from anthropic_proxy.sse import SSEParser
 
+EVENT_DATA_BYTES = 512 * 1024
 TOKEN_DELTAS = frozenset({"text_delta", "thinking_delta", "input_json_delta"})
 DELTA_FIELDS = {
     "text_delta": "text",
@@ -26,6 +27,10 @@ class Outcome:
     stop_reason: str | None = None
     ttft_ms: float | None = None
     timeline: list[list[Any]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    """Each timeline entry's event data (the `data:` text), kept up to EVENT_DATA_BYTES in all
+    so the detail can show the stream event by event; "" past the budget."""
+    event_bytes: int = 0
     error: dict[str, Any] | None = None
     """The first error (an error body, or the first `error` event: the one an SDK raises)."""
     errors: int = 0
@@ -87,6 +92,9 @@ def _apply(
         payload = {}
     kind = name if name != "message" else str(payload.get("type", name))
     out.timeline.append([round(t_ms, 2), _label(kind, payload), size])
+    keep = out.event_bytes + len(data) <= EVENT_DATA_BYTES
+    out.events.append(data if keep else "")
+    out.event_bytes += len(data) if keep else 0
     handler = HANDLERS.get(kind)
     if handler is not None and isinstance(payload, dict):
         handler(message, out, payload, t_ms)

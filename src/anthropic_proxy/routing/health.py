@@ -51,6 +51,9 @@ class Health:
         self.threshold, self.cooldown_s, self.max_cooldown_s = threshold, cooldown_s, max_cooldown_s
         self.circuits: dict[str, Circuit] = {}
         self.benched: dict[tuple[str, str], Bench] = {}
+        self.unsettled = 0
+        """Circuits with an open_until set (open or on trial): while 0 and nothing is benched,
+        every target is usable and a plan depends on nothing learned (it may be cached)."""
 
     def target_open(self, label: str, now: float | None = None) -> bool:
         circuit = self.circuits.get(label)
@@ -64,11 +67,14 @@ class Health:
         circuit = self._circuit(label)
         circuit.attempts += 1
         circuit.served += 1
+        if circuit.open_until:
+            self.unsettled -= 1
         circuit.failures, circuit.cooldown_s, circuit.open_until = 0, 0.0, 0.0
 
     def failed(self, label: str, error: str, retry_after_s: float | None = None) -> None:
         now = self.clock()
         circuit = self._circuit(label)
+        was_open = bool(circuit.open_until)
         circuit.attempts += 1
         circuit.failures += 1
         circuit.last_error, circuit.last_failure_at = error, now
@@ -80,6 +86,17 @@ class Health:
             circuit.open_until = max(circuit.open_until, now + circuit.cooldown_s)
         if retry_after_s:
             circuit.open_until = max(circuit.open_until, now + retry_after_s)
+        if circuit.open_until and not was_open:
+            self.unsettled += 1
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing open, on trial or benched: every step of every chain is usable."""
+        if self.benched:
+            now = self.clock()
+            for key in [k for k, b in self.benched.items() if b.until <= now]:
+                del self.benched[key]
+        return not self.unsettled and not self.benched
 
     def key_benched(self, provider: str, key: str, now: float | None = None) -> bool:
         if not self.benched:  # the common case: nothing benched, no lookup

@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Final
 
 KINDS: Final = ("anthropic", "openai")
+OAUTH_PREFIX: Final = "sk-ant-oat"
+"""A Claude subscription token: sent as `Authorization: Bearer`, not `x-api-key`."""
 AGENTS: Final = ("main", "subagent")
 
 

@@ -14,6 +14,8 @@ from anthropic_proxy.routing import match, walk
 from anthropic_proxy.routing.health import Health
 from anthropic_proxy.routing.model import Match, Route, Routing, Target
 
+PLAN_CACHE = 256
+
 
 @dataclass(slots=True)
 class Router:
@@ -25,12 +27,15 @@ class Router:
     """The route that takes every request when the first route matches everything."""
     upstream_route: Route = field(default_factory=lambda: Route("upstream", Match(), ()))
     """The seed's Anthropic upstreams in order: for paths not routed by model."""
+    plans: dict[tuple[int, str], list[walk.Step]] = field(default_factory=dict)
+    """Plans while health is quiet, by (route, client key); cleared on `replace`."""
 
     def __post_init__(self) -> None:
         self.replace(self.routing, self.env)
 
     def replace(self, routing: Routing, env: Mapping[str, str]) -> None:
         self.routing, self.env = routing, env
+        self.plans.clear()
         first = routing.routes[0] if routing.routes else None
         self.catch_all = first if first is not None and first.match == Match() else None
         targets = tuple(Target(name) for name in routing.upstreams)
@@ -45,4 +50,15 @@ class Router:
         return match.choose(self.routing, match.traits(headers, body, body_bytes))
 
     def plan(self, route: Route, client_key: str) -> list[walk.Step]:
-        return walk.steps(self.routing, route, self.health, client_key, self.env)
+        """The steps for a request. While health is quiet a plan depends only on the route and
+        the client's key, so it is computed once (the hot path of a healthy chain)."""
+        if not self.health.quiet:
+            return walk.steps(self.routing, route, self.health, client_key, self.env)
+        cache_key = (id(route), client_key)
+        plan = self.plans.get(cache_key)
+        if plan is None:
+            if len(self.plans) >= PLAN_CACHE:
+                self.plans.clear()
+            plan = walk.steps(self.routing, route, self.health, client_key, self.env)
+            self.plans[cache_key] = plan
+        return plan

@@ -26,10 +26,8 @@ class Step:
     None when the provider's pool has no key set in the environment."""
     key_name: str = ""
     """The env variable the key came from, or `client`."""
-
-    @property
-    def key_label(self) -> str:
-        return mask_value(self.key) if self.key else ""
+    key_label: str = ""
+    """The key masked (first 10 + ... + last 4), for attempt records."""
 
 
 def steps(
@@ -56,9 +54,17 @@ def _keyed(
     target: Target, provider: Provider, client_key: str, env: Mapping[str, str]
 ) -> list[Step]:
     if provider.client_key:
-        return [Step(target, provider, client_key, "client")]
-    keys = [Step(target, provider, env[name], name) for name in provider.key_env if env.get(name)]
+        return [Step(target, provider, client_key, "client", _label(client_key))]
+    keys = [
+        Step(target, provider, env[name], name, _label(env[name]))
+        for name in provider.key_env
+        if env.get(name)
+    ]
     return keys or [Step(target, provider, None, ",".join(provider.key_env))]
+
+
+def _label(key: str) -> str:
+    return mask_value(key) if key else ""
 
 
 def following(plan: list[Step], index: int, verdict: Verdict) -> int | None:

@@ -176,13 +176,46 @@ const Detail = (() => {
     return { stalls: gaps.filter((g) => g[1] >= limit), maxGap: sorted.length ? sorted[sorted.length - 1] : 0, median };
   }
 
+  // A round step giving about five ticks over `end` ms.
+  function tickStep(end) {
+    const raw = end / 5, p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-3))));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+    return 10 * p;
+  }
+
+  // Milestone labels in as many rows as they need, so none overlaps another.
+  function labelRows(groups, pos, W) {
+    const rows = [];
+    return groups.map(({ at, names }) => {
+      const text = names.join(" · "), width = 6.2 * text.length, x = pos(at);
+      const [from, to] = x > 0.6 * W ? [x - width, x] : [x, x + width];
+      let row = rows.findIndex((end) => from > end + 8);
+      if (row < 0) { rows.push(to); row = rows.length - 1; } else rows[row] = to;
+      return { x, text, row, anchor: x > 0.6 * W ? "end" : "start" };
+    });
+  }
+
   function waterfall(x) {
     const tl = x.timeline || [];
     const marks = milestones(x);
     const end = Math.max(1, ...marks.map((m) => m[1]));
-    const W = 640, H = 110, L = 10, R = 10;
+    const W = 640, L = 10, R = 14, AXIS = 70;
     const pos = (v) => L + (v / end) * (W - L - R);
+    const groups = [];
+    for (const [name, at] of marks) {  // marks closer than 60px share one label
+      const last = groups[groups.length - 1];
+      if (last && pos(at) - pos(last.at) < 60) last.names.push(t(name));
+      else groups.push({ at, names: [t(name)] });
+    }
+    const labels = labelRows(groups, pos, W);
+    const H = AXIS + 14 + 12 * Math.max(1, ...labels.map((l) => l.row + 1));
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "waterfall", role: "img", "aria-label": t("waterfall") });
+    const step = tickStep(end);
+    for (let v = 0; v <= end + 1e-9; v += step) {  // the time axis
+      chart.append(svg("line", { x1: pos(v), x2: pos(v), y1: 14, y2: AXIS - 8, class: "grid" }),
+        svg("text", { x: pos(v), y: AXIS + 2, class: "axis", "text-anchor": v === 0 ? "start" : pos(v) > W - 30 ? "end" : "middle" }, ms(v)));
+    }
+    chart.append(svg("line", { x1: pos(0), x2: pos(end), y1: AXIS - 8, y2: AXIS - 8, class: "wf-axis" }));
     chart.append(svg("rect", { x: pos(0), y: 30, width: Math.max(1, pos(x.ttfb_ms || 0) - pos(0)), height: 14, class: "wf-wait" }, svg("title", {}, t("upstreamFirstByte"))));
     const info = stalls(tl);
     for (const [at, gap] of info.stalls) {
@@ -191,24 +224,42 @@ const Detail = (() => {
     for (const [at, label] of tl) {
       chart.append(svg("line", { x1: pos(at), x2: pos(at), y1: 32, y2: 42, class: "wf-event ev-" + label.replace(/[^a-z_]/g, "") }, svg("title", {}, `${ms(at)} ${label}`)));
     }
-    // Marks closer than 60px share one label, so simultaneous milestones stay legible.
-    const groups = [];
-    for (const [name, at] of marks) {
-      const last = groups[groups.length - 1];
-      if (last && pos(at) - pos(last.at) < 60) last.names.push(t(name));
-      else groups.push({ at, names: [t(name)] });
+    for (const { x: at, text, row, anchor } of labels) {
+      chart.append(svg("line", { x1: at, x2: at, y1: 20, y2: 56, class: "wf-mark" }));
+      chart.append(svg("text", { x: at, y: AXIS + 16 + row * 12, class: "axis wf-label", "text-anchor": anchor }, text));
     }
-    groups.forEach(({ at, names }, i) => {
-      chart.append(svg("line", { x1: pos(at), x2: pos(at), y1: 20, y2: 56, class: "wf-mark" }));
-      const anchor = pos(at) > 0.6 * W ? "end" : "start";
-      chart.append(svg("text", { x: pos(at), y: 70 + (i % 3) * 12, class: "axis", "text-anchor": anchor }, names.join(" · ")));
-    });
     const rate = x.output_tokens && x.ttft_ms !== null && x.duration_ms - x.ttft_ms >= 10 ? (1000 * x.output_tokens) / (x.duration_ms - x.ttft_ms) : null;
+    const backend = x.upstream_response || [];
     return el("div", {}, chart, facts([
       ...marks.map(([name, at]) => [name, ms(at)]),
       ["events", num(tl.length)], ["medianGap", ms(info.median)], ["maxGap", ms(info.maxGap)],
       ["stalls", num(info.stalls.length)], ["tokensPerSecond", rate === null ? null : rate.toFixed(1)],
-    ]), tl.length ? null : el("p", { class: "muted" }, t("noTimeline")));
+    ]), tl.length ? null : el("p", { class: "muted" }, t("noTimeline")),
+    backend.length
+      ? el("div", { class: "two-col stream-columns" },
+        el("div", {}, el("h4", {}, t("backendStream")), eventList(backend.map(([at, text]) => [1000 * at, t("backendChunk"), text.length, text]))),
+        el("div", {}, el("h4", {}, t("translatedEvents")), eventList(tl.map((e, i) => [e[0], e[1], e[2], (x.events || [])[i]]))))
+      : tl.length ? el("div", {}, el("h4", {}, t("streamEvents")), eventList(tl.map((e, i) => [e[0], e[1], e[2], (x.events || [])[i]]))) : null);
+  }
+
+  const MAX_EVENTS = 2000;
+
+  // rows: [offset ms, label, bytes, data]; each opens to show its data (built when opened).
+  function eventList(rows) {
+    const shown = rows.slice(0, MAX_EVENTS);
+    const list = el("ol", { class: "event-list" }, shown.map(([at, label, size, data]) => {
+      const item = el("details", { class: "event" }, el("summary", {}, el("span", { class: "event-time" }, ms(at)), " ",
+        el("code", {}, label), " ", el("span", { class: "muted small" }, UI.bytes(size))));
+      item.addEventListener("toggle", () => {
+        if (item.open && item.children.length === 1) item.append(data ? el("pre", { class: "json" }, pretty(data)) : el("p", { class: "muted small" }, t("noEventData")));
+      });
+      return el("li", {}, item);
+    }));
+    return rows.length > MAX_EVENTS ? el("div", {}, list, el("p", { class: "muted small" }, t("eventsCut", { n: num(MAX_EVENTS), total: num(rows.length) }))) : list;
+  }
+
+  function pretty(text) {
+    try { return JSON.stringify(JSON.parse(text), null, 2); } catch (_) { return text; }
   }
 
   return { render, ratio };

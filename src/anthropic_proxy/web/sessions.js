@@ -36,7 +36,7 @@
 
   function sessionRow(s) {
     const tr = el("tr", { tabindex: 0 },
-      el("td", { class: "session-title" }, s.title ? [el("span", {}, s.title), el("div", { class: "muted small" }, el("code", {}, s.session_id))] : el("code", {}, s.session_id)),
+      el("td", { class: "session-title" }, s.title ? [el("span", { title: s.session_id }, s.title), el("div", { class: "muted small" }, el("code", {}, s.session_id))] : el("code", {}, s.session_id)),
       el("td", {}, UI.when(s.last)), el("td", { class: "num" }, num(s.count)),
       el("td", { class: "num" }, num(s.agents)), el("td", { class: "num" }, `${tokens(s.input_tokens)} / ${tokens(s.output_tokens)}`),
       el("td", { class: "num" }, ratio(s.cache_hit_ratio)), el("td", { class: "num" }, usd(s.cost_usd)));

@@ -160,6 +160,31 @@ const UI = (() => {
     return el("button", { class: "small", type: "button", onclick: () => copy(getText()) }, I18N.t("copy"));
   }
 
+  // The page header, built once here for every page from <header class="top"></header>:
+  // the title (data-title names an I18N key; else the product name), the page links with the
+  // current one marked, the live badge where the page has one (data-live) and the toggles.
+  // Texts are English here; I18N.init translates them with the rest of the page.
+  function buildHeader() {
+    const top = $("header.top");
+    if (!top) return;
+    const page = document.body.dataset.page;
+    const titleKey = top.dataset.title;
+    const title = titleKey ? el("span", { "data-i18n": titleKey }, I18N.t(titleKey)) : "anthropic-proxy";
+    const link = (href, key, text, attrs) =>
+      el("a", { href, "data-i18n": key, "aria-current": page === key ? "page" : null, ...attrs }, text);
+    const outside = { target: "_blank", rel: "noopener" };
+    top.append(
+      el("h1", {}, el("span", { class: "logo", "aria-hidden": "true" }, "◆"), " ", title),
+      el("nav", { "aria-label": "pages" },
+        link("/monitor", "monitor", "Monitor"),
+        link("/config", "config", "Config"),
+        page === "analyze" ? null : link("/api/monitor/analyze", "report", "Report", { id: "analyze-link", ...outside }),
+        page === "analyze" ? null : link("/health", "health", "Health", outside)),
+      "live" in top.dataset ? el("span", { id: "live", class: "live off", role: "status", "data-i18n": "connecting" }, "connecting") : null,
+      el("button", { id: "lang-toggle", type: "button", class: "small", "aria-label": "language" }, "中文"),
+      el("button", { id: "theme-toggle", type: "button", class: "small", "data-i18n": "theme" }, "Theme"));
+  }
+
   function initTheme() {
     const saved = localStorage.getItem("theme");
     if (saved) document.documentElement.dataset.theme = saved;
@@ -201,6 +226,8 @@ const UI = (() => {
     if (!x.provider) return names.length ? I18N.t("allFailed", { failed: names.join(", ") }) : "";
     return names.length ? I18N.t("servedAfter", { provider: x.provider, failed: names.join(", ") }) : I18N.t("servedBy", { provider: x.provider });
   }
+
+  buildHeader(); // deferred scripts run in order: the page's own script finds the header built
 
   return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, when, datetime, locale, api, toast, download, copy, copyButton, initTheme, confirmDialog, attempts, servedBy };
 })();
