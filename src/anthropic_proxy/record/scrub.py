@@ -52,6 +52,8 @@ LITERALS = (
     b"PASSW", b"CREDENTIAL", b"://",
 )  # fmt: skip
 CASELESS = (b"bearer", b"basic")
+STR_LITERALS = tuple(literal.decode() for literal in LITERALS)
+STR_CASELESS = tuple(word.decode() for word in CASELESS)
 # Patterns whose groups are (prefix, quote, secret): only the secret is redacted.
 CONTEXTUAL = frozenset({"env_assignment", "bearer_token", "url_credentials"})
 
@@ -85,10 +87,9 @@ class Scrubber:
 
 def may_hold_secret(data: bytes) -> bool:
     """False only if no pattern can match anywhere in `data` (a superset of TRIGGER)."""
-    if any(literal in data for literal in LITERALS):
+    if any(map(data.__contains__, LITERALS)):  # map over a C method: no frame per literal
         return True
-    lower = data.lower()
-    return any(word in lower for word in CASELESS)
+    return any(map(data.lower().__contains__, CASELESS))
 
 
 def _may_hold_secret(value: Any) -> bool:
@@ -111,8 +112,10 @@ def _walk(value: Any) -> Any:
 
 
 def scrub_text(text: str) -> str:
-    if not TRIGGER.search(text):
-        return text
+    if not any(map(text.__contains__, STR_LITERALS)) and not any(
+        map(text.lower().__contains__, STR_CASELESS)
+    ):
+        return text  # the literal first look: the TRIGGER alternation is ~20x slower
     for name, pattern in PATTERNS.items():
         text = pattern.sub(_redact_assignment if name in CONTEXTUAL else _redactor(name), text)
     return text
