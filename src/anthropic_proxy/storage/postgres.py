@@ -280,14 +280,10 @@ class PostgresStore:
             conn.execute("TRUNCATE exchanges, exchange_payloads, nodes, blobs, exchange_rollup")
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
-        """Delete up to `batch` of the oldest finished exchanges over any limit, then their orphaned
-        blobs. Returns 0 at once when another instance is pruning (it holds the try-lock)."""
+        """Delete up to `batch` of the oldest finished exchanges over any limit (`sweep` frees
+        their parts). Returns 0 at once when another instance is pruning (it holds the lock)."""
         with self._writing() as conn, conn.transaction():
-            lock = conn.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema())) AS ok",
-                [PRUNE_LOCK],
-            ).fetchone()
-            if not lock or not lock["ok"]:
+            if not _try_prune_lock(conn):
                 return 0
             victims = self._victims(conn, max_records, max_age_s, max_bytes, batch)
             if victims:
@@ -299,11 +295,7 @@ class PostgresStore:
         Exclusive with writes (they hold the prune lock shared): a part a write is about to
         reference cannot be swept between its check and its commit."""
         with self._writing() as conn, conn.transaction():
-            lock = conn.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema())) AS ok",
-                [PRUNE_LOCK],
-            ).fetchone()
-            if not lock or not lock["ok"]:
+            if not _try_prune_lock(conn):
                 return 0
             conn.execute(PG_SWEEP[0])
             return conn.execute(PG_SWEEP[1]).rowcount
@@ -399,6 +391,14 @@ def _notify(cur: psycopg.Cursor[Row], channel: str, instance: str, ids: list[str
     for start in range(0, len(ids), NOTIFY_IDS):
         payload = orjson.dumps({"from": instance, "ids": ids[start : start + NOTIFY_IDS]})
         cur.execute("SELECT pg_notify(%s, %s)", [channel, payload.decode()])
+
+
+def _try_prune_lock(conn: psycopg.Connection[Row]) -> bool:
+    """The transaction-scoped prune lock, if no other instance holds it."""
+    lock = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtext(%s || current_schema())) AS ok", [PRUNE_LOCK]
+    ).fetchone()
+    return bool(lock and lock["ok"])
 
 
 def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
