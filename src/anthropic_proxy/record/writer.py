@@ -209,8 +209,7 @@ def consume(
                 report = Report(reader.position, len(entries), failed=len(entries))
             emit(report)
         elif stopping():
-            writer.idle(lambda: False)
-            return
+            return  # housekeeping waits for the next start: stopping must not outlast the store
         else:
             writer.idle(reader.behind)
             time.sleep(IDLE_WAIT_S)
