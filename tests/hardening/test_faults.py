@@ -275,14 +275,18 @@ async def test_client_disconnects_mid_stream(
 def sqlite_fault(proxy: RunningProxy, fault: str) -> None:
     """Break the real SQLite store the way a host does: the disk fills, the database turns
     read-only, or it is gone."""
-    writer: sqlite3.Connection = proxy.state.store.writer  # type: ignore[attr-defined]
-    if fault == "disk_full":
-        pages = writer.execute("PRAGMA page_count").fetchone()[0]
-        writer.execute(f"PRAGMA max_page_count = {pages}")
-    elif fault == "read_only":
-        writer.execute("PRAGMA query_only = 1")
-    else:
-        writer.close()
+    store = proxy.state.store
+    writer: sqlite3.Connection = store.writer  # type: ignore[attr-defined]
+    # Between two of the recorder's statements: a connection closed under a running statement
+    # crashes the process, which is not a fault a host inflicts.
+    with store._lock:  # type: ignore[attr-defined]
+        if fault == "disk_full":
+            pages = writer.execute("PRAGMA page_count").fetchone()[0]
+            writer.execute(f"PRAGMA max_page_count = {pages}")
+        elif fault == "read_only":
+            writer.execute("PRAGMA query_only = 1")
+        else:
+            writer.close()
 
 
 def sqlite_heal(proxy: RunningProxy, fault: str) -> None:

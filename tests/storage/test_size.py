@@ -20,7 +20,7 @@ from typing import Any
 import anthropic
 
 from anthropic_proxy.monitor import queries
-from tests.conftest import API_KEY, StartProxy
+from tests.conftest import API_KEY, StartProxy, journal_bytes
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block, usage
 
 SESSIONS, TURNS = 5, 60
@@ -78,10 +78,12 @@ def allocated(directory: Path) -> int:
 
 
 async def idle_size(directory: Path) -> int:
-    """The data dir once the recorder has folded the WAL back (it does so when idle)."""
+    """The data dir once the recorder is idle: its last report has freed the journal and it
+    has folded the WAL back."""
     for _ in range(500):  # bounded: 10 s
         wal = directory / "exchanges.db-wal"
-        if not wal.exists() or wal.stat().st_size == 0:
+        folded = not wal.exists() or wal.stat().st_size == 0
+        if folded and journal_bytes(directory) == 0:
             return allocated(directory)
         await asyncio.sleep(0.02)
     raise AssertionError("the WAL was not checkpointed while idle")

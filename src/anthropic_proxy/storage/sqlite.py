@@ -68,6 +68,10 @@ class SQLiteStore:
         self.path = path
         self._local = threading.local()
         self._writer: sqlite3.Connection | None = None
+        # The writer connection is used by the recorder and, for small writes (budget alerts,
+        # cluster state, sizes), by the API's threads: one at a time, as SQLite requires of a
+        # connection shared between threads.
+        self._lock = threading.RLock()
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,13 +116,14 @@ class SQLiteStore:
         return conn
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        with self._lock:  # not under a statement another thread is running
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     def mark_interrupted(self) -> int:
         conn = self.writer
-        with _transaction(conn):
+        with self._lock, _transaction(conn):
             pending = [
                 dict(r)
                 for r in conn.execute(
@@ -139,7 +144,7 @@ class SQLiteStore:
         self, rows: Sequence[Row], blobs: dict[str, bytes], nodes: Sequence[Node] = ()
     ) -> None:
         conn = self.writer
-        with _transaction(conn):
+        with self._lock, _transaction(conn):
             conn.executemany(
                 "INSERT OR IGNORE INTO blobs (hash, data, raw_bytes) VALUES (?, ?, ?)",
                 ((h, compress(raw), len(raw)) for h, raw in blobs.items()),
@@ -169,7 +174,8 @@ class SQLiteStore:
         for start in range(0, len(hashes), 500):
             part = hashes[start : start + 500]
             sql = f"SELECT hash FROM blobs WHERE hash IN ({', '.join('?' * len(part))})"
-            found.update(r[0] for r in self.writer.execute(sql, part))
+            with self._lock:
+                found.update(r[0] for r in self.writer.execute(sql, part))
         return found
 
     def blob(self, ref: str) -> bytes | None:
@@ -186,29 +192,36 @@ class SQLiteStore:
         return [dict(r) for r in self.reader.execute(sql, params)]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self.writer.execute(sql, params).rowcount
+        with self._lock:
+            return self.writer.execute(sql, params).rowcount
 
     def clear(self) -> None:
-        self.writer.executescript(
-            "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM nodes; "
-            "DELETE FROM blobs; DELETE FROM exchange_rollup; COMMIT;"
-        )
+        with self._lock:
+            self.writer.executescript(
+                "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM nodes; "
+                "DELETE FROM blobs; DELETE FROM exchange_rollup; COMMIT;"
+            )
 
     def size_bytes(self) -> int:
-        pages = self.writer.execute("PRAGMA page_count").fetchone()[0]
-        free = self.writer.execute("PRAGMA freelist_count").fetchone()[0]
-        size: int = self.writer.execute("PRAGMA page_size").fetchone()[0] * (pages - free)
+        with self._lock:
+            pages = self.writer.execute("PRAGMA page_count").fetchone()[0]
+            free = self.writer.execute("PRAGMA freelist_count").fetchone()[0]
+            size: int = self.writer.execute("PRAGMA page_size").fetchone()[0] * (pages - free)
         return size
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
         """Delete up to `batch` of the oldest finished exchanges over any limit. Called
         repeatedly by the recorder so no call stalls it; `sweep` then frees their parts."""
+        with self._lock:  # the victims are chosen and deleted without another thread between
+            return self._prune(max_records, max_age_s, max_bytes, batch)
+
+    def _prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int) -> int:
         victims = self._victims(max_records, max_age_s, max_bytes, batch)
         if not victims:
             return 0
         marks = ", ".join("?" * len(victims))
         conn = self.writer
-        with _transaction(conn):
+        with self._lock, _transaction(conn):
             changes = rollup.Changes()
             changes.add(self._stored(conn, victims), -1)
             conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
@@ -220,14 +233,14 @@ class SQLiteStore:
     def sweep(self) -> int:
         """Delete the nodes and parts no exchange uses any more; returns how many parts."""
         conn = self.writer
-        with _transaction(conn):
+        with self._lock, _transaction(conn):
             conn.execute(SWEEP[0])
             return conn.execute(SWEEP[1]).rowcount
 
     def index_text(self, limit: int) -> int:
         """Add up to `limit` queued rows to the text search index; returns how many."""
         conn = self.writer
-        with _transaction(conn):
+        with self._lock, _transaction(conn):
             n: int = conn.execute(INDEX_QUEUED, (limit,)).rowcount
             conn.execute(
                 "DELETE FROM search_queue WHERE row IN "
@@ -239,7 +252,8 @@ class SQLiteStore:
     def checkpoint(self) -> None:
         """Idle: fold the WAL into the database and truncate it (it otherwise keeps its
         high-water size on disk)."""
-        self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._lock:
+            self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _victims(self, max_records: int, max_age_s: int, max_bytes: int, batch: int) -> list[str]:
         conn = self.writer
