@@ -1,6 +1,7 @@
 """Command line: `anthropic-proxy [serve] [options]`, `anthropic-proxy settings`, and the usage
 commands `report` and `statusline` (`usage.commands`). The server's modules load only for `serve`,
-so the status line Claude Code runs on every prompt starts fast.
+and nothing at the top of this module beyond `sys`: the status line Claude Code runs on every
+prompt takes its own short path (`usage.quickline`) and starts fast.
 
 A mistake at start-up (a bad value, a busy port, a missing driver) is one line on stderr and a
 non-zero exit, never a traceback.
@@ -8,21 +9,18 @@ non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import errno
-import signal
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import orjson
-
 from anthropic_proxy import __version__
-from anthropic_proxy.settings import Settings, add_arguments, environment_only, load, markdown_table
 
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
     from aiohttp import web
+
+    from anthropic_proxy.settings import Settings
 
 SWITCH_INTERVAL_S = 0.001
 COMMANDS = {
@@ -46,6 +44,10 @@ class StartupError(Exception):
 
 
 def parser(command: str = "serve") -> argparse.ArgumentParser:
+    import argparse
+
+    from anthropic_proxy.settings import add_arguments, environment_only
+
     commands = "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(
         prog="anthropic-proxy" if command == "serve" else f"anthropic-proxy {command}",
@@ -74,10 +76,18 @@ def split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     command, rest = split_command(sys.argv[1:] if argv is None else argv)
+    if command == "statusline":
+        from anthropic_proxy.usage import quickline
+
+        return quickline.main(rest, _full_statusline)
     if command in USAGE_COMMANDS:
         from anthropic_proxy.usage import commands
 
         return commands.main([command, *rest])
+    import orjson
+
+    from anthropic_proxy.settings import load, markdown_table
+
     args = vars(parser(command).parse_args(rest))
     if args.pop("table", False):
         print(markdown_table())
@@ -103,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         return _fail(str(exc), status=1)
     return 0
+
+
+def _full_statusline(argv: Sequence[str], raw: bytes | None) -> int:
+    from anthropic_proxy.usage import commands
+
+    return commands.statusline_command(argv, raw)
 
 
 def _fail(message: str, status: int = 2) -> int:
@@ -148,6 +164,7 @@ def missing_driver(settings: Settings) -> str | None:
 
 def _install_uvloop() -> None:
     import asyncio
+    import contextlib
 
     with contextlib.suppress(ImportError):
         import uvloop
@@ -160,6 +177,7 @@ async def serve(settings: Settings) -> None:
     # loop: a short switch interval bounds how long a request waits for them after each syscall
     # (the 5 ms default shows in p50).
     import asyncio
+    import signal
 
     from anthropic_proxy.app import create_app
     from anthropic_proxy.banner import goodbye, welcome
@@ -187,6 +205,8 @@ async def serve(settings: Settings) -> None:
 
 
 async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+    import errno
+
     from aiohttp import web
 
     site = web.TCPSite(runner, settings.host, settings.port, backlog=2048)

@@ -1,7 +1,7 @@
 """Process settings: one declarative table, read once, passed down.
 
 Precedence: CLI flag > environment > `.env` file > default. This is the only module that reads
-the environment. Live-editable settings (mode, model mapping) live in `config.store` instead.
+the environment (with `locate`, which finds the store the same way for the status line). Live-editable settings (mode, model mapping) live in `config.store` instead.
 (~420 lines, most of them the declaration of each setting: the table is the point.)
 """
 
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from platformdirs import user_data_dir
+
+from anthropic_proxy.locate import read_env_file
 
 MODES: Final = ("anthropic", "openrouter")
 """Pass-through to Anthropic, or translation to an OpenAI-compatible backend."""
@@ -305,18 +307,6 @@ OPTIONS: tuple[Option, ...] = tuple(
     replace(f.metadata["option"], name=f.name) for f in fields(Settings)
 )
 """The settings table, in declaration order: flags, --help, the README table, `load`."""
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """A minimal `.env` reader: KEY=VALUE lines, optional quotes, # comments."""
-    if not path.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            values[key.removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

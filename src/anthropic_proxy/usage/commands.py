@@ -108,7 +108,9 @@ def _day(text: str | None, tz: Any, end: bool) -> float | None:
     return (at if at.tzinfo else at.replace(tzinfo=tz)).timestamp()
 
 
-def statusline_command(argv: Sequence[str]) -> int:
+def statusline_command(argv: Sequence[str], raw: bytes | None = None) -> int:
+    """The full command: `quickline` hands it every call it does not answer itself, with the
+    stdin it already read (`raw`; None: not read yet)."""
     p = argparse.ArgumentParser(
         prog="anthropic-proxy statusline",
         description="One status line for Claude Code's statusLine setting; reads its JSON on stdin.",
@@ -116,7 +118,8 @@ def statusline_command(argv: Sequence[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     _store_arguments(p)
     args = vars(p.parse_args(argv))
-    raw = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
+    if raw is None:
+        raw = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
     try:
         given = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:

@@ -3,25 +3,31 @@
 `$0.42 session · $3.10 today · 5h 42% ↺2h13m · cache 91% · ctx 64k/200k 32%`
 
 Every figure is one indexed query (session: `exchanges_session_started`; today: `exchanges_started`;
-quota: the partial index on readings), so the line stays fast on a large store.
+quota: the partial index on readings), so the line stays fast on a large store. Imports are the
+standard library's lightest: Claude Code runs the command on every prompt (see `quickline`).
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-import orjson
 
-from anthropic_proxy.storage import Store
+class Reads(Protocol):
+    """What the figures need of a store: `Store.fetch`, or `quickline`'s read-only connection."""
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
 
 DEFAULT_WINDOW = 200_000
 LONG_WINDOW = 1_000_000
 SEP = " · "
 
 
-def facts(store: Store, given: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+def facts(store: Reads, given: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """The figures behind the line (also what `statusline --json` prints)."""
     now = time.time() if now is None else now
     session = str(given.get("session_id") or "")
@@ -51,7 +57,7 @@ def facts(store: Store, given: dict[str, Any], now: float | None = None) -> dict
     return out
 
 
-def _context(store: Store, session: str, given: dict[str, Any]) -> dict[str, Any]:
+def _context(store: Reads, session: str, given: dict[str, Any]) -> dict[str, Any]:
     """Tokens the session's main conversation last sent, against its context window."""
     rows = store.fetch(
         "SELECT COALESCE(input_tokens, 0) + COALESCE(cache_read_tokens, 0) "
@@ -70,14 +76,14 @@ def _context(store: Store, session: str, given: dict[str, Any]) -> dict[str, Any
     return {"context_tokens": int(main[0]["used"]), "context_window": size}
 
 
-def _quota(store: Store, now: float) -> dict[str, Any] | None:
+def _quota(store: Reads, now: float) -> dict[str, Any] | None:
     rows = store.fetch(
         "SELECT ratelimit, started_at FROM exchanges WHERE ratelimit IS NOT NULL "
         "ORDER BY started_at DESC LIMIT 1"
     )
     if not rows:
         return None
-    headers = orjson.loads(rows[0]["ratelimit"])
+    headers = json.loads(rows[0]["ratelimit"])
     for window in ("5h", "7d"):
         raw = headers.get(f"unified-{window}-utilization")
         if raw is not None:
