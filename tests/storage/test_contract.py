@@ -144,6 +144,37 @@ def test_prune_by_count_and_age_drops_orphan_blobs(store: Store) -> None:
     assert left == {"ex_pending", *(f"ex_{i:02}" for i in range(25, 30))}
 
 
+def anatomy_ids(store: Store) -> set[str]:
+    return {r["id"] for r in store.fetch("SELECT id FROM exchange_anatomy")}
+
+
+def add_anatomy(store: Store, ids: list[str]) -> None:
+    """Context-anatomy vectors, as the monitor keeps them once it has computed them."""
+    for i in ids:
+        store.execute(
+            "INSERT INTO exchange_anatomy (id, started_at, vector, input_cost_usd) "
+            "VALUES (?, ?, ?, ?)",
+            [i, NOW, '{"system": 100, "user_text": 50}', 0.001],
+        )
+
+
+def test_prune_sweep_and_clear_take_the_anatomy_rows_along(store: Store) -> None:
+    ids = [f"ex_{i:02}" for i in range(12)]
+    store.write([final(i, started_at=NOW + 10 * n) for n, i in enumerate(ids)], {})
+    add_anatomy(store, ids)
+    while store.prune(max_records=5, max_age_s=0, max_bytes=0, batch=3):
+        pass
+    assert anatomy_ids(store) == set(ids[7:])
+    # One a reader computed while its exchange was being pruned: the sweep drops it.
+    add_anatomy(store, ["ex_gone"])
+    store.sweep()
+    assert anatomy_ids(store) == set(ids[7:])
+    store.prune(max_records=0, max_age_s=int(time.time() - (NOW + 85)), max_bytes=0)
+    assert anatomy_ids(store) == set(ids[9:])
+    store.clear()
+    assert anatomy_ids(store) == set()
+
+
 def test_sweep_keeps_every_chain_a_kept_exchange_reaches(store: Store) -> None:
     """Conversations share their first messages; pruning the early turns must keep the
     messages the later turns still reach through their chain, and drop the rest."""

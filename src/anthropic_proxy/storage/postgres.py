@@ -33,7 +33,14 @@ from psycopg_pool import ConnectionPool
 from anthropic_proxy.storage import Node, Row, rollup
 from anthropic_proxy.storage.bodies import compress, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, POSTGRESQL, ddl
-from anthropic_proxy.storage.sqlite import COLUMNS, PAYLOAD_COLUMNS, SWEEP, payload_values, upsert
+from anthropic_proxy.storage.sqlite import (
+    ANATOMY_ORPHANS,
+    COLUMNS,
+    PAYLOAD_COLUMNS,
+    SWEEP,
+    payload_values,
+    upsert,
+)
 
 NOTIFY_IDS = 100  # ids per notification: payloads must stay under PostgreSQL's 8000 bytes
 TYPES = ((re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
@@ -277,7 +284,9 @@ class PostgresStore:
 
     def clear(self) -> None:
         with self._writing() as conn:
-            conn.execute("TRUNCATE exchanges, exchange_payloads, nodes, blobs, exchange_rollup")
+            conn.execute(
+                "TRUNCATE exchanges, exchange_payloads, nodes, blobs, exchange_rollup, exchange_anatomy"
+            )
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
         """Delete up to `batch` of the oldest finished exchanges over any limit (`sweep` frees
@@ -298,6 +307,7 @@ class PostgresStore:
             if not _try_prune_lock(conn):
                 return 0
             conn.execute(PG_SWEEP[0])
+            conn.execute(ANATOMY_ORPHANS)
             return conn.execute(PG_SWEEP[1]).rowcount
 
     def index_text(self, limit: int) -> int:
@@ -406,6 +416,7 @@ def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
     changes.add(conn.execute(OLD_ROWS, [victims]).fetchall(), -1)
     conn.execute("DELETE FROM exchanges WHERE id = ANY(%s)", [victims])
     conn.execute("DELETE FROM exchange_payloads WHERE id = ANY(%s)", [victims])
+    conn.execute("DELETE FROM exchange_anatomy WHERE id = ANY(%s)", [victims])
     if params := changes.params():
         conn.cursor().executemany(ROLLUP_UPSERT, params)
     conn.execute(rollup.DROP_EMPTY)

@@ -59,6 +59,12 @@ SWEEP = (
     "WHERE p.body_refs IS NOT NULL) AND hash NOT IN "
     "(SELECT request_ref FROM exchanges WHERE request_ref IS NOT NULL)",
 )
+# Context-anatomy vectors (031) of exchanges gone: pruning deletes its victims' own, the sweep
+# any that a reader computed while their exchange was being pruned.
+ANATOMY_ORPHANS = (
+    "DELETE FROM exchange_anatomy WHERE NOT EXISTS "
+    "(SELECT 1 FROM exchanges WHERE exchanges.id = exchange_anatomy.id)"
+)
 
 
 class SQLiteStore:
@@ -199,7 +205,8 @@ class SQLiteStore:
         with self._lock:
             self.writer.executescript(
                 "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM nodes; "
-                "DELETE FROM blobs; DELETE FROM exchange_rollup; COMMIT;"
+                "DELETE FROM blobs; DELETE FROM exchange_rollup; DELETE FROM exchange_anatomy; "
+                "COMMIT;"
             )
 
     def size_bytes(self) -> int:
@@ -226,6 +233,7 @@ class SQLiteStore:
             changes.add(self._stored(conn, victims), -1)
             conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
             conn.execute(f"DELETE FROM exchange_payloads WHERE id IN ({marks})", victims)
+            conn.execute(f"DELETE FROM exchange_anatomy WHERE id IN ({marks})", victims)
             conn.executemany(ROLLUP_UPSERT, changes.params())
             conn.execute(rollup.DROP_EMPTY)
         return len(victims)
@@ -235,6 +243,7 @@ class SQLiteStore:
         conn = self.writer
         with self._lock, _transaction(conn):
             conn.execute(SWEEP[0])
+            conn.execute(ANATOMY_ORPHANS)
             return conn.execute(SWEEP[1]).rowcount
 
     def index_text(self, limit: int) -> int:
