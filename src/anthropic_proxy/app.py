@@ -7,7 +7,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -20,7 +19,7 @@ from anthropic_proxy.backend.catalog import ModelCatalog
 from anthropic_proxy.backend.client import TranslationContext
 from anthropic_proxy.config.api import ConfigApi
 from anthropic_proxy.config.routing_api import RoutingApi
-from anthropic_proxy.config.store import ConfigStore
+from anthropic_proxy.config.store import ConfigStore, RuntimeConfig
 from anthropic_proxy.errors import BadRequest, NotFound, ProxyError, TooLarge, error_response
 from anthropic_proxy.framework import body_error
 from anthropic_proxy.monitor import api as monitor_api
@@ -157,12 +156,12 @@ def _warm_model_list(config: ConfigStore, catalog: ModelCatalog) -> Callable[[],
     """The backend's model list (output limits) loads at start-up and whenever translation is
     switched on, so the first translated request is already clamped."""
 
-    def warm(current: dict[str, Any]) -> None:
-        if current.get("proxyMode") == "openrouter":
+    def warm(runtime: RuntimeConfig) -> None:
+        if runtime.mode == "openrouter":
             with contextlib.suppress(RuntimeError):  # a change applied outside the event loop
-                catalog.warm(config.base_url)
+                catalog.warm(runtime.backend.base_url)
 
-    warm(config.current())
+    warm(config.runtime)
     return config.subscribe(warm)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from anthropic_proxy.backend import client
 from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo, model_info
+from anthropic_proxy.config.runtime import Attribution
 from anthropic_proxy.monitor.queries import detail
 from tests.conftest import RunningProxy, StartProxy
 from tests.fakes import openai_upstream
@@ -254,7 +255,7 @@ async def test_web_search_stream_grammar(
 
 class _Store:
     base_url = ""
-    attribution: ClassVar = {"httpReferer": "http://x", "title": "t"}
+    attribution: ClassVar = Attribution(http_referer="http://x", title="t")
 
     def backend_key(self, url: str) -> str:
         return "k"

@@ -23,6 +23,7 @@ from typing import Final
 import aiohttp
 import orjson
 
+from anthropic_proxy.config.runtime import Attribution
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.tasks import spawn
 from anthropic_proxy.wire import JSON, obj
@@ -58,11 +59,11 @@ def model_info(entry: JSON) -> ModelInfo:
 
 
 async def get_json(
-    session: aiohttp.ClientSession, url: str, key: str, attribution: dict[str, str]
+    session: aiohttp.ClientSession, url: str, key: str, attribution: Attribution
 ) -> tuple[int, JSON]:
     """GET `url` with the backend key and attribution headers; status 0 when unreachable."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    headers |= {"HTTP-Referer": attribution["httpReferer"], "X-Title": attribution["title"]}
+    headers |= {"HTTP-Referer": attribution.http_referer, "X-Title": attribution.title}
     try:
         async with session.get(url, headers=headers, timeout=PROBE_TIMEOUT) as response:
             raw = await response.read()

@@ -18,6 +18,7 @@ import orjson
 
 from anthropic_proxy import __version__
 from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo
+from anthropic_proxy.config.runtime import Attribution
 from anthropic_proxy.config.store import ConfigStore
 from anthropic_proxy.errors import (
     BadRequest,
@@ -193,16 +194,14 @@ def client_key(headers: Mapping[str, str]) -> str:
     return ""
 
 
-def upstream_headers(
-    key: str, attribution: dict[str, str], session_id: str | None
-) -> dict[str, str]:
+def upstream_headers(key: str, attribution: Attribution, session_id: str | None) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": f"anthropic-proxy/{__version__}",
-        "HTTP-Referer": attribution["httpReferer"],
-        "X-Title": attribution["title"],
-        "X-OpenRouter-Title": attribution["title"],
+        "HTTP-Referer": attribution.http_referer,
+        "X-Title": attribution.title,
+        "X-OpenRouter-Title": attribution.title,
     }
     if key:
         headers["Authorization"] = f"Bearer {key}"

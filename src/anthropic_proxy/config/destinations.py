@@ -17,8 +17,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from anthropic_proxy.config import runtime
+from anthropic_proxy.config.runtime import RuntimeConfig
+
 FIELDS: Final = ("openrouter.baseUrl", "providers")
-"""Editable config fields (dotted paths) that decide where traffic goes. `providers` as a whole:
+"""Editable config fields (`runtime.FIELDS` names) that decide where traffic goes. `providers` as a whole:
 a provider's base URL, and also its key variables and extra headers (which secret goes where)."""
 OPERATOR: Final = web.RequestKey("operator", bool)
 """Request key the guard sets on a request that carried the operator's access token."""
@@ -39,27 +42,16 @@ def editable_over_http(auth_token: str) -> bool:
     return bool(auth_token)
 
 
-def changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def changed(before: RuntimeConfig, after: RuntimeConfig) -> list[str]:
     """The destination fields whose value differs between two configs."""
-    return [name for name in FIELDS if _get(before, name) != _get(after, name)]
+    return [name for name in FIELDS if runtime.get(before, name) != runtime.get(after, name)]
 
 
-def keep(current: dict[str, Any], target: dict[str, Any]) -> None:
-    """Copy `current`'s destinations into `target` (a reset that may not move traffic)."""
+def keep(current: RuntimeConfig, target: RuntimeConfig) -> RuntimeConfig:
+    """`target` with `current`'s destinations (a reset that may not move traffic)."""
     for name in FIELDS:
-        *path, key = name.split(".")
-        _section(target, path)[key] = _get(current, name)
-
-
-def _get(data: dict[str, Any], name: str) -> Any:
-    *path, key = name.split(".")
-    return _section(data, path).get(key)
-
-
-def _section(data: dict[str, Any], path: list[str]) -> dict[str, Any]:
-    for part in path:
-        data = data[part]
-    return data
+        target = runtime.with_value(target, name, runtime.get(current, name))
+    return target
 
 
 def describe(auth_token: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The live-editable runtime config, in the seed's JSON shape, persisted to `config.json`.
+"""The live-editable runtime config (`config/runtime.py`), persisted to `config.json` in the
+seed's JSON shape.
 
 Editable: `proxyMode`, `openrouter.{baseUrl, defaultModel, modelMapping, modelRules}`,
 `headers.{httpReferer, title}`. `server`, `monitoring` and `anthropic` are shown, read-only: they
@@ -15,7 +16,7 @@ another backend with the key, the operator sets `OPENROUTER_BASE_URL`.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -27,15 +28,16 @@ from urllib.parse import urlsplit
 import orjson
 
 from anthropic_proxy.config import destinations
+from anthropic_proxy.config.runtime import EDITABLE, Attribution, Backend, RuntimeConfig
 from anthropic_proxy.config.validate import ConfigError, validate
 from anthropic_proxy.routing import load, preset
 from anthropic_proxy.routing.model import Provider, Routing
 from anthropic_proxy.settings import DEFAULT_UPSTREAM, Settings
-from anthropic_proxy.translate.models import ModelMapping, ModelRule
+from anthropic_proxy.translate.models import ModelMapping
 from anthropic_proxy.wire import JSON
 
 log = logging.getLogger("anthropic_proxy.config")
-Listener = Callable[[JSON], None]
+Listener = Callable[[RuntimeConfig], None]
 DEFAULT_BASE_URL: Final = "https://openrouter.ai/api"
 SEED_MAPPING: Final = MappingProxyType(
     {
@@ -44,10 +46,9 @@ SEED_MAPPING: Final = MappingProxyType(
         "haiku": "anthropic/claude-haiku-4.5",
     }
 )
-EDITABLE: Final = ("proxyMode", "openrouter", "headers", "providers", "routes")
 _DEFAULT_PORTS: Final = MappingProxyType({"http": 80, "https": 443})
 
-__all__ = ["ConfigError", "ConfigStore", "DestinationLocked"]
+__all__ = ["EDITABLE", "ConfigError", "ConfigStore", "DestinationLocked", "RuntimeConfig"]
 
 
 class DestinationLocked(ConfigError):
@@ -65,25 +66,27 @@ class ConfigStore:
         self.upstreams = upstreams
         """The seed's Anthropic upstreams (`--upstream URL1,URL2`), set at start."""
         self._listeners: list[Listener] = []
-        self._data = self._load()
+        self._config = self._load()
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        """The current config (a frozen value: changes replace it)."""
+        return self._config
 
     @property
     def mode(self) -> str:
-        return str(self._data["proxyMode"])
+        return self._config.mode
 
     @property
     def base_url(self) -> str:
-        return str(self._data["openrouter"]["baseUrl"]).rstrip("/")
+        return self._config.backend.base_url
 
     @property
-    def attribution(self) -> dict[str, str]:
-        headers = self._data["headers"]
-        return {"httpReferer": str(headers["httpReferer"]), "title": str(headers["title"])}
+    def attribution(self) -> Attribution:
+        return self._config.attribution
 
     def mapping(self) -> ModelMapping:
-        router = self._data["openrouter"]
-        rules = tuple(ModelRule(r["pattern"], r["model"]) for r in router.get("modelRules", []))
-        return ModelMapping(dict(router["modelMapping"]), rules, str(router["defaultModel"]))
+        return self._config.backend.mapping
 
     def seed_providers(self) -> dict[str, Provider]:
         return preset.seed_providers(self.upstreams, self.base_url)
@@ -91,9 +94,7 @@ class ConfigStore:
     def routing(self) -> Routing:
         """The effective routing: configured routes over seed + configured providers, or the
         seed's `proxyMode` as a preset."""
-        configured = load.parse(
-            self._data["providers"], self._data["routes"], self.seed_providers()
-        )
+        configured = _parse_routing(self._config, self.seed_providers())
         return preset.build(self.mode, self.upstreams, self.base_url, configured)
 
     def backend_key(self, url: str) -> str:
@@ -104,7 +105,7 @@ class ConfigStore:
 
     def current(self) -> JSON:
         """The whole config as the API shows it: editable values plus read-only facts."""
-        data = copy.deepcopy(self._data)
+        data = self._config.to_json()
         key_sent = bool(self.backend_key(self.base_url + "/v1/chat/completions"))
         data["openrouter"]["apiKeyConfigured"] = bool(self.settings.openrouter_api_key)
         data["openrouter"]["apiKeySentToBaseUrl"] = key_sent
@@ -116,13 +117,11 @@ class ConfigStore:
         `redirect_allowed` is `destinations.redirect_allowed(request)` for an HTTP request: without
         it a patch that moves a base URL is refused (DestinationLocked) and nothing changes.
         """
-        merged = validate(patch, self._data, self._read_only())
-        moved = destinations.changed(self._data, merged)
+        merged = validate(patch, self._config, self._read_only())
+        moved = destinations.changed(self._config, merged)
         if moved and not redirect_allowed:
             raise DestinationLocked({name: destinations.HOW_TO_CHANGE for name in moved})
-        _check_routing(
-            merged, preset.seed_providers(self.upstreams, merged["openrouter"]["baseUrl"])
-        )
+        _check_routing(merged, preset.seed_providers(self.upstreams, merged.backend.base_url))
         self._replace(merged, persist=True)
         return self.current()
 
@@ -130,7 +129,7 @@ class ConfigStore:
         """Back to the start-up defaults; base URLs stay unless the operator asked."""
         defaults = self._defaults()
         if not redirect_allowed:
-            destinations.keep(self._data, defaults)
+            defaults = destinations.keep(self._config, defaults)
         self._replace(defaults, persist=True)
         return self.current()
 
@@ -143,44 +142,44 @@ class ConfigStore:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def _replace(self, data: JSON, persist: bool) -> None:
-        changed = data != self._data
-        self._data = data
+    def _replace(self, config: RuntimeConfig, persist: bool) -> None:
+        changed = config != self._config
+        self._config = config
         if persist:
-            _write_atomic(self.path, {k: data[k] for k in EDITABLE})
+            _write_atomic(self.path, config.to_json())
         if changed:
-            snapshot = self.current()
             for listener in list(self._listeners):
-                listener(snapshot)
+                listener(config)
 
-    def _defaults(self) -> JSON:
+    def _defaults(self) -> RuntimeConfig:
         s = self.settings
-        default_model = s.openrouter_default_model or SEED_MAPPING["sonnet"]
-        return {
-            "proxyMode": s.mode or "anthropic",
-            "openrouter": {
-                "baseUrl": (s.openrouter_base_url or DEFAULT_BASE_URL).rstrip("/"),
-                "defaultModel": default_model,
-                "modelMapping": dict(SEED_MAPPING),
-                "modelRules": [],
-            },
-            "headers": {"httpReferer": s.http_referer, "title": s.x_title},
-            "providers": [],
-            "routes": [],
-        }
+        return RuntimeConfig(
+            mode=s.mode or "anthropic",
+            backend=Backend(
+                base_url=(s.openrouter_base_url or DEFAULT_BASE_URL).rstrip("/"),
+                default_model=s.openrouter_default_model or SEED_MAPPING["sonnet"],
+                model_mapping=SEED_MAPPING,
+            ),
+            attribution=Attribution(http_referer=s.http_referer, title=s.x_title),
+        )
 
-    def _load(self) -> JSON:
-        data = self._defaults()
+    def _load(self) -> RuntimeConfig:
+        """The defaults, then `config.json`, then the operator's environment where it is set."""
+        config = self._defaults()
         stored = _read(self.path)
         if stored:
-            data = _lenient_merge(data, stored, self._read_only(), self.upstreams)
+            config = _lenient_merge(config, stored, self._read_only(), self.upstreams)
         s = self.settings
-        overrides = {"proxyMode": s.mode, "baseUrl": s.openrouter_base_url.rstrip("/")}
-        data["proxyMode"] = overrides["proxyMode"] or data["proxyMode"]
-        data["openrouter"]["baseUrl"] = overrides["baseUrl"] or data["openrouter"]["baseUrl"]
-        if s.openrouter_default_model:
-            data["openrouter"]["defaultModel"] = s.openrouter_default_model
-        return data
+        backend = config.backend
+        return dataclasses.replace(
+            config,
+            mode=s.mode or config.mode,
+            backend=dataclasses.replace(
+                backend,
+                base_url=s.openrouter_base_url.rstrip("/") or backend.base_url,
+                default_model=s.openrouter_default_model or backend.default_model,
+            ),
+        )
 
     def _read_only(self) -> JSON:
         s = self.settings
@@ -200,29 +199,35 @@ class ConfigStore:
         }
 
 
-def _lenient_merge(data: JSON, stored: JSON, read_only: JSON, upstreams: tuple[str, ...]) -> JSON:
+def _lenient_merge(
+    config: RuntimeConfig, stored: JSON, read_only: JSON, upstreams: tuple[str, ...]
+) -> RuntimeConfig:
     """A seed file may hold an apiKey or stale fields: keep what validates, drop the rest."""
     stored = {k: v for k, v in stored.items() if k in EDITABLE}
     router = stored.get("openrouter")
     if isinstance(router, dict):
         stored["openrouter"] = {k: v for k, v in router.items() if k != "apiKey"}
     try:
-        merged = validate(stored, data, read_only)
+        merged = validate(stored, config, read_only)
     except ConfigError as error:
         log.warning("config.json: ignoring invalid fields: %s", error)
         bad = {field.split(".")[0] for field in error.fields}
-        merged = validate({k: v for k, v in stored.items() if k not in bad}, data, read_only)
+        merged = validate({k: v for k, v in stored.items() if k not in bad}, config, read_only)
     try:
-        _check_routing(merged, preset.seed_providers(upstreams, merged["openrouter"]["baseUrl"]))
+        _check_routing(merged, preset.seed_providers(upstreams, merged.backend.base_url))
     except ConfigError as error:
         log.error("config.json: providers and routes ignored (%s); serving the preset", error)
-        merged["providers"], merged["routes"] = [], []
+        merged = dataclasses.replace(merged, providers=(), routes=())
     return merged
 
 
-def _check_routing(data: JSON, known: dict[str, Provider]) -> None:
+def _parse_routing(config: RuntimeConfig, known: dict[str, Provider]) -> Routing:
+    return load.parse(list(config.providers), list(config.routes), known)
+
+
+def _check_routing(config: RuntimeConfig, known: dict[str, Provider]) -> None:
     try:
-        load.parse(data["providers"], data["routes"], known)
+        _parse_routing(config, known)
     except load.RoutingError as error:
         raise ConfigError(error.fields) from error
 

@@ -1,4 +1,8 @@
-"""Validation of config patches: one checker per editable field, errors reported per field."""
+"""Validation of config patches: one checker per editable field, errors reported per field.
+
+A patch is JSON in the seed's camelCase shape (`config/runtime.py` names the fields); `validate`
+merges it into the current `RuntimeConfig` and returns the new one.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from anthropic_proxy.config import runtime
+from anthropic_proxy.config.runtime import RuntimeConfig
 from anthropic_proxy.settings import MODES
+from anthropic_proxy.translate.models import SEED_FAMILIES, ModelRule
 from anthropic_proxy.wire import JSON
 
-SEED_FAMILIES: Final = ("sonnet", "opus", "haiku")
 _FAMILY: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
 _MAX_NAME: Final = 256
 _MAX_RULES: Final = 100
@@ -33,7 +39,7 @@ class ConfigError(Exception):
 
 
 Checker = Callable[[Any, Any], tuple[Any, str | None]]
-"""(new value, current value) -> (value to store, error message or None)."""
+"""(new JSON value, current field value) -> (field value to keep, error message or None)."""
 
 
 def _mode(value: Any, current: Any) -> tuple[Any, str | None]:
@@ -79,7 +85,7 @@ def _mapping(value: Any, current: Any) -> tuple[Any, str | None]:
         if error:
             return current, f"{family}: {error}"
         merged[family] = target
-    return merged, None
+    return MappingProxyType(merged), None
 
 
 def _rules(value: Any, current: Any) -> tuple[Any, str | None]:
@@ -91,18 +97,18 @@ def _rules(value: Any, current: Any) -> tuple[Any, str | None]:
         model, error = _model(rule.get("model") if isinstance(rule, dict) else None, None)
         if not isinstance(pattern, str) or not pattern.strip() or error:
             return current, f"rule {number}: needs a non-empty glob `pattern` and a `model`"
-        rules.append({"pattern": pattern.strip(), "model": model})
-    return rules, None
+        rules.append(ModelRule(pattern.strip(), model))
+    return tuple(rules), None
 
 
 def _list(value: Any, current: Any) -> tuple[Any, str | None]:
     """`providers` and `routes`: checked in depth, together, by `routing.load` in the store."""
     if isinstance(value, list):
-        return copy.deepcopy(value), None
+        return tuple(copy.deepcopy(value)), None
     return current, "must be a list"
 
 
-FIELDS: Final[MappingProxyType[str, Checker]] = MappingProxyType(
+CHECKS: Final[MappingProxyType[str, Checker]] = MappingProxyType(
     {
         "proxyMode": _mode,
         "providers": _list,
@@ -115,19 +121,19 @@ FIELDS: Final[MappingProxyType[str, Checker]] = MappingProxyType(
         "headers.title": _header,
     }
 )
+"""One checker for each field of `runtime.FIELDS`."""
 SECTIONS: Final = frozenset({"openrouter", "headers"})
 
 
-def validate(patch: object, current: JSON, read_only: JSON) -> JSON:
+def validate(patch: object, current: RuntimeConfig, read_only: JSON) -> RuntimeConfig:
     """`current` with `patch` deep-merged in; raises ConfigError listing every bad field."""
     if not isinstance(patch, dict):
         raise ConfigError({"": "the config must be a JSON object"})
-    merged = copy.deepcopy(current)
+    merged = current
     errors: dict[str, str] = {}
     for name, value in _flatten(patch, read_only, errors):
-        section, _, key = name.rpartition(".")
-        target = merged[section] if section else merged
-        target[key], error = FIELDS[name](value, target.get(key))
+        checked, error = CHECKS[name](value, runtime.get(merged, name))
+        merged = runtime.with_value(merged, name, checked)
         if error:
             errors[name] = error
     if errors:
@@ -145,7 +151,7 @@ def _flatten(patch: JSON, read_only: JSON, errors: dict[str, str]) -> list[tuple
             out.extend(_section(key, value, errors))
         elif key in SECTIONS:
             errors[key] = "must be an object"
-        elif key in FIELDS:
+        elif key in CHECKS:
             out.append((key, value))
         else:
             errors[key] = "unknown field"
@@ -158,7 +164,7 @@ def _section(section: str, values: JSON, errors: dict[str, str]) -> list[tuple[s
         name = f"{section}.{key}"
         if key == "apiKey":
             errors[name] = SECRET_MESSAGE
-        elif name in FIELDS:
+        elif name in CHECKS:
             out.append((name, value))
         elif name not in INFO_FIELDS:
             errors[name] = "unknown field"

@@ -7,7 +7,7 @@ the write transaction, so a peer hears of rows only once they are committed and 
 - Exchanges: each write notifies `{"from": instance, "ids": [...]}` on the schema's channel.
   `ClusterSync` skips its own, reads the other instances' rows and hands them to the listeners
   the recorder has (the monitor's event hub), from a worker thread like the recorder does.
-- Config: the editable runtime config lives in the `shared_config` table. A change made here is
+- Config: the editable runtime config lives in the `shared_config` table (`RuntimeConfig.to_json`). A change made here is
   upserted there and notified; the others read it and apply it with `ConfigStore.update`, which
   also rewrites their `config.json`. On start an instance adopts the shared config if there is
   one (the database is the source of truth), else seeds it with its own.
@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from anthropic_proxy import tasks
-from anthropic_proxy.config.store import EDITABLE, ConfigError, ConfigStore
+from anthropic_proxy.config.store import EDITABLE, ConfigError, ConfigStore, RuntimeConfig
 from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.postgres import PostgresStore
 from anthropic_proxy.storage.sqlite import COLUMNS
@@ -134,8 +134,7 @@ class ClusterSync:
     # Config
 
     async def _adopt_config(self, config: ConfigStore) -> None:
-        mine = editable(config.current())
-        await asyncio.to_thread(self._seed_shared, mine)
+        await asyncio.to_thread(self._seed_shared, config.runtime.to_json())
         shared = await asyncio.to_thread(self._read_shared)
         try:
             if shared is not None:
@@ -147,11 +146,11 @@ class ClusterSync:
         """Make the local config equal to the shared one; our own listener then sees no change."""
         self._applied = shared
         # The shared config was written by an instance that enforced the base-URL rule.
-        config.update(as_patch(editable(config.current()), shared), redirect_allowed=True)
+        config.update(as_patch(config.runtime, shared), redirect_allowed=True)
 
-    def _config_changed(self, snapshot: JSON) -> None:
+    def _config_changed(self, runtime: RuntimeConfig) -> None:
         """ConfigStore listener (event loop thread): publish a local change to the others."""
-        value = editable(snapshot)
+        value = runtime.to_json()
         if value == self._applied:
             return
         self._applied = value
@@ -190,23 +189,13 @@ class ClusterSync:
         return value if isinstance(value, dict) else None
 
 
-def editable(config: JSON) -> JSON:
-    """The part of `ConfigStore.current()` that is shared: no read-only facts, no key status."""
-    out: JSON = {k: config[k] for k in EDITABLE if k in config}
-    if isinstance(out.get("openrouter"), dict):
-        out["openrouter"] = {
-            k: v for k, v in out["openrouter"].items() if not k.startswith("apiKey")
-        }
-    return out
-
-
-def as_patch(current: JSON, target: JSON) -> JSON:
-    """A patch turning `current` into `target`: `update` merges mappings, so families that
-    `target` no longer has are sent as null (the config API's way to delete one)."""
+def as_patch(current: RuntimeConfig, target: JSON) -> JSON:
+    """A patch turning `current` into `target` (the shared JSON): `update` merges mappings, so
+    families that `target` no longer has are sent as null (the config API's way to delete one)."""
     patch: JSON = {k: v for k, v in target.items() if k in EDITABLE}
     router = patch.get("openrouter")
     if isinstance(router, dict) and isinstance(router.get("modelMapping"), dict):
-        old = current.get("openrouter", {}).get("modelMapping", {})
+        old = current.backend.model_mapping
         gone = {family: None for family in old if family not in router["modelMapping"]}
         patch["openrouter"] = {**router, "modelMapping": {**gone, **router["modelMapping"]}}
     return patch
