@@ -1,0 +1,1 @@
+CREATE INDEX exchanges_backend_priced ON exchanges (started_at) WHERE price_version = 'backend usage.cost'
