@@ -188,3 +188,21 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], seconds: float = 60.0) -> N
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"no answer from {url} within {seconds:.0f} s")
+
+
+IDLE_WINDOW_S = 1.0
+IDLE_CPU_S = 0.05  # below this per window a process tree is idle (the idle recorder polls: ~0.02)
+
+
+def wait_idle(pid: int, seconds: float) -> float:
+    """Until the CPU of `pid`'s tree stops growing (the recorder's text indexing and checkpoint,
+    which run once its backlog is written), at most `seconds`; returns the time waited."""
+    t0 = time.monotonic()
+    prev = cpu(pid).total
+    while time.monotonic() - t0 < seconds:
+        time.sleep(IDLE_WINDOW_S)
+        now = cpu(pid).total
+        if now - prev < IDLE_CPU_S:
+            break
+        prev = now
+    return time.monotonic() - t0

@@ -55,7 +55,6 @@ import procs  # noqa: E402
 from procs import Cpu  # noqa: E402
 
 PY = sys.executable
-IDLE_CPU_S = 0.03  # the recorder is idle when it used less than this in one second (its poll loop)
 COLUMNS = (
     ("date", "{started}"),
     ("git", "{git}"),
@@ -239,19 +238,6 @@ def wait_listed(
     return last, (last_change - t_push_end if last >= expected else None), last_change
 
 
-def wait_idle(proxy: Proxy, seconds: float) -> float:
-    """Until the recorder's CPU stops growing (text indexing and checkpoint done), bounded."""
-    t0 = time.monotonic()
-    prev = proxy.cpu().children
-    while time.monotonic() - t0 < seconds:
-        time.sleep(1.0)
-        now = proxy.cpu().children
-        if now - prev < IDLE_CPU_S:
-            break
-        prev = now
-    return time.monotonic() - t0
-
-
 def git_head() -> str:
     r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                        capture_output=True, text=True, check=False)  # fmt: skip
@@ -296,7 +282,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         expected = int(w.get("answered", 0))
         listed, listed_after, t_listed = wait_listed(proxy, expected, a, t_push_end)
         cpu_listed = proxy.cpu() - cpu0
-        idle_s = wait_idle(proxy, a.idle_timeout)
+        idle_s = procs.wait_idle(proc.pid, a.idle_timeout)
         other_catchup = other.pct()
         cpu_idle = proxy.cpu() - cpu0
         rec_end = proxy.recorder()

@@ -39,6 +39,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bodies  # noqa: E402
 import probe  # noqa: E402
+import procs  # noqa: E402
 
 PY = sys.executable
 DEFAULT_PROXY_CMD = (
@@ -114,14 +115,9 @@ def tree(pid):
 
 
 def tree_cpu(pid):
-    s = 0.0
-    for p in tree(pid):
-        try:
-            t = p.cpu_times()
-            s += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return s
+    """CPU seconds of a process, its live descendants (the proxy's recorder process) and its
+    reaped children (a recorder that was restarted)."""
+    return procs.cpu(pid).total
 
 
 def tree_rss(pid):
@@ -141,15 +137,7 @@ def tree_rss(pid):
 
 def own_cpu():
     """CPU seconds of this process, its live descendants and its reaped children (wrk)."""
-    me = psutil.Process()
-    t = me.cpu_times()
-    return (
-        t.user
-        + t.system
-        + t.children_user
-        + t.children_system
-        + sum(tree_cpu(c.pid) for c in me.children())
-    )
+    return tree_cpu(os.getpid())
 
 
 def busy_cpu():
@@ -167,6 +155,11 @@ class OtherLoad:
     def __exit__(self, *exc):
         other = (busy_cpu() - self.b0) - (own_cpu() - self.o0)
         self.pct = max(0.0, 100.0 * other / max(1e-3, time.time() - self.w0))
+
+
+def busy(rec):
+    """The recorder has a backlog (or /health did not answer)."""
+    return rec.get("queued", 1) > 0 or rec.get("backlog_bytes", 0) > 0
 
 
 def upstream_count(port):
@@ -309,14 +302,8 @@ class Bench:
         cpu_wrk, wall = (tree_cpu(proc.pid) if proc else 0) - cpu0, time.time() - w0
         if spy:
             res["profile"] = self.finish_profile(spy, phase)
-        if rec0:  # let the recorder finish this phase's backlog and charge its CPU to this phase
-            t_drain = time.time()
-            rec1 = self.recorder(port)
-            while rec1.get("queued", 0) > 0 and time.time() - t_drain < 120:
-                time.sleep(0.05)
-                rec1 = self.recorder(port)
-            res["drain_s"] = time.time() - t_drain
-            res["dropped"] = rec1.get("dropped", 0) - rec0.get("dropped", 0)
+        if rec0:  # the recorder finishes this phase's work, and its CPU is charged to it
+            res.update(self.settle(proc, port, rec0))
         res["upstream_messages"] = upstream_count(self.up_port) - n0
         if proc:
             cpu = tree_cpu(proc.pid) - cpu0
@@ -428,7 +415,7 @@ class Bench:
         except ImportError:
             return asyncio.run(coro)
 
-    def stream_phase(self, port, size, conc, n):
+    def stream_phase(self, proc, port, size, conc, n):
         variant = self.a.stream_variant
         tmpl = self.tmpl[size + "_stream"]
         same = bodies.fixed(size, True)
@@ -436,11 +423,14 @@ class Bench:
         def body():
             return bodies.unique(tmpl, self.next_uid()) if variant == "grow" else same
 
+        rec0 = self.recorder(port) if proc else {}
         with OtherLoad() as ol:
             r = self.run_async(
                 probe.streams("127.0.0.1", port, body, n, conc, warmup=1, events=self.a.events)
             )
         r["other_load_pct"] = ol.pct
+        if rec0:
+            r.update(self.settle(proc, port, rec0))
         return r
 
     def rss_phase(self, proc, port, n):
@@ -459,12 +449,8 @@ class Bench:
         r["rss_loaded_mib"] = tree_rss(proc.pid)[0] if proc else None
         rec = self.recorder(port) if proc else {}
         r["queued_at_end"] = rec.get("queued")
-        t0 = time.time()  # RSS is read once the recorder has caught up: backlog is not growth
-        while rec.get("queued", 0) > 0 and time.time() - t0 < 300:
-            time.sleep(0.1)
-            rec = self.recorder(port)
-        r["drain_s"] = time.time() - t0
-        r["dropped"] = rec.get("dropped", 0) - rec0.get("dropped", 0) if rec0 else None
+        if rec0:  # RSS is read once the recorder has caught up: backlog is not growth
+            r.update(self.settle(proc, port, rec0))
         r["rss_mib"], r["hwm_mib"] = tree_rss(proc.pid) if proc else (None, None)
         return r
 
@@ -492,9 +478,11 @@ class Bench:
                         self.log(name, k, ph[k])
             for size in SIZES:
                 k = f"stream_{size}"
-                ph[k] = self.stream_phase(port, size, 1, a.streams)
+                ph[k] = self.stream_phase(proc, port, size, 1, a.streams)
                 self.log(name, k, ph[k])
-            ph["stream_small_c16"] = self.stream_phase(port, "small", 16, max(2, a.streams // 2))
+            ph["stream_small_c16"] = self.stream_phase(
+                proc, port, "small", 16, max(2, a.streams // 2)
+            )
             self.log(name, "stream_small_c16", ph["stream_small_c16"])
             if a.rss_requests:
                 res["rss_before_mib"] = tree_rss(proc.pid)[0] if proc else None
@@ -519,6 +507,25 @@ class Bench:
             if name == "proxy" and not a.keep_data:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
         return res
+
+    def settle(self, proc, port, rec0, seconds=300.0):
+        """Wait until the recorder has written the phase's backlog (/health: nothing queued, no
+        backlog bytes) and done the idle work that follows (text indexing, checkpoint: until the
+        process tree's CPU stops growing), so that CPU read after this counts all the work.
+        drained False: the wait timed out, the phase's CPU is short of its recording work."""
+        t0 = time.time()
+        rec = self.recorder(port)
+        while busy(rec) and time.time() - t0 < seconds:
+            time.sleep(0.05)
+            rec = self.recorder(port)
+        drain_s = time.time() - t0
+        idle_s = procs.wait_idle(proc.pid, seconds)
+        return {
+            "drain_s": drain_s,
+            "idle_s": idle_s,
+            "drained": "queued" in rec and not busy(rec),
+            "dropped": rec.get("dropped", 0) - rec0.get("dropped", 0),
+        }
 
     def recorder(self, port):
         """The proxy's recorder counters from /health ({} when it has none)."""
@@ -599,6 +606,7 @@ class Bench:
                         "rss_mib": r["rss_mib"],
                         "errors": r["requests"] - r["statuses"].get(200, 0),
                         "cpu_s": tree_cpu(proc.pid),
+                        "dropped": r.get("dropped"),
                     }
                 )
                 print(
@@ -645,21 +653,72 @@ def table(title, head, rows):
     return "\n".join(out)
 
 
+def dropped_cell(n):
+    """A 'records dropped' cell: '-' for a target that records nothing, loud when not 0."""
+    if n is None:
+        return "-"
+    return "%d INVALID" % n if n else "0"
+
+
+def invalid(res):
+    """Why this run's figures are not valid ([] if they are): any record dropped, in a phase or
+    in the warm-ups (the proxy's /health at the end), or a phase whose recording work could not
+    be waited for (its CPU per request is short)."""
+    why = []
+    targets = dict(res.get("targets", {}))
+    if "soak" in res:
+        targets["proxy"] = {"health": res["soak"].get("health"), "phases": {}}
+    for t, r in targets.items():
+        phases = r.get("phases", {})
+        lost = {k: p["dropped"] for k, p in phases.items() if p.get("dropped")}
+        if lost:
+            why.append("%s dropped %d records in %s" % (t, sum(lost.values()), ", ".join(lost)))
+        total = ((r.get("health") or {}).get("recorder") or {}).get("dropped")
+        if total and total != sum(lost.values()):
+            why.append("%s: /health counts %d records dropped in all" % (t, total))
+        undrained = [k for k, p in phases.items() if p.get("drained") is False]
+        if undrained:
+            why.append(
+                "%s: recorder backlog not written in time after %s" % (t, ", ".join(undrained))
+            )
+    return why
+
+
+def validity(res):
+    why = invalid(res)
+    if not why:
+        return (
+            "**Valid run**: no record dropped (every table's 'records dropped' column is 0 or -)."
+        )
+    return (
+        "**INVALID RUN: %s.** A run that dropped records is not a valid figure (CPU per request "
+        "leaves out the work of the records it did not write)." % "; ".join(why)
+    )
+
+
 def report(res):
     out = [
         "## bench/run.py {}".format(res["started"]),
         "",
         "machine: {}".format(json.dumps(res["machine"])),
         "bodies (bytes): {}".format(json.dumps(res["bodies"])),
+        "",
+        validity(res),
     ]
     if "soak" in res:
         s = res["soak"]
         out.append(
             table(
                 "Soak: %ds at %s req/s (RSS of the proxy process tree)" % (s["seconds"], s["rate"]),
-                ["t s", "requests", "RSS MiB", "errors"],
+                ["t s", "requests", "RSS MiB", "errors", "records dropped"],
                 [
-                    [x["t"], x["requests"], f(x["rss_mib"], "%.1f"), x.get("errors", 0)]
+                    [
+                        x["t"],
+                        x["requests"],
+                        f(x["rss_mib"], "%.1f"),
+                        x.get("errors", 0),
+                        dropped_cell(x.get("dropped")),
+                    ]
                     for x in s["samples"]
                 ],
             )
@@ -669,6 +728,7 @@ def report(res):
                 f(s["rss_slope_mib_per_min_second_half"], "%.2f"), json.dumps(s["health"])[:400]
             )
         )
+        out.append("\n" + validity(res))
         return "\n".join(out) + "\n"
     T = res["targets"]
     variants = res["args"]["variants"]
@@ -681,6 +741,12 @@ def report(res):
         r = ph(t, k)
         return r["lat_ms"][p] if r else None
 
+    def dropped(t, keys):
+        """Records dropped over these phases of target t (None: t records nothing)."""
+        counts = [r.get("dropped") for r in map(lambda k: ph(t, k), keys) if r]
+        counts = [c for c in counts if c is not None]
+        return sum(counts) if counts else None
+
     rows = []
     for v in variants:
         for t in T:
@@ -689,6 +755,7 @@ def report(res):
                 k = f"lat_{size}_{v}"
                 p50, p99, d = lat(t, k), lat(t, k, "p99"), lat("direct", k)
                 row += [f(p50), f(p99), f(p50 - d if p50 is not None and d is not None else None)]
+            row.append(dropped_cell(dropped(t, [f"lat_{size}_{v}" for size in SIZES])))
             rows.append(row)
     out.append(
         table(
@@ -702,6 +769,7 @@ def report(res):
                 "300KB p50",
                 "300KB p99",
                 "300KB added p50",
+                "records dropped",
             ],
             rows,
         )
@@ -739,10 +807,10 @@ def report(res):
                 )
             )
             row.append(
-                sum(
-                    r.get("dropped") or 0
-                    for k, r in T[t]["phases"].items()
-                    if k.startswith(("lat", "tput")) and f"_{v}" in k
+                dropped_cell(
+                    dropped(
+                        t, [k for k in T[t]["phases"] if k.startswith("tput") and f"_{v}_" in k]
+                    )
                 )
             )
             rows.append(row)
@@ -750,15 +818,17 @@ def report(res):
         ["target", "body"]
         + ["%s c%d" % (SIZES[s], c) for s in SIZES for c in conns]
         + ["/ relay %s c%d" % (SIZES[s], conns[-1]) for s in SIZES]
-        + [f"CPU us/req {SIZES[s]}" for s in SIZES]
+        + [f"CPU us/req {SIZES[s]} (proxy + recorder)" for s in SIZES]
         + [f"recorder drain s {SIZES[s]}" for s in SIZES]
         + ["HTTP errors", "records dropped"]
     )
     out.append(
         table(
-            "Throughput (wrk, closed loop, req/s) and proxy CPU per request at c%d "
-            "(* = the proxy used < 85%% of its core; CPU per request includes the time the "
-            "recorder needed after the phase to empty its queue, 'drain')" % conns[-1],
+            "Throughput (wrk, closed loop, req/s) and CPU per request at c%d "
+            "(* = the proxy used < 85%% of its core; CPU per request is the proxy process and its "
+            "recorder process, including the recorder's catch-up after the phase ('drain': until "
+            "/health shows no backlog) and the idle work that follows (text indexing, checkpoint); "
+            "a phase that dropped records is not a valid figure)" % conns[-1],
             head,
             rows,
         )
@@ -788,6 +858,7 @@ def report(res):
             for k in ("stream_small", "stream_large", "stream_small_c16")
         )
         row.append("%d/%d" % (ok, n))
+        row.append(dropped_cell(dropped(t, ["stream_small", "stream_large", "stream_small_c16"])))
         rows.append(row)
     out.append(
         table(
@@ -807,6 +878,7 @@ def report(res):
                 "16 streams added p50",
                 "added p99",
                 "streams ok",
+                "records dropped",
             ],
             rows,
         )
@@ -835,7 +907,11 @@ def report(res):
                     f(r2 and r2.get("rss_loaded_mib"), "%.0f"),
                 ),
                 "%s / %s" % ((r1 or {}).get("queued_at_end"), (r2 or {}).get("queued_at_end")),
-                "%s / %s" % ((r1 or {}).get("dropped"), (r2 or {}).get("dropped")),
+                "%s / %s"
+                % (
+                    dropped_cell((r1 or {}).get("dropped")),
+                    dropped_cell((r2 or {}).get("dropped")),
+                ),
                 json.dumps((r1 or {}).get("statuses")),
             ]
         )
@@ -889,6 +965,7 @@ def report(res):
     ]
     if bad:
         out.append(f"\nWARNING: upstream saw fewer requests than completed: {bad}")
+    out.append("\n" + validity(res))
     return "\n".join(out) + "\n"
 
 
