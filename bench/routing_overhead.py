@@ -74,7 +74,9 @@ def per_call_us(fn: object, n: int, *args: object) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--chain", type=int, default=3, help="targets in the --upstream chain")
     ap.add_argument("--n", type=int, default=100_000)
     a = ap.parse_args()
@@ -84,7 +86,9 @@ def main() -> None:
     capture = Capture("ex", "POST", "/v1/messages", "beta=true", "127.0.0.1", [], b"")
     old = per_call_us(before, a.n, incoming, "hop")
     new = per_call_us(after, a.n, router, incoming, "hop", capture)
-    print(f"chain of {a.chain}: before {old:.2f} us, after {new:.2f} us, added {new - old:.2f} us per request (best of 5 x {a.n})")
+    print(
+        f"chain of {a.chain}: before {old:.2f} us, after {new:.2f} us, added {new - old:.2f} us per request (best of 5 x {a.n})"
+    )
 
 
 if __name__ == "__main__":
