@@ -2,7 +2,7 @@
 
 Fills a fresh store (SQLite in a temp dir, or --database-url) with N finished exchanges over 30
 days: 200 Claude Code sessions in 10 projects, a rate-limit reading on every exchange, tags on a
-third. Then times each query R times and prints p50/p95 in ms, and the wall time of the
+third. Every exchange has a context-anatomy vector. Then times each query R times and prints p50/p95 in ms, and the wall time of the
 `anthropic-proxy statusline` command (a new Python process, as Claude Code runs it).
 
     .venv/bin/python bench/usage_queries.py [--exchanges 100000] [--repeat 20]
@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from anthropic_proxy.monitor import anatomy, queries
 from anthropic_proxy.storage import Store, open_store
 from anthropic_proxy.usage import quota, report, statusline
 
@@ -56,6 +57,23 @@ def rows(n: int) -> list[dict[str, Any]]:
     return out
 
 
+def add_anatomy(store: Store, data: list[dict[str, Any]]) -> None:
+    """A context-anatomy vector for every exchange, as the monitor keeps them once computed."""
+    for start in range(0, len(data), 500):
+        part = data[start : start + 500]
+        values: list[Any] = []
+        for i, r in enumerate(part, start):
+            vector = {"system": 3000 + i % 7, "tools:builtin": 9000, "tools:mcp:github": 1500,
+                      "tool_results:Bash": r["cache_read_tokens"] // 2, "user_text": 400 + i % 50,
+                      "assistant_text": r["cache_read_tokens"] // 2 - 13_900 + i % 50}  # fmt: skip
+            values += [r["id"], r["started_at"], orjson.dumps(vector).decode(), 0.01]
+        store.execute(
+            "INSERT INTO exchange_anatomy (id, started_at, vector, input_cost_usd) VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(part)),
+            values,
+        )
+
+
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     fn()  # warm the page cache and the statement cache
     runs = []
@@ -80,7 +98,10 @@ def main() -> None:
         data = rows(a.exchanges)
         for i in range(0, len(data), 2000):
             store.write(data[i : i + 2000], {})
+        add_anatomy(store, data)
         print(f"{a.exchanges} exchanges written in {time.perf_counter() - t0:.0f} s")
+        anatomist = anatomy.Anatomist()
+        last = f"sess-{(a.exchanges - 1) // 500:04d}"
         day = report.Scope(since=NOW - 86400)
         given = {"session_id": f"sess-{(a.exchanges - 1) // 500:04d}"}
         cases: dict[str, Callable[[], Any]] = {
@@ -93,6 +114,12 @@ def main() -> None:
             "report tag": lambda: report.report(store, "tag", report.Scope()),
             "report daily, last 24 h": lambda: report.report(store, "daily", day),
             "statusline facts": lambda: statusline.facts(store, given, now=NOW),
+            "anatomy totals (30 days)": lambda: anatomy.aggregate(
+                store, anatomist, queries.parse_filters({})
+            ),
+            "anatomy totals, one session": lambda: anatomy.aggregate(
+                store, anatomist, queries.parse_filters({"session": last})
+            ),
         }
         for name, fn in cases.items():
             p50, p95 = timed(fn, a.repeat)

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from anthropic_proxy.monitor import anatomy, queries
 from anthropic_proxy.storage import Store, open_store
 from anthropic_proxy.usage import quota, report, statusline
 from tests.monitor.conftest import make_row
@@ -119,3 +120,45 @@ def test_statusline_facts(store: Store) -> None:
     line = statusline.line(facts)
     assert line.startswith("$1.50 session · $0.75 today · 5h 42% ↺")
     assert "ctx 80k/200k 40%" in line
+
+
+def test_anatomy_totals_cover_every_exchange_in_range(store: Store) -> None:
+    """More exchanges than the newest 5,000 the totals once read: every vector in the range
+    counts, each exchange's input cost shared among its categories."""
+    rows, vectors = [], []
+    for i in range(5300):
+        session = "s" if i < 5100 else "other"
+        rows.append(make_row(i, session_id=session))
+        vector = {"system": 1000 + i % 7, "tools:mcp:github": 300 + i % 11,
+                  "tool_results:Bash": 50 + i % 13, "user_text": i % 5}  # fmt: skip
+        vectors.append((rows[-1]["id"], vector, 0.001 * (1 + i % 3)))
+    rows += [make_row(6000 + i, session_id="s") for i in range(3)]  # no vector, no body to make one
+    store.write(rows, {})
+    for start in range(0, len(vectors), 500):
+        part = vectors[start : start + 500]
+        store.execute(
+            "INSERT INTO exchange_anatomy (id, started_at, vector, input_cost_usd) VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(part)),
+            [x for id, v, cost in part for x in (id, NOW, orjson.dumps(v).decode(), cost)],
+        )
+    got = anatomy.aggregate(store, anatomy.Anatomist(), queries.parse_filters({"session": "s"}))
+    mine = vectors[:5100]
+    assert (got["exchanges"], got["covered"], got["missing"]) == (5103, 5100, 3)
+
+    def total(key: str) -> int:
+        return sum(v[key] for _, v, _ in mine)
+
+    categories = {c["key"]: c["tokens"] for c in got["by_category"]}
+    assert categories == {"system": total("system"), "tools": total("tools:mcp:github"),
+                          "tool_results": total("tool_results:Bash"), "user_text": total("user_text")}  # fmt: skip
+    assert {t["key"]: t["tokens"] for t in got["by_tool"]} == {
+        "(definitions) mcp__github": total("tools:mcp:github"), "Bash": total("tool_results:Bash")}  # fmt: skip
+    assert [(s["key"], s["tokens"]) for s in got["by_mcp_server"]] == [
+        ("github", total("tools:mcp:github"))
+    ]
+    cost = sum(c["cost_usd"] for c in got["by_category"])
+    assert cost == pytest.approx(sum(c for _, _, c in mine), rel=1e-6)
+    bash = sum(c * v["tool_results:Bash"] / sum(v.values()) for _, v, c in mine)
+    assert {t["key"]: t["cost_usd"] for t in got["by_tool"]}["Bash"] == pytest.approx(
+        bash, rel=1e-6
+    )

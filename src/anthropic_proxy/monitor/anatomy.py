@@ -29,7 +29,6 @@ from anthropic_proxy.translate.tokens import PER_MESSAGE, PER_TOOL, count_block,
 CACHE_SIZE = 50_000
 FILL_LIMIT = 200
 """At most this many vectors are computed per request; the rest on later requests."""
-SCAN_LIMIT = 5000
 COARSE = {"tools": "tools", "tool_results": "tool_results"}
 KINDS = {
     "text": "text",
@@ -241,40 +240,61 @@ def vectors(
 
 
 def aggregate(store: Store, anatomist: Anatomist, f: queries.Filters) -> dict[str, Any]:
-    """Tokens and input cost by category, by tool and by MCP server over the filtered
-    successful `messages` exchanges (the newest SCAN_LIMIT)."""
+    """Tokens and input cost by category, by tool and by MCP server over every filtered
+    successful `messages` exchange that has its vector (summed in SQL), after computing up to
+    FILL_LIMIT of the newest that have none yet (`missing` counts those still waiting)."""
     clause, params = queries.where(f, store.dialect)
-    keep = f"{clause} AND" if clause else " WHERE"
-    ids = [
-        r["id"]
-        for r in store.fetch(
-            f"SELECT id FROM exchanges{keep} kind = 'messages' AND state = 'success' "
-            "AND input_tokens IS NOT NULL ORDER BY started_at DESC LIMIT ?",
-            [*params, SCAN_LIMIT],
+    rows = f"FROM exchanges{f'{clause} AND' if clause else ' WHERE'} {ELIGIBLE}"
+    [count] = store.fetch(
+        f"SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS ({HAS_VECTOR}) THEN 1 ELSE 0 END), 0) "
+        f"AS covered {rows}",
+        params,
+    )
+    n, covered = int(count["n"]), int(count["covered"])
+    if covered < n:
+        todo = store.fetch(
+            f"SELECT id {rows} AND NOT EXISTS ({HAS_VECTOR}) ORDER BY started_at DESC LIMIT ?",
+            [*params, FILL_LIMIT],
         )
-    ]
-    found, missing = vectors(store, anatomist, ids)
+        covered = min(n, covered + len(vectors(store, anatomist, [r["id"] for r in todo])[0]))
     by: dict[str, dict[str, dict[str, float]]] = {"category": {}, "tool": {}, "mcp_server": {}}
-    for v in found.values():
-        total = sum(v["categories"].values())
-        cost = v["input_cost_usd"]
-        for key, n in v["categories"].items():
-            share = cost * n / total if cost is not None and total else 0.0
-            _sum(by["category"], coarse(key), n, share)
-            tool = _tool_of(key)
-            if tool is not None:
-                _sum(by["tool"], tool, n, share)
-                server = mcp_server(tool) if not tool.startswith("(") else None
-                if key.startswith("tools:mcp:"):
-                    server = key.removeprefix("tools:mcp:")
-                if server:
-                    _sum(by["mcp_server"], server, n, share)
+    for r in store.fetch(SUMS[store.dialect].format(ids=f"SELECT id {rows}"), params):
+        key, tokens, share = str(r["key"]), int(r["tokens"] or 0), float(r["cost"] or 0)
+        _sum(by["category"], coarse(key), tokens, share)
+        tool = _tool_of(key)
+        if tool is not None:
+            _sum(by["tool"], tool, tokens, share)
+            server = mcp_server(tool) if not tool.startswith("(") else None
+            if key.startswith("tools:mcp:"):
+                server = key.removeprefix("tools:mcp:")
+            if server:
+                _sum(by["mcp_server"], server, tokens, share)
     return {
-        "exchanges": len(ids),
-        "covered": len(found),
-        "missing": missing,
+        "exchanges": n,
+        "covered": covered,
+        "missing": n - covered,
         **{f"by_{k}": _ranked(v) for k, v in by.items()},
     }
+
+
+ELIGIBLE = "kind = 'messages' AND state = 'success' AND input_tokens IS NOT NULL"
+HAS_VECTOR = "SELECT 1 FROM exchange_anatomy WHERE exchange_anatomy.id = exchanges.id"
+# Tokens and input cost per category key over the vectors of the exchanges `{ids}` selects.
+# Each exchange's input cost is shared among its categories by tokens (cost * n / its total).
+SUMS = {
+    "sqlite": "WITH r AS MATERIALIZED (SELECT vector, input_cost_usd AS cost, "
+    "(SELECT SUM(k.value) FROM json_each(vector) AS k) AS total FROM exchange_anatomy "
+    "WHERE id IN ({ids})) "
+    "SELECT j.key AS key, SUM(j.value) AS tokens, SUM(CASE WHEN r.total > 0 "
+    "THEN COALESCE(r.cost, 0) * j.value / r.total ELSE 0 END) AS cost "
+    "FROM r, json_each(r.vector) AS j GROUP BY j.key",
+    "postgresql": "SELECT j.key AS key, SUM(j.value::bigint)::bigint AS tokens, "
+    "SUM(CASE WHEN t.total > 0 THEN COALESCE(a.input_cost_usd, 0) * j.value::bigint / t.total "
+    "ELSE 0 END)::double precision AS cost FROM exchange_anatomy a, "
+    "LATERAL (SELECT SUM(value::bigint)::double precision AS total "
+    "FROM jsonb_each_text(a.vector::jsonb)) t, jsonb_each_text(a.vector::jsonb) j "
+    "WHERE a.id IN ({ids}) GROUP BY j.key",
+}
 
 
 def _tool_of(category: str) -> str | None:
