@@ -11,7 +11,7 @@ Filling goes through `store.write(rows, blobs)` in batches of 1,000: rows shaped
 masked headers), 300 Claude Code sessions with subagents, 10 models, both modes, mixed final
 states (5% error, 1% timeout, 1% client_closed, a few pending), previews of ~600 characters,
 started over the last 8 days. Then every read is run --repeat times (after one warm-up) through
-the functions the API handlers call (`monitor.queries`, `monitor.stats`), and with --http also
+the functions the API handlers call (`monitor.queries`, `monitor.details`, `monitor.stats`), and with --http also
 over HTTP against `python -m anthropic_proxy --data-dir DIR` started on the same store. Output:
 one line per read with p50/p95/max in ms and whether p95 meets the issue-4 target
 (list and detail <= 20 ms, stats <= 50 ms).
@@ -41,7 +41,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from anthropic_proxy.monitor import queries, stats  # noqa: E402
+from anthropic_proxy.monitor import details, queries, stats  # noqa: E402
 from anthropic_proxy.storage import Store, open_store  # noqa: E402
 from anthropic_proxy.storage.bodies import compress, split  # noqa: E402
 
@@ -296,7 +296,7 @@ def run_direct(store: Store, repeat: int) -> list[tuple[str, str, list[float]]]:
     results = []
     for group, label, q in cases(store):
         if group == "detail":
-            fn: Callable[[], Any] = lambda q=q: queries.get_exchange(store, q["id"])  # noqa: E731
+            fn: Callable[[], Any] = lambda q=q: details.get_exchange(store, q["id"])  # noqa: E731
         elif group == "list":
             f, page = queries.parse_filters(q), queries.parse_page(q)
             fn = lambda f=f, page=page: queries.list_exchanges(store, f, page)  # noqa: E731

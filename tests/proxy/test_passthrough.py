@@ -9,7 +9,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from anthropic_proxy.monitor.queries import stored_payload
+from anthropic_proxy.monitor.details import stored_payload
 from anthropic_proxy.routing import preset
 from anthropic_proxy.storage.bodies import join
 from tests.conftest import API_KEY, RunningProxy, StartProxy

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from anthropic_proxy.monitor import queries, stats
+from anthropic_proxy.monitor import details, queries, stats
 from anthropic_proxy.storage import Row, Store, bodies, migrations, open_store, packing
 from anthropic_proxy.storage.sqlite import COLUMNS
 from tests.pg import fresh_schema, url_for
@@ -265,7 +265,7 @@ def test_monitor_queries_agree_between_backends(
     assert lite == pg and lite["total"] > 0
     lite_stats, pg_stats = (stats.compute(s, f, now=NOW + 2000) for s in both)
     assert lite_stats == pg_stats
-    detail = [queries.get_exchange(s, "ex_01") for s in both]
+    detail = [details.get_exchange(s, "ex_01") for s in both]
     assert detail[0] == detail[1] and detail[0] is not None
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import anthropic
 
-from anthropic_proxy.monitor import queries
+from anthropic_proxy.monitor import details
 from tests.conftest import API_KEY, StartProxy, journal_bytes
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block, usage
 
@@ -126,7 +126,7 @@ async def test_sessions_take_less_space_than_their_unique_content(
     stored = await again.rows(SESSIONS * TURNS)
     by_text = {reply: body for body, reply in sent}
     for row in stored:
-        record = queries.get_exchange(again.state.store, row["id"])
+        record = details.get_exchange(again.state.store, row["id"])
         assert record is not None
         reply = record["response"]["content"][0]["text"]
         assert record["request"] == by_text[reply]  # JSON-equal, every turn of every session

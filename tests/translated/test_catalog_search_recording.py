@@ -16,7 +16,7 @@ import pytest
 from anthropic_proxy.backend import client
 from anthropic_proxy.backend.catalog import ModelCatalog, ModelInfo, model_info
 from anthropic_proxy.config.runtime import Attribution
-from anthropic_proxy.monitor.queries import detail
+from anthropic_proxy.monitor.details import detail
 from tests.conftest import RunningProxy, StartProxy
 from tests.fakes import openai_upstream
 from tests.fakes.anthropic_upstream import RecordedRequest, Reply
@@ -309,7 +309,7 @@ def test_journal_keeps_translation_changes_and_cost(tmp_path: Any) -> None:
 
 
 def test_rows_recorded_before_keep_their_bare_upstream_body() -> None:
-    from anthropic_proxy.monitor.queries import _upstream
+    from anthropic_proxy.monitor.details import _upstream
 
     body = {"model": "m", "messages": []}
     assert _upstream(body) == (body, [], [])

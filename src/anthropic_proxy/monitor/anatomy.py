@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from anthropic_proxy.monitor import queries
+from anthropic_proxy.monitor import details, queries
 from anthropic_proxy.record import pricing
 from anthropic_proxy.storage import Row, Store
 from anthropic_proxy.translate.tokens import PER_MESSAGE, PER_TOOL, count_block, count_text
@@ -225,7 +225,7 @@ def vectors(
             }
     missing = [i for i in ids if i not in found]
     for exchange_id in missing[:fill]:
-        detail = queries.get_exchange(store, exchange_id)
+        detail = details.get_exchange(store, exchange_id)
         if detail is None or not isinstance(detail.get("request"), dict):
             continue
         a = of_exchange(anatomist, detail)

@@ -18,7 +18,16 @@ from aiohttp import web
 
 from anthropic_proxy import __version__
 from anthropic_proxy.errors import BadRequest, NotFound
-from anthropic_proxy.monitor import analyze, anatomy, events, export, queries, sessions, stats
+from anthropic_proxy.monitor import (
+    analyze,
+    anatomy,
+    details,
+    events,
+    export,
+    queries,
+    sessions,
+    stats,
+)
 from anthropic_proxy.settings import Settings
 from anthropic_proxy.state import STATE, AppState
 from anthropic_proxy.usage import quota, report
@@ -64,7 +73,7 @@ async def list_requests(request: web.Request) -> web.Response:
 
 async def get_request(request: web.Request) -> web.Response:
     exchange_id = request.match_info["id"]
-    found = await asyncio.to_thread(queries.get_exchange, _state(request).store, exchange_id)
+    found = await asyncio.to_thread(details.get_exchange, _state(request).store, exchange_id)
     if found is None:
         raise NotFound(f"no exchange {exchange_id!r}")
     if found["kind"] == "messages" and isinstance(found.get("request"), dict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anthropic_proxy.monitor import queries
+from anthropic_proxy.monitor import details, queries
 from anthropic_proxy.storage import Store
 
 CARDS = 20
@@ -23,7 +23,7 @@ def request_cards(store: Store, f: queries.Filters, limit: int = CARDS) -> list[
     columns = ", ".join(queries.SUMMARY_COLUMNS)
     sql = f"SELECT {columns} FROM exchanges{keep} ORDER BY started_at DESC, id DESC LIMIT ?"
     rows = [queries.summary(r) for r in store.fetch(sql, [*params, limit])]
-    replies = queries.responses(store, [r["id"] for r in rows])
+    replies = details.responses(store, [r["id"] for r in rows])
     return [_card(row, replies.get(row["id"])) for row in rows]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from anthropic_proxy.monitor import dedup, queries, stats
+from anthropic_proxy.monitor import dedup, details, queries, stats
 from anthropic_proxy.storage import Row, Store
 
 PAGE = 200
@@ -34,8 +34,8 @@ FORMATS = {
 }
 DETAIL_COLUMNS = [
     *queries.SUMMARY_COLUMNS,
-    *queries.DETAIL_EXTRA.split(),
-    *queries.PAYLOAD_COLUMNS,
+    *details.DETAIL_EXTRA.split(),
+    *details.PAYLOAD_COLUMNS,
 ]
 CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,7 +63,7 @@ chunks repeat what the response and the timeline already hold."""
 
 
 def records(store: Store, rows: list[Row]) -> list[dict[str, Any]]:
-    out = [queries.detail(store, row) for row in rows]
+    out = [details.detail(store, row) for row in rows]
     for record in out:
         for name in VIEW_ONLY:
             record.pop(name, None)

@@ -1,9 +1,9 @@
-"""Request filters as portable SQL, and the two reads the list and detail views make.
+"""Request filters as portable SQL, and the list view's read (the detail view's: `details.py`).
 
 Filters come from the query string (`status`, `model`, `provider`/`mode`, `timeRange`, `from`,
 `to`, `session`, `agent`, `kind`, `q`) and become one WHERE clause with `?` placeholders, valid
 on SQLite and PostgreSQL alike. `matches` is the same predicate in Python, for live events.
-Kept as one module (~500 lines) on purpose: parsing a filter, its SQL and its Python twin must
+Kept as one module (~410 lines) on purpose: parsing a filter, its SQL and its Python twin must
 change together.
 """
 
@@ -15,13 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from anthropic_proxy.errors import BadRequest
 from anthropic_proxy.exchange import FAILED, STATES, seed_status
 from anthropic_proxy.storage import Row, Store
-from anthropic_proxy.storage.bodies import join
-from anthropic_proxy.storage.packing import unpack
 
 SUMMARY_COLUMNS = [
     "id",
@@ -59,12 +55,6 @@ SUMMARY_COLUMNS = [
     "provider",
     "attempts",
 ]
-DETAIL_EXTRA = (
-    "query client_addr request_headers request_ref response_headers price_version "
-    "upstream_request_id ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd"
-)
-# The stored record's columns: `payload` (since migration 009) and the columns it replaced.
-PAYLOAD_COLUMNS = ("payload", "upstream_request", "response_body", "timeline")
 RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2_592_000}
 SORTABLE = {
     "started_at", "duration_ms", "ttft_ms", "ttfb_ms", "cost_usd", "input_tokens",
@@ -422,105 +412,3 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     out["stream"] = bool(out["stream"])
     out["outcome"] = seed_status(str(out["state"]))
     return out
-
-
-def get_exchange(store: Store, exchange_id: str) -> dict[str, Any] | None:
-    """The whole exchange: headers parsed, request body rebuilt, compressed columns expanded."""
-    columns = [
-        *SUMMARY_COLUMNS,
-        *DETAIL_EXTRA.split(),
-        *PAYLOAD_COLUMNS,
-    ]
-    rows = store.fetch(
-        f"SELECT {', '.join(columns)} FROM exchange_details WHERE id = ?", [exchange_id]
-    )
-    return detail(store, rows[0]) if rows else None
-
-
-def responses(store: Store, ids: list[str]) -> dict[str, Any]:
-    """The stored responses of some exchanges (no request rebuilt), by id."""
-    if not ids:
-        return {}
-    marks = ", ".join("?" * len(ids))
-    columns = ", ".join(["id", *PAYLOAD_COLUMNS, "request_headers", "response_headers"])
-    sql = f"SELECT {columns} FROM exchange_details WHERE id IN ({marks})"
-    return {r["id"]: stored_payload(r)["response"] for r in store.fetch(sql, ids)}
-
-
-def detail(store: Store, row: Row) -> dict[str, Any]:
-    out = summary(row)
-    stored = stored_payload(row)
-    upstream, changes, backend_stream = _upstream(stored["upstream"])
-    out.update(
-        query=row.get("query") or "",
-        client_addr=row.get("client_addr"),
-        price_version=row.get("price_version"),
-        upstream_request_id=row.get("upstream_request_id"),
-        ratelimit=_json_text(row.get("ratelimit")),
-        cache_miss_reason=row.get("cache_miss_reason"),
-        cache_missed_tokens=row.get("cache_missed_tokens"),
-        calculated_cost_usd=row.get("calculated_cost_usd"),
-        request_headers=stored["request_headers"],
-        response_headers=stored["response_headers"],
-        request=_request_body(store, row.get("request_ref")),
-        upstream_request=upstream,
-        translation_changes=changes,
-        response=stored["response"],
-        timeline=stored["timeline"],
-        events=stored["events"],
-        upstream_response=backend_stream,
-    )
-    return out
-
-
-def stored_payload(row: Row) -> dict[str, Any]:
-    """Headers, response, timeline and upstream request: packed in `payload` (see
-    `storage.packing`), or in columns of their own in rows written before migration 009."""
-    if row.get("payload"):
-        packed = unpack(bytes(row["payload"]))
-        content = packed.get("content") or {}
-        return {
-            "request_headers": packed.get("request_headers") or {},
-            "response_headers": packed.get("response_headers") or {},
-            "timeline": packed.get("timeline") or [],
-            "response": content.get("response"),
-            "upstream": content.get("upstream"),
-            "events": content.get("events") or [],
-        }
-    return {
-        "request_headers": _json_text(row.get("request_headers")),
-        "response_headers": _json_text(row.get("response_headers")),
-        "timeline": _unpacked(row.get("timeline")) or [],
-        "response": _unpacked(row.get("response_body")),
-        "upstream": _unpacked(row.get("upstream_request")),
-        "events": [],
-    }
-
-
-def _upstream(value: Any) -> tuple[Any, list[str], list[Any]]:
-    """The stored upstream record: `{"request": body, "changes": [...]}` plus, for a stream,
-    `"response"`: the backend's raw chunks; or (rows recorded before the changes were kept) the
-    bare body."""
-    if isinstance(value, dict) and {"request", "changes"} <= value.keys() <= UPSTREAM_KEYS:
-        return value["request"], list(value["changes"] or []), list(value.get("response") or [])
-    return value, [], []
-
-
-UPSTREAM_KEYS = frozenset({"request", "changes", "response"})
-
-
-def _json_text(text: str | None) -> Any:
-    return orjson.loads(text) if text else {}
-
-
-def _unpacked(data: bytes | None) -> Any:
-    return unpack(bytes(data)) if data else None
-
-
-def _request_body(store: Store, ref: str | None) -> Any:
-    if not ref:
-        return None
-    try:
-        return join(ref, store.blob)
-    except LookupError as exc:
-        return {"_unavailable": str(exc)}

@@ -9,6 +9,10 @@ Several instances run migrations and retention at once: migrations hold a transa
 advisory lock, and `prune` takes a *try* lock, so at most one instance prunes at a time and the
 others skip the round instead of queueing. Each write also sends `pg_notify` in its transaction,
 so other instances hear of new rows only once they are committed (see `ops.cluster`).
+
+One module (~420 lines) because it is one class: the `Store` contract for PostgreSQL, method for
+method beside `sqlite.py`'s; the dialect helpers around it (URL, placeholders, types) are a few
+lines each.
 """
 
 from __future__ import annotations
