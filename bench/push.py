@@ -239,9 +239,15 @@ def wait_listed(
 
 
 def git_head() -> str:
-    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                       capture_output=True, text=True, check=False)  # fmt: skip
-    return r.stdout.strip() or "?"
+    """The commit measured; '+' when src/ has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        r = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        return r.stdout.strip()
+
+    return (git("rev-parse", "--short", "HEAD") or "?") + (
+        "+" if git("status", "-s", "src") else ""
+    )
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
@@ -295,11 +301,11 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             sampler.close()
         procs.stop(proc)
         procs.stop(upstream, 10)
-    data_mib = procs.du_mib(data_dir)
-    if a.keep:
-        print(f"kept {data_dir}", file=sys.stderr)
-    else:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        data_mib = procs.du_mib(data_dir)
+        if a.keep:
+            print(f"kept {data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
     written = max(1, listed)
     catchup_s = t_listed - t_push_end
