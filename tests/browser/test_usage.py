@@ -29,13 +29,12 @@ async def test_gauges_budgets_usage_tables_and_context_bar(
     one = Session("sess-ui-1", "/home/me/shop", headers={"x-proxy-tags": "billing"})
     two = Session("sess-ui-2", "/home/me/blog")
     sent = []
+    util5 = [0.1, 0.3, 0.35, 0.45, 0.5]  # the 5h utilization each response reports
     for i, who in enumerate([one, two, one, two, one]):
         usage = {"input_tokens": 100 + i, "output_tokens": 10 * (i + 1),
                  "cache_creation_input_tokens": 50, "cache_read_input_tokens": 3000 * (i + 1)}  # fmt: skip
         tool = ["mcp__github__search_issues", "Bash", "Read", None, "mcp__postgres__query"][i]
-        sent.append(
-            await send(http, mon, upstream, who, usage, unified(0.1 * (i + 1), 0.2), tool=tool)
-        )
+        sent.append(await send(http, mon, upstream, who, usage, unified(util5[i], 0.2), tool=tool))
     rows = await mon.rows(5)
     p, console = page
     await open_monitor(p, mon)
@@ -46,6 +45,27 @@ async def test_gauges_budgets_usage_tables_and_context_bar(
     await expect(five).to_contain_text("allowed")
     await expect(p.locator('.gauge[data-window="7d"]')).to_contain_text("20%")
     assert await five.locator("meter").get_attribute("value") == "0.5"
+    # Drawn under the meter: each project's part of the window, as the traffic caused it. A
+    # reading is the window before its request; the rise to the next reading is that request's
+    # doing (each one alone between two readings here); the first reading's 0.1 came earlier.
+    caused = {"/home/me/shop": 0.0, "/home/me/blog": 0.0}
+    for i in range(len(sent) - 1):
+        caused[sent[i].project] += util5[i + 1] - util5[i]
+    pieces = five.locator(".quota-shares span[data-project]")
+    await expect(pieces).to_have_count(2)
+    drawn = await pieces.evaluate_all(
+        "els => els.map(e => [e.dataset.project, +e.dataset.utilization, +e.dataset.share, e.style.width])")  # fmt: skip
+    assert [d[0] for d in drawn] == ["/home/me/shop", "/home/me/blog"]  # the larger part first
+    for project, utilization, share, width in drawn:
+        assert utilization == pytest.approx(caused[project], abs=1e-6)
+        assert share == pytest.approx(caused[project] / util5[-1], abs=1e-4)
+        assert float(width.removesuffix("%")) == pytest.approx(100 * caused[project], abs=1e-3)
+    assert await five.locator(".quota-shares .rest").evaluate(
+        "e => parseFloat(e.style.width)"
+    ) == pytest.approx(100 * (util5[-1] - sum(caused.values())))
+    await expect(five.locator(".quota-legend")).to_contain_text("shop 60%")
+    await expect(five.locator(".quota-legend")).to_contain_text("blog 20%")
+    await shot(p, "quota-gauges")
     # Budgets: progress, and the banner since the daily budget is crossed.
     await expect(p.locator('.budget[data-period="daily"]')).to_be_visible()
     await expect(p.locator("#budget-banner")).to_contain_text("Daily budget crossed")

@@ -52,13 +52,49 @@
     if (f && f.runs_out_at && f.before_reset) lines.push(t("runsOutAt", { time: datetime(f.runs_out_at) }));
     else if (f && f.rate_per_hour !== null && f.rate_per_hour !== undefined) lines.push(t("lastsToReset"));
     const shares = w.shares ? w.shares.sessions.slice(0, 3).map((s) => `${(s.session_id || "–").slice(0, 12)} ${percent(s.share)}`) : [];
+    const [byProject, legend] = projectShares(w);
     return el("div", { class: `gauge level-${level}`, dataset: { window: w.window } },
       el("div", { class: "gauge-head" }, el("strong", {}, w.window), w.status ? el("span", { class: "badge" }, w.status) : null),
       el("meter", { min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0, value: w.utilization ?? 0, "aria-label": w.window }),
+      byProject,
       el("div", { class: "gauge-value" }, percent(w.utilization),
         w.limit ? el("span", { class: "muted small" }, ` ${num(w.remaining)} / ${num(w.limit)} ${t("left")}`) : null),
+      legend,
       ...lines.map((line) => el("div", { class: "muted small" }, line)),
       shares.length ? el("div", { class: "muted small shares", title: t("sharesHint") }, t("usedBy") + " " + shares.join(" · ")) : null);
+  }
+
+  const SHARE_COLORS = ["#6a9fd8", "#f4a259", "#7fbf7b", "#b5838d", "#e9c46a", "#2a9d8f", "#8c6bb1", "#e76f51", "#a0522d", "#5c7cfa"];
+
+  // Under the meter, on the same scale: the part of the window's utilization each project
+  // caused (its share of the change since the window began, apportioned by tokens), then the
+  // rest (before the first reading, projects past the top ten, no tokens between readings).
+  function projectShares(w) {
+    const projects = (w.shares && w.shares.projects) || [];
+    if (!projects.length || !w.utilization) return [null, null];
+    const bar = el("div", { class: "quota-shares", role: "img", "aria-label": t("projectShares") });
+    const legend = el("div", { class: "quota-legend", title: t("projectSharesHint") });
+    let drawn = 0;
+    projects.forEach((p, i) => {
+      const color = SHARE_COLORS[i % SHARE_COLORS.length];
+      const name = p.project || t("none");
+      const width = Math.max(0, Math.min(p.utilization, 1 - drawn));
+      drawn += width;
+      const piece = el("span", { title: `${name}: ${percent(p.utilization)} · ${percent(p.share)}`, dataset: { project: p.project ?? "", share: p.share, utilization: p.utilization } });
+      piece.style.width = (100 * width).toFixed(3) + "%";
+      piece.style.background = color;
+      bar.append(piece);
+      const swatch = el("i");
+      swatch.style.background = color;
+      legend.append(el("span", { title: name, dataset: { project: p.project ?? "" } }, swatch, `${name.split("/").filter(Boolean).pop() || name} ${percent(p.share)}`));
+    });
+    const rest = Math.min(1, w.utilization) - drawn;
+    if (rest > 0.0005) {
+      const other = el("span", { class: "rest", title: `${t("otherShare")}: ${percent(rest)}` });
+      other.style.width = (100 * rest).toFixed(3) + "%";
+      bar.append(other);
+    }
+    return [bar, legend];
   }
 
   function renderBudgets(data) {
