@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from anthropic_proxy.translate.models import ModelMapping, ModelRule
+from anthropic_proxy.translate.models import ModelMapping
 from anthropic_proxy.wire import JSON
 
 
@@ -25,14 +24,9 @@ class Backend:
     """The translation backend (the seed's `openrouter` section)."""
 
     base_url: str
-    default_model: str
-    model_mapping: Mapping[str, str]
-    """Family word -> backend model, in the order they are tried."""
-    model_rules: tuple[ModelRule, ...] = ()
-
-    @property
-    def mapping(self) -> ModelMapping:
-        return ModelMapping(dict(self.model_mapping), self.model_rules, self.default_model)
+    mapping: ModelMapping
+    """Which backend model serves a Claude model name: the seed's `modelMapping` (`families`),
+    `modelRules` and `defaultModel`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +52,14 @@ class RuntimeConfig:
 
     def to_json(self) -> JSON:
         """The seed's JSON shape (a fresh copy): what is served, stored and shared."""
-        backend, attribution = self.backend, self.attribution
+        mapping, attribution = self.backend.mapping, self.attribution
         return {
             "proxyMode": self.mode,
             "openrouter": {
-                "baseUrl": backend.base_url,
-                "defaultModel": backend.default_model,
-                "modelMapping": dict(backend.model_mapping),
-                "modelRules": [
-                    {"pattern": r.pattern, "model": r.model} for r in backend.model_rules
-                ],
+                "baseUrl": self.backend.base_url,
+                "defaultModel": mapping.default,
+                "modelMapping": dict(mapping.families),
+                "modelRules": [{"pattern": r.pattern, "model": r.model} for r in mapping.rules],
             },
             "headers": {"httpReferer": attribution.http_referer, "title": attribution.title},
             "providers": copy.deepcopy(list(self.providers)),
@@ -83,9 +75,9 @@ FIELDS: Final[MappingProxyType[str, tuple[str, ...]]] = MappingProxyType(
         "providers": ("providers",),
         "routes": ("routes",),
         "openrouter.baseUrl": ("backend", "base_url"),
-        "openrouter.defaultModel": ("backend", "default_model"),
-        "openrouter.modelMapping": ("backend", "model_mapping"),
-        "openrouter.modelRules": ("backend", "model_rules"),
+        "openrouter.defaultModel": ("backend", "mapping", "default"),
+        "openrouter.modelMapping": ("backend", "mapping", "families"),
+        "openrouter.modelRules": ("backend", "mapping", "rules"),
         "headers.httpReferer": ("attribution", "http_referer"),
         "headers.title": ("attribution", "title"),
     }

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from anthropic_proxy.config import destinations
+from anthropic_proxy.config import destinations, runtime
 from anthropic_proxy.config.runtime import EDITABLE, Attribution, Backend, RuntimeConfig
 from anthropic_proxy.config.validate import ConfigError, validate
 from anthropic_proxy.routing import load, preset
@@ -157,8 +157,9 @@ class ConfigStore:
             mode=s.mode or "anthropic",
             backend=Backend(
                 base_url=(s.openrouter_base_url or DEFAULT_BASE_URL).rstrip("/"),
-                default_model=s.openrouter_default_model or SEED_MAPPING["sonnet"],
-                model_mapping=SEED_MAPPING,
+                mapping=ModelMapping(
+                    SEED_MAPPING, default=s.openrouter_default_model or SEED_MAPPING["sonnet"]
+                ),
             ),
             attribution=Attribution(http_referer=s.http_referer, title=s.x_title),
         )
@@ -170,16 +171,15 @@ class ConfigStore:
         if stored:
             config = _lenient_merge(config, stored, self._read_only(), self.upstreams)
         s = self.settings
-        backend = config.backend
-        return dataclasses.replace(
-            config,
-            mode=s.mode or config.mode,
-            backend=dataclasses.replace(
-                backend,
-                base_url=s.openrouter_base_url.rstrip("/") or backend.base_url,
-                default_model=s.openrouter_default_model or backend.default_model,
-            ),
-        )
+        overrides = {
+            "proxyMode": s.mode,
+            "openrouter.baseUrl": s.openrouter_base_url.rstrip("/"),
+            "openrouter.defaultModel": s.openrouter_default_model,
+        }
+        for name, value in overrides.items():
+            if value:
+                config = runtime.with_value(config, name, value)
+        return config
 
     def _read_only(self) -> JSON:
         s = self.settings

@@ -195,7 +195,7 @@ def as_patch(current: RuntimeConfig, target: JSON) -> JSON:
     patch: JSON = {k: v for k, v in target.items() if k in EDITABLE}
     router = patch.get("openrouter")
     if isinstance(router, dict) and isinstance(router.get("modelMapping"), dict):
-        old = current.backend.model_mapping
+        old = current.backend.mapping.families
         gone = {family: None for family in old if family not in router["modelMapping"]}
         patch["openrouter"] = {**router, "modelMapping": {**gone, **router["modelMapping"]}}
     return patch
