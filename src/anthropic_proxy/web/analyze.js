@@ -3,8 +3,7 @@
 "use strict";
 
 const Analyze = (() => {
-  const { el, clear, num, ms, usd, pct, ratio, tokens, datetime } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, clear, num, ms, usd, pct, ratio, tokens, datetime } = UI;
 
   function card(label, value) {
     return el("div", { class: "card" }, el("div", { class: "card-label" }, label), el("div", { class: "card-value" }, value));

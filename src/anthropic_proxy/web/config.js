@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, clear, $, num } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, clear, $, num } = UI;
   const FAMILIES = ["sonnet", "opus", "haiku"];
   const state = { config: null, mode: "anthropic", models: [] };
 

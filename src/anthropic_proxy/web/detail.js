@@ -4,8 +4,7 @@
 "use strict";
 
 const Detail = (() => {
-  const { el, svg, clear, num, ms, usd, ratio, datetime, copyButton } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, svg, clear, num, ms, usd, ratio, datetime, copyButton } = UI;
 
   function render(container, x) {
     clear(container);

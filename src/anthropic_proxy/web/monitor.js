@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, clear, $, num, ms, usd, pct, ratio, tokens, time } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, clear, $, num, ms, usd, pct, ratio, tokens, time } = UI;
   const FILTERS = ["status", "model", "provider", "kind", "timeRange", "session", "q", "from", "to"];
   const state = { page: 1, limit: 50, sort: "-started_at", rows: [], total: 0, totalCapped: false, pages: 1, fresh: 0, stats: null, storage: {}, models: new Map(), source: null, selected: -1 };
 

@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const { $, num, api } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, $, num, api } = UI;
   const REFRESH_MS = 5000;
   const BEHIND_AFTER_S = 3;
 

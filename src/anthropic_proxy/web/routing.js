@@ -5,8 +5,7 @@
 "use strict";
 
 (() => {
-  const { el, clear, $ } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, clear, $ } = UI;
   const state = { view: null, routes: [], dragging: null };
 
   async function load() {

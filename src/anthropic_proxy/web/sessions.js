@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, clear, $, num, usd, ratio, tokens, time, datetime } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, clear, $, num, usd, ratio, tokens, time, datetime } = UI;
   let view = "requests";
 
   function showView(name) {

@@ -4,6 +4,8 @@
 
 const UI = (() => {
   const SVG_NS = "http://www.w3.org/2000/svg";
+  // The pages' `t`: I18N.t, looked up when called (i18n.js loads before ui.js).
+  const t = (key, vars) => I18N.t(key, vars);
 
   // el("div", {class: "x", onclick: fn}, "text", child) -> element. Strings become text nodes.
   function el(tag, attrs, ...children) {
@@ -153,11 +155,11 @@ const UI = (() => {
       document.execCommand("copy");
       area.remove();
     }
-    toast(I18N.t("copied"), "ok");
+    toast(t("copied"), "ok");
   }
 
   function copyButton(getText) {
-    return el("button", { class: "small", type: "button", onclick: () => copy(getText()) }, I18N.t("copy"));
+    return el("button", { class: "small", type: "button", onclick: () => copy(getText()) }, t("copy"));
   }
 
   // The page header, built once here for every page from <header class="top"></header>:
@@ -169,7 +171,7 @@ const UI = (() => {
     if (!top) return;
     const page = document.body.dataset.page;
     const titleKey = top.dataset.title;
-    const title = titleKey ? el("span", { "data-i18n": titleKey }, I18N.t(titleKey)) : "anthropic-proxy";
+    const title = titleKey ? el("span", { "data-i18n": titleKey }, t(titleKey)) : "anthropic-proxy";
     const link = (href, key, text, attrs) =>
       el("a", { href, "data-i18n": key, "aria-current": page === key ? "page" : null, ...attrs }, text);
     const outside = { target: "_blank", rel: "noopener" };
@@ -204,8 +206,8 @@ const UI = (() => {
       const dialog = el("dialog", { class: "confirm" },
         el("p", {}, message),
         el("form", { method: "dialog", class: "actions" },
-          el("button", { value: "cancel", type: "submit" }, I18N.t("cancel")),
-          el("button", { value: "ok", type: "submit", class: "danger" }, confirmLabel || I18N.t("confirm"))));
+          el("button", { value: "cancel", type: "submit" }, t("cancel")),
+          el("button", { value: "ok", type: "submit", class: "danger" }, confirmLabel || t("confirm"))));
       dialog.addEventListener("close", () => { resolve(dialog.returnValue === "ok"); dialog.remove(); });
       document.body.append(dialog);
       dialog.showModal();
@@ -223,11 +225,11 @@ const UI = (() => {
     const tried = attempts(x);
     const failed = tried.filter((a) => a.error).filter((a, i) => i < tried.length - 1 || !x.provider);
     const names = failed.map((a) => `${a.provider}${a.model ? "/" + a.model : ""} (${a.error})`);
-    if (!x.provider) return names.length ? I18N.t("allFailed", { failed: names.join(", ") }) : "";
-    return names.length ? I18N.t("servedAfter", { provider: x.provider, failed: names.join(", ") }) : I18N.t("servedBy", { provider: x.provider });
+    if (!x.provider) return names.length ? t("allFailed", { failed: names.join(", ") }) : "";
+    return names.length ? t("servedAfter", { provider: x.provider, failed: names.join(", ") }) : t("servedBy", { provider: x.provider });
   }
 
   buildHeader(); // deferred scripts run in order: the page's own script finds the header built
 
-  return { el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, when, datetime, locale, api, toast, download, copy, copyButton, initTheme, confirmDialog, attempts, servedBy };
+  return { t, el, svg, clear, $, num, ms, usd, pct, ratio, tokens, bytes, time, when, datetime, locale, api, toast, download, copy, copyButton, initTheme, confirmDialog, attempts, servedBy };
 })();

@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, clear, $, num, usd, tokens, datetime } = UI;
-  const t = (k, v) => I18N.t(k, v);
+  const { t, el, clear, $, num, usd, tokens, datetime } = UI;
   const REFRESH_MS = 15000;
   const REPORTS = ["daily", "weekly", "monthly", "blocks", "session", "project", "tag"];
   const COLUMNS = [
