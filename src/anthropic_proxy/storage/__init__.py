@@ -1,7 +1,7 @@
 """Where exchanges live. `Store` is the contract every backend keeps; `open_store` picks one.
 
 Writes come from the recorder's single writer (its own process, or a thread); reads run in a thread pool and use
-`fetch` with portable SQL ('?' placeholders) built in `storage/queries.py`.
+`fetch` with portable SQL ('?' placeholders), built by the readers above (`monitor/queries.py`).
 """
 
 from __future__ import annotations
