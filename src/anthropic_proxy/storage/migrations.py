@@ -56,6 +56,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     _step("031_usage_anatomy"),  # context anatomy vectors, computed on demand
     _step("032_usage_backend_priced"),  # the few exchanges the upstream priced itself
     _step("020_routing_attempts"),  # routing (issue 13): provider and failover attempts
+    # 040: SQLite's search queue and text index kept by the store's writer, not by triggers (a
+    # trigger made every insert a multi-row statement: SQLite then copies each page the row
+    # touches into a statement journal first, ~360 KB per exchange).
+    _step("040_search_queue_by_writer", per_dialect=True),
 )
 
 

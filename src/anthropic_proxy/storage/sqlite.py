@@ -43,7 +43,20 @@ def upsert(table: str, columns: list[str], mark: str = "?") -> str:
 UPSERT = upsert("exchanges", COLUMNS)
 UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS)
 ROLLUP_UPSERT = rollup.upsert_sql()
-OLD_ROWS = f"SELECT {', '.join(rollup.ROW_COLUMNS)} FROM exchanges WHERE id IN ({{}})"
+SEARCHED = ("preview", "model", "upstream_model", "error_message")
+# The rows a write or a prune replaces, as stored: their rollup sums come out, and their text
+# leaves the search index (unless still queued).
+OLD_ROWS = (
+    f"SELECT rowid, {', '.join(rollup.ROW_COLUMNS)}, preview, upstream_model, error_message "
+    "FROM exchanges WHERE id IN ({})"
+)
+# The text index is the writer's to keep (no triggers: see migration 040). A new or rewritten
+# row joins the queue; a row leaving, or rewritten after it was indexed, takes its old text out.
+QUEUE = "INSERT OR IGNORE INTO search_queue (row) SELECT rowid FROM exchanges WHERE id IN ({})"
+UNINDEX = (
+    f"INSERT INTO exchanges_search (exchanges_search, rowid, {', '.join(SEARCHED)}) "
+    "SELECT 'delete', ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM search_queue WHERE row = ?)"
+)
 INDEX_QUEUED = (
     "INSERT INTO exchanges_search (rowid, preview, model, upstream_model, error_message) "
     "SELECT rowid, preview, model, upstream_model, error_message FROM exchanges "
@@ -159,8 +172,12 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO nodes (hash, parent, message) VALUES (?, ?, ?)", nodes
             )
             changes = rollup.Changes()
-            changes.add(self._stored(conn, [row["id"] for row in rows]), -1)
+            ids = [row["id"] for row in rows]
+            old = self._stored(conn, ids)
+            changes.add(old, -1)
+            _unindex(conn, old)
             conn.executemany(UPSERT, ([row.get(c) for c in COLUMNS] for row in rows))
+            _in_chunks(conn, QUEUE, ids)
             conn.executemany(UPSERT_PAYLOAD, map(payload_values, rows))
             changes.add(rows)
             conn.executemany(ROLLUP_UPSERT, changes.params())
@@ -206,7 +223,8 @@ class SQLiteStore:
             self.writer.executescript(
                 "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM nodes; "
                 "DELETE FROM blobs; DELETE FROM exchange_rollup; DELETE FROM exchange_anatomy; "
-                "COMMIT;"
+                "DELETE FROM search_queue; "
+                "INSERT INTO exchanges_search (exchanges_search) VALUES ('delete-all'); COMMIT;"
             )
 
     def size_bytes(self) -> int:
@@ -230,7 +248,10 @@ class SQLiteStore:
         conn = self.writer
         with self._lock, _transaction(conn):
             changes = rollup.Changes()
-            changes.add(self._stored(conn, victims), -1)
+            old = self._stored(conn, victims)
+            changes.add(old, -1)
+            _unindex(conn, old)
+            conn.executemany("DELETE FROM search_queue WHERE row = ?", ([r["rowid"]] for r in old))
             conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
             conn.execute(f"DELETE FROM exchange_payloads WHERE id IN ({marks})", victims)
             conn.execute(f"DELETE FROM exchange_anatomy WHERE id IN ({marks})", victims)
@@ -281,6 +302,17 @@ class SQLiteStore:
                 r[0] for r in conn.execute(oldest.format("AND started_at < ?"), (cutoff, batch))
             ]
         return list(dict.fromkeys(ids))
+
+
+def _unindex(conn: sqlite3.Connection, old: list[Row]) -> None:
+    conn.executemany(UNINDEX, ([r["rowid"], *(r[c] for c in SEARCHED), r["rowid"]] for r in old))
+
+
+def _in_chunks(conn: sqlite3.Connection, sql: str, ids: list[str]) -> None:
+    """`sql` with an `IN ({})` list, run over `ids` 500 at a time (SQLite's variable limit)."""
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        conn.execute(sql.format(", ".join("?" * len(part))), part)
 
 
 def payload_values(row: Row) -> list[Any]:
