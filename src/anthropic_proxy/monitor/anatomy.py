@@ -244,7 +244,7 @@ def aggregate(store: Store, anatomist: Anatomist, f: queries.Filters) -> dict[st
     successful `messages` exchange that has its vector (summed in SQL), after computing up to
     FILL_LIMIT of the newest that have none yet (`missing` counts those still waiting)."""
     clause, params = queries.where(f, store.dialect)
-    rows = f"FROM exchanges{f'{clause} AND' if clause else ' WHERE'} {ELIGIBLE}"
+    rows = f"FROM exchanges{f'{clause} AND' if clause else ' WHERE'} {ELIGIBLE[store.dialect]}"
     [count] = store.fetch(
         f"SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS ({HAS_VECTOR}) THEN 1 ELSE 0 END), 0) "
         f"AS covered {rows}",
@@ -277,7 +277,12 @@ def aggregate(store: Store, anatomist: Anatomist, f: queries.Filters) -> dict[st
     }
 
 
-ELIGIBLE = "kind = 'messages' AND state = 'success' AND input_tokens IS NOT NULL"
+# SQLite: `+kind` keeps the planner off the kind index, so a session or project filter uses its
+# own (0.2 ms instead of 22 ms for one session among 100,000 exchanges).
+ELIGIBLE = {
+    dialect: f"{plus}kind = 'messages' AND state = 'success' AND input_tokens IS NOT NULL"
+    for dialect, plus in (("sqlite", "+"), ("postgresql", ""))
+}
 HAS_VECTOR = "SELECT 1 FROM exchange_anatomy WHERE exchange_anatomy.id = exchanges.id"
 # Tokens and input cost per category key over the vectors of the exchanges `{ids}` selects.
 # Each exchange's input cost is shared among its categories by tokens (cost * n / its total).
