@@ -1,7 +1,8 @@
 """The recorder's cost per exchange, without the proxy: journal → Writer → store.
 
 Builds Claude-Code-shaped captures (2 KB `grow` bodies: every request ends with a message nobody
-sent before; Claude Code's request headers; Anthropic's response headers; 10% streams), appends
+sent before; Claude Code's request headers; Anthropic's response headers; 10% streams, or
+`--streams 1` as Claude Code sends them), appends
 them to a journal in a fresh data dir, then times the recorder's own loop (`consume`) reading
 them back and writing the store until the journal is drained, on one core.
 
@@ -125,7 +126,7 @@ def stream_chunks(model: str) -> list[bytes]:
     return out
 
 
-def captures(n: int) -> list[Capture]:
+def captures(n: int, stream_share: float = 0.1) -> list[Capture]:
     ids = ExchangeIds()
     plain, streamed = bodies.template("small"), bodies.template("small", stream=True)
     reply = {
@@ -145,7 +146,7 @@ def captures(n: int) -> list[Capture]:
     }
     out = []
     for i in range(n):
-        stream = i % 10 == 0
+        stream = int((i + 1) * stream_share) > int(i * stream_share)
         body = bodies.unique(streamed if stream else plain, f"turn-{i:012d}")
         headers = [*REQUEST_HEADERS, ("x-claude-code-session-id", f"session-{i % 300:04d}")]
         c = Capture(ids(), "POST", "/v1/messages", "beta=true", "127.0.0.1", headers, body)
@@ -174,11 +175,14 @@ def main() -> None:
     ap.add_argument("--database-url", default="")
     ap.add_argument("--profile", help="write a cProfile of the recorder loop here")
     ap.add_argument("--keep", action="store_true", help="keep the data dir")
+    ap.add_argument(
+        "--streams", type=float, default=0.1, help="share of streamed answers (Claude Code: ~1)"
+    )
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
     journal = Journal(data_dir)
-    for capture in captures(args.n):
+    for capture in captures(args.n, args.streams):
         journal.append(capture)
     journal.close()
 

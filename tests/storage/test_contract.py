@@ -16,8 +16,7 @@ import orjson
 import pytest
 
 from anthropic_proxy.monitor import details, queries, stats
-from anthropic_proxy.storage import Row, Store, bodies, migrations, open_store, packing
-from anthropic_proxy.storage.sqlite import COLUMNS
+from anthropic_proxy.storage import COLUMNS, Row, Store, bodies, migrations, open_store, packing
 from tests.pg import fresh_schema, url_for
 
 NOW = 1_750_000_000.0

@@ -30,9 +30,8 @@ from psycopg import sql as pgsql
 
 from anthropic_proxy import tasks
 from anthropic_proxy.config.store import EDITABLE, ConfigError, ConfigStore, RuntimeConfig
-from anthropic_proxy.storage import Row
+from anthropic_proxy.storage import COLUMNS, Row
 from anthropic_proxy.storage.postgres import PostgresStore
-from anthropic_proxy.storage.sqlite import COLUMNS
 from anthropic_proxy.wire import JSON
 
 log = logging.getLogger("anthropic_proxy.cluster")

@@ -102,7 +102,7 @@ def plain_events(chunks: list[bytes], times: list[float]) -> list[Timed] | None:
     k = start = carried = 0
     while (cut := raw.find(b"\n\n", start)) >= 0:
         try:
-            name, data = _fields(raw[start:cut].decode().split("\n"))
+            name, data = _block(raw[start:cut])
         except UnicodeDecodeError:
             return None
         size, start = carried + cut + 2 - start, cut + 2
@@ -122,6 +122,19 @@ def _chunk_ends(chunks: list[bytes]) -> list[int]:
         at += len(chunk)
         ends.append(at)
     return ends
+
+
+def _block(block: bytes) -> tuple[str, str | None]:
+    """An event's name and data from its lines; the usual two, `event: x` then `data: y`,
+    without splitting and decoding line by line."""
+    nl = block.find(b"\n")
+    if (
+        block.startswith(b"event: ")
+        and block.startswith(b"data: ", nl + 1)
+        and block.find(b"\n", nl + 1) < 0
+    ):
+        return block[7:nl].decode(), block[nl + 7 :].decode()
+    return _fields(block.decode().split("\n"))
 
 
 def _fields(lines: Iterable[str]) -> tuple[str, str | None]:
@@ -146,7 +159,11 @@ def _apply(
         payload = orjson.loads(data) if data else {}
     except orjson.JSONDecodeError:
         payload = {}
-    kind = name if name != "message" else str(payload.get("type", name))
+    kind = (
+        name
+        if name != "message" or not isinstance(payload, dict)
+        else str(payload.get("type", name))
+    )
     out.timeline.append([round(t_ms, 2), _label(kind, payload), size])
     keep = out.event_bytes + len(data) <= EVENT_DATA_BYTES
     out.events.append(data if keep else "")

@@ -19,9 +19,8 @@ from anthropic_proxy.record.build import NO_BODY, finished_row, pending_payload,
 from anthropic_proxy.record.journal import Entry, Reader
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
-from anthropic_proxy.storage import Node, Row, Store
+from anthropic_proxy.storage import PAYLOAD_COLUMNS, Node, Row, Store
 from anthropic_proxy.storage.bodies import RecentBodies, Split
-from anthropic_proxy.storage.sqlite import PAYLOAD_COLUMNS
 
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")

@@ -34,13 +34,11 @@ from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from anthropic_proxy.storage import Node, Row, rollup
+from anthropic_proxy.storage import COLUMNS, PAYLOAD_COLUMNS, Node, Row, rollup
 from anthropic_proxy.storage.bodies import compress, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, POSTGRESQL, ddl
 from anthropic_proxy.storage.sqlite import (
     ANATOMY_ORPHANS,
-    COLUMNS,
-    PAYLOAD_COLUMNS,
     SWEEP,
     payload_values,
     upsert,

@@ -12,24 +12,9 @@ from typing import Any
 
 import orjson
 
-from anthropic_proxy.storage import Node, Row, rollup
+from anthropic_proxy.storage import COLUMNS, PAYLOAD_COLUMNS, Node, Row, rollup
 from anthropic_proxy.storage.bodies import compress, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, SQLITE, ddl
-
-COLUMNS = (
-    (
-        "id started_at finished_at kind mode method path query client_addr model upstream_model stream "
-        "state status request_ref request_bytes response_bytes ttfb_ms ttft_ms duration_ms "
-        "input_tokens output_tokens cache_creation_tokens cache_read_tokens cost_usd price_version "
-        "stop_reason upstream_request_id session_id agent_id parent_agent_id error_kind error_message "
-        "preview stored_bytes "
-        "project tags ratelimit cache_miss_reason cache_missed_tokens calculated_cost_usd "  # usage insight (030_usage_*)
-        "provider attempts"  # routing (020_routing_attempts)
-    ).split()
-)
-# Rows before migration 009 kept request_headers, response_headers, upstream_request,
-# response_body and timeline in columns of their own; `payload` now holds them packed together.
-PAYLOAD_COLUMNS = "id payload body_refs tip".split()
 
 
 def upsert(table: str, columns: list[str], mark: str = "?") -> str:
