@@ -19,6 +19,7 @@ from anthropic_proxy.storage import open_store
 from anthropic_proxy.storage.sqlite import SQLiteStore
 from anthropic_proxy.usage import commands, quickline
 from tests.monitor.conftest import make_row
+from tests.pg import fresh_schema, url_for
 
 SLOW_IMPORTS = ("argparse", "orjson", "platformdirs", "anthropic_proxy.settings",
                 "anthropic_proxy.storage.sqlite", "anthropic_proxy.usage.commands")  # fmt: skip
@@ -87,6 +88,18 @@ def test_what_the_short_path_leaves_to_the_full_command(data_dir: Path, tmp_path
     assert quickline.parse(["--data", "d"]) is None and quickline.parse(["--data-dir"]) is None
     assert quickline.parse(["--json", "--database-url", "sqlite:///x.db"]) == {
         "json": True, "database_url": "sqlite:///x.db"}  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_postgresql_goes_through_the_full_command() -> None:
+    with fresh_schema() as schema:
+        store = open_store(url_for(schema), Path("unused"))
+        store.open()
+        store.write([make_row(1, started_at=time.time() - 5, session_id="s", cost_usd=0.75)], {})
+        store.close()
+        done = run("statusline", "--database-url", url_for(schema), stdin=orjson.dumps(GIVEN))
+    assert done.stdout.startswith("$0.75 session · $0.75 today"), done.stdout + done.stderr
+    assert "anthropic_proxy.storage.postgres" in imported(done.stderr)
 
 
 def test_a_store_that_needs_a_migration_is_migrated_first(data_dir: Path) -> None:
