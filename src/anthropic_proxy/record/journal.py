@@ -225,10 +225,10 @@ def _capture(meta: dict[str, Any], payload: bytes) -> Capture:
         at += n
     fields = {k: meta[k] for k in META_FIELDS if k in meta}  # older journals lack newer fields
     capture = Capture(
-        request_headers=[tuple(h) for h in meta["request_headers"]],
+        request_headers=list(map(tuple, meta["request_headers"])),
         request_body=payload[:body_len],
         **fields,
     )
-    capture.response_headers = [tuple(h) for h in meta["response_headers"]]
+    capture.response_headers = list(map(tuple, meta["response_headers"]))
     capture.chunks = chunks
     return capture

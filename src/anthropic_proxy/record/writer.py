@@ -147,7 +147,7 @@ class Writer:
             return
         report.written = len(rows)
         self._wrote_at = time.monotonic()
-        report.rows = [{k: v for k, v in row.items() if k not in BULKY} for row in rows]
+        report.rows = [_light(row) for row in rows]
         for row in rows:
             if row["state"] != "pending":
                 _log_access(row)
@@ -228,6 +228,14 @@ def recover(writer: Writer, entries: list[Entry]) -> int:
         batch = [Entry("finish", e.capture, e.end) for e in work[start : start + BATCH]]
         writer.write(batch, batch[-1].end)
     return len(work)
+
+
+def _light(row: Row) -> Row:
+    """The row without its bulky columns (a copy: the few keys popped, not the many kept)."""
+    light = dict(row)
+    for key in BULKY:
+        light.pop(key, None)
+    return light
 
 
 def _log_access(row: Row) -> None:

@@ -161,7 +161,7 @@ class SQLiteStore:
             old = self._stored(conn, ids)
             changes.add(old, -1)
             _unindex(conn, old)
-            conn.executemany(UPSERT, ([row.get(c) for c in COLUMNS] for row in rows))
+            conn.executemany(UPSERT, (list(map(row.get, COLUMNS)) for row in rows))
             _in_chunks(conn, QUEUE, ids)
             conn.executemany(UPSERT_PAYLOAD, map(payload_values, rows))
             changes.add(rows)
