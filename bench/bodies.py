@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 MARK = "@@UNIQ@@"
 FIXED = "turn-000000000000"  # what MARK becomes in the "same" variant (same length as grow ids)
@@ -116,11 +117,11 @@ TOOL_NAMES = [
 ]
 
 
-def _size(body: dict) -> int:
+def _size(body: dict[str, Any]) -> int:
     return len(_dumps(body))
 
 
-def _dumps(body: dict) -> bytes:
+def _dumps(body: dict[str, Any]) -> bytes:
     # UTF-8 as the JS SDK sends it (JSON.stringify does not escape non-ASCII)
     return json.dumps(body, ensure_ascii=False).encode()
 
@@ -154,7 +155,7 @@ def _source(rng: random.Random, nbytes: int, start: int = 1) -> str:
     return "\n".join(out)
 
 
-def _tool(rng: random.Random, name: str) -> dict:
+def _tool(rng: random.Random, name: str) -> dict[str, Any]:
     props = {}
     for j in range(rng.randint(2, 6)):
         props[f"{rng.choice(VOCAB)}_{j}"] = {
@@ -174,7 +175,7 @@ def _tool(rng: random.Random, name: str) -> dict:
     }
 
 
-def large(target: int = 300_000, seed: int = 11) -> dict:
+def large(target: int = 300_000, seed: int = 11) -> dict[str, Any]:
     rng = random.Random(seed)
     system = [
         {
@@ -185,7 +186,7 @@ def large(target: int = 300_000, seed: int = 11) -> dict:
         {"type": "text", "text": _text(rng, 5200), "cache_control": {"type": "ephemeral"}},
     ]
     tools = [_tool(rng, n) for n in TOOL_NAMES]
-    messages: list[dict] = [
+    messages: list[dict[str, Any]] = [
         {
             "role": "user",
             "content": [
@@ -266,13 +267,13 @@ def large(target: int = 300_000, seed: int = 11) -> dict:
     return body
 
 
-def small(target: int = 2048, seed: int = 5) -> dict:
+def small(target: int = 2048, seed: int = 5) -> dict[str, Any]:
     rng = random.Random(seed)
     t = _tool(rng, "Bash")
     t["description"] = _text(rng, 30)
     t["input_schema"]["properties"] = {"command": {"type": "string", "description": "command"}}
     t["input_schema"]["required"] = ["command"]
-    body = {
+    body: dict[str, Any] = {
         "model": "claude-haiku-4-5-20251001",
         "max_tokens": 512,
         "system": [{"type": "text", "text": "You are Claude Code. " + _text(rng, 50)}],

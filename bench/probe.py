@@ -17,6 +17,7 @@ import socket
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -32,32 +33,41 @@ def pct(values: list[float], p: float) -> float | None:
 
 class _Conn(asyncio.Protocol):
     def __init__(self) -> None:
-        self.t = None
+        self.t: asyncio.Transport | None = None
         self.closed = False
-        self.fut: asyncio.Future | None = None
-
-    def connection_made(self, transport):
-        self.t = transport
-        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def connection_lost(self, exc):
-        self.closed = True
-        if self.fut and not self.fut.done():
-            self.fut.set_exception(ConnectionError("closed mid-response"))
-
-    def start(self, raw: bytes) -> asyncio.Future:
+        self.fut: asyncio.Future[int] | None = None
         self.buf = bytearray()
-        self.head = None  # (status, chunked, content_length)
+        self.head: tuple[int, bool, int] | None = None  # (status, chunked, content_length)
         self.body = bytearray()  # de-chunked body not yet split into events
         self.events: list[tuple[int, bytes]] = []
         self.left = -1  # bytes left in the current chunk (-1: expecting a size line)
         self.keep = True
+        self.t0 = self.t_head = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.t = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.fut and not self.fut.done():
+            self.fut.set_exception(ConnectionError("closed mid-response"))
+
+    def start(self, raw: bytes) -> asyncio.Future[int]:
+        self.buf = bytearray()
+        self.head = None
+        self.body = bytearray()
+        self.events = []
+        self.left = -1
+        self.keep = True
         self.fut = asyncio.get_running_loop().create_future()
         self.t0 = time.monotonic_ns()
+        assert self.t is not None
         self.t.write(raw)
         return self.fut
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         now = time.monotonic_ns()
         self.buf += data
         if self.head is None:
@@ -66,10 +76,10 @@ class _Conn(asyncio.Protocol):
                 return
             lines = bytes(self.buf[:i]).split(b"\r\n")
             del self.buf[: i + 4]
-            hdr = {}
+            hdr: dict[bytes, bytes] = {}
             for ln in lines[1:]:
-                k, _, v = ln.partition(b":")
-                hdr[k.strip().lower()] = v.strip().lower()
+                key, _, v = ln.partition(b":")
+                hdr[key.strip().lower()] = v.strip().lower()
             self.keep = hdr.get(b"connection") != b"close"
             self.head = (
                 int(lines[0].split()[1]),
@@ -110,7 +120,7 @@ class _Conn(asyncio.Protocol):
             and sum(len(e) + 2 for _, e in self.events) + len(self.body) >= clen
         ):
             done = True
-        if done and not self.fut.done():
+        if done and self.fut is not None and not self.fut.done():
             self.fut.set_result(now)
 
 
@@ -136,15 +146,15 @@ async def streams(
     events: int = 50,
     gap_ms: float | None = None,
     timeout: float = 60.0,
-) -> dict:
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     extra = {"x-bench-events": str(events)}
     if gap_ms is not None:
         extra["x-bench-gap-ms"] = str(gap_ms)
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
 
     async def one_conn() -> None:
-        conn = None
+        conn: _Conn | None = None
         for i in range(n + warmup):
             if conn is None or conn.closed or not conn.keep:
                 _, conn = await loop.create_connection(_Conn, host, port)
@@ -154,12 +164,14 @@ async def streams(
                 )
             except Exception as e:
                 results.append({"ok": False, "why": repr(e)[:200]})
-                conn.t.close()
+                if conn.t is not None:
+                    conn.t.close()
                 conn = None
                 continue
             if i < warmup:
                 continue
-            r = {
+            assert conn.head is not None
+            r: dict[str, Any] = {
                 "status": conn.head[0],
                 "ttfb_ms": (conn.t_head - conn.t0) / 1e6,
                 "total_ms": (t_end - conn.t0) / 1e6,
@@ -167,7 +179,8 @@ async def streams(
             }
             if conn.events:
                 r["ttfe_ms"] = (conn.events[0][0] - conn.t0) / 1e6
-            idx, stop = [], False
+            idx: list[int] = []
+            stop = False
             for t, ev in conn.events:
                 if b"message_stop" in ev:
                     stop = True
@@ -178,13 +191,13 @@ async def streams(
             if not r["ok"]:
                 r["why"] = "status=%s stop=%s deltas=%d/%d" % (r["status"], stop, len(idx), events)
             results.append(r)
-        if conn is not None:
+        if conn is not None and conn.t is not None:
             conn.t.close()
 
     await asyncio.gather(*(one_conn() for _ in range(conc)))
     ok = [r for r in results if r.get("ok")]
     delays = [d for r in ok for d in r["delays_us"]]
-    out = {
+    out: dict[str, Any] = {
         "streams": len(results),
         "ok": len(ok),
         "events": len(delays),
@@ -199,8 +212,12 @@ async def streams(
 
 
 async def load(
-    base: str, n: int, conc: int, make: Callable[[int], tuple[bytes, dict]], timeout: float = 60.0
-) -> dict:
+    base: str,
+    n: int,
+    conc: int,
+    make: Callable[[int], tuple[bytes, dict[str, str]]],
+    timeout: float = 60.0,
+) -> dict[str, Any]:
     """Send exactly n POST /v1/messages (closed loop, conc connections); make(i) -> (body, headers)."""
     statuses: dict[int, int] = {}
     errors: list[str] = []

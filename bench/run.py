@@ -25,14 +25,14 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
-
-import psutil
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -48,11 +48,16 @@ DEFAULT_PROXY_CMD = (
 )
 SIZES = {"small": "2KB", "large": "300KB"}
 MiB = 1024 * 1024
+T = TypeVar("T")
+Result = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- processes
-def _pinner(cpus):
-    def f():
+Proc = subprocess.Popen[bytes]
+
+
+def _pinner(cpus: set[int] | None) -> Callable[[], None]:
+    def f() -> None:
         os.setsid()
         if cpus is not None:
             os.sched_setaffinity(0, cpus)
@@ -60,7 +65,9 @@ def _pinner(cpus):
     return f
 
 
-def spawn(argv, log, cpus, env=None):
+def spawn(
+    argv: list[str], log: str, cpus: set[int] | None, env: dict[str, str] | None = None
+) -> Proc:
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             argv,
@@ -73,7 +80,7 @@ def spawn(argv, log, cpus, env=None):
         )
 
 
-def stop(p):
+def stop(p: Proc | None) -> None:
     if p is None or p.poll() is not None:
         return
     try:
@@ -85,13 +92,7 @@ def stop(p):
         p.wait(5)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, proc, seconds=30.0):
+def wait_http(url: str, proc: Proc | None, seconds: float = 30.0) -> None:
     t_end = time.time() + seconds
     while time.time() < t_end:
         if proc is not None and proc.poll() is not None:
@@ -106,78 +107,65 @@ def wait_http(url, proc, seconds=30.0):
     raise RuntimeError(f"no answer from {url} in {seconds}s")
 
 
-def tree(pid):
-    try:
-        p = psutil.Process(pid)
-        return [p, *p.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def tree_cpu(pid):
+def tree_cpu(pid: int) -> float:
     """CPU seconds of a process, its live descendants (the proxy's recorder process) and its
     reaped children (a recorder that was restarted)."""
     return procs.cpu(pid).total
 
 
-def tree_rss(pid):
+def tree_rss(pid: int) -> tuple[float, float]:
     """(rss, peak rss = VmHWM) summed over the process tree, MiB."""
     rss = hwm = 0
-    for p in tree(pid):
-        try:
-            rss += p.memory_info().rss
-            with open("/proc/%d/status" % p.pid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        hwm += int(line.split()[1]) * 1024
-        except (psutil.NoSuchProcess, OSError):
-            pass
+    for p in [pid, *procs.descendants(pid)]:
+        with contextlib.suppress(OSError), open("/proc/%d/status" % p) as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("VmHWM:"):
+                    hwm += int(line.split()[1]) * 1024
     return rss / MiB, hwm / MiB
 
 
-def own_cpu():
+def own_cpu() -> float:
     """CPU seconds of this process, its live descendants and its reaped children (wrk)."""
     return tree_cpu(os.getpid())
-
-
-def busy_cpu():
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
 
 
 class OtherLoad:
     """CPU used by processes outside the benchmark during a phase, % of one core."""
 
-    def __enter__(self):
-        self.b0, self.o0, self.w0 = busy_cpu(), own_cpu(), time.time()
+    pct = 0.0
+
+    def __enter__(self) -> OtherLoad:
+        self.b0, self.o0, self.w0 = procs.busy_cpu_s(), own_cpu(), time.time()
         return self
 
-    def __exit__(self, *exc):
-        other = (busy_cpu() - self.b0) - (own_cpu() - self.o0)
+    def __exit__(self, *exc: object) -> None:
+        other = (procs.busy_cpu_s() - self.b0) - (own_cpu() - self.o0)
         self.pct = max(0.0, 100.0 * other / max(1e-3, time.time() - self.w0))
 
 
-def busy(rec):
+def busy(rec: dict[str, Any]) -> bool:
     """The recorder has a backlog (or /health did not answer)."""
-    return rec.get("queued", 1) > 0 or rec.get("backlog_bytes", 0) > 0
+    return bool(rec.get("queued", 1) > 0 or rec.get("backlog_bytes", 0) > 0)
 
 
-def upstream_count(port):
+def upstream_count(port: int) -> int:
     with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
-        return json.load(r)["messages"]
+        return int(json.load(r)["messages"])
 
 
 # --------------------------------------------------------------------------- bench
 class Bench:
-    def __init__(self, a):
+    def __init__(self, a: argparse.Namespace) -> None:
         self.a = a
         self.ts = time.strftime("%Y%m%d-%H%M%S")
         self.dir = os.path.join(HERE, "results", "runs", self.ts)
         os.makedirs(self.dir, exist_ok=True)
-        self.pin = not a.no_pin and os.cpu_count() >= 2
+        self.pin = not a.no_pin and (os.cpu_count() or 1) >= 2
         self.client_cpus = {0} if self.pin else None
         self.proxy_cpus = {1} if self.pin else None
-        if self.pin:
+        if self.client_cpus is not None:
             os.sched_setaffinity(0, self.client_cpus)
         self.wrk = shutil.which("wrk") if not a.no_wrk else None
         self.files = {}
@@ -192,7 +180,7 @@ class Bench:
                         f.write(data)
                     self.files[(k, variant)] = path
         self.uid = 0
-        self.results = {
+        self.results: Result = {
             "started": self.ts,
             "args": vars(a),
             "machine": self.machine(),
@@ -200,7 +188,7 @@ class Bench:
             "targets": {},
         }
 
-    def machine(self):
+    def machine(self) -> Result:
         info = {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -228,13 +216,13 @@ class Bench:
         )
         return info
 
-    def next_uid(self):
+    def next_uid(self) -> str:
         """17 chars, like bodies.FIXED: unique over runs (nonce) and requests."""
         self.uid += 1
         return "turn-%s%08d" % (self.nonce, self.uid)
 
     # ----------------------------------------------------------------- servers
-    def start_upstream(self):
+    def start_upstream(self) -> None:
         self.up_port = self.a.upstream_port
         self.up = spawn(
             [
@@ -253,10 +241,10 @@ class Bench:
         wait_http("http://127.0.0.1:%d/health" % self.up_port, self.up)
         self.upstream = "http://127.0.0.1:%d" % self.up_port
 
-    def start_target(self, name):
+    def start_target(self, name: str) -> tuple[Proc | None, int]:
         if name == "direct":
             return None, self.up_port
-        port = free_port()
+        port = procs.free_port()
         log = os.path.join(self.dir, f"{name}.log")
         if name == "relay":
             argv = [
@@ -284,7 +272,16 @@ class Bench:
         return p, port
 
     # ----------------------------------------------------------------- phases
-    def wrk_phase(self, proc, port, size, variant, conns, seconds, phase=None):
+    def wrk_phase(
+        self,
+        proc: Proc | None,
+        port: int,
+        size: str,
+        variant: str,
+        conns: int,
+        seconds: int,
+        phase: str | None = None,
+    ) -> Result:
         out = os.path.join(self.dir, "wrk-last.json")
         env = {
             **os.environ,
@@ -302,7 +299,7 @@ class Bench:
         cpu_wrk, wall = (tree_cpu(proc.pid) if proc else 0) - cpu0, time.time() - w0
         if spy:
             res["profile"] = self.finish_profile(spy, phase)
-        if rec0:  # the recorder finishes this phase's work, and its CPU is charged to it
+        if proc and rec0:  # the recorder finishes this phase's work, and its CPU is charged to it
             res.update(self.settle(proc, port, rec0))
         res["upstream_messages"] = upstream_count(self.up_port) - n0
         if proc:
@@ -312,7 +309,16 @@ class Bench:
             res["cpu_util"] = cpu_wrk / wall
         return res
 
-    def _wrk_phase(self, port, size, variant, conns, seconds, env, out):
+    def _wrk_phase(
+        self,
+        port: int,
+        size: str,
+        variant: str,
+        conns: int,
+        seconds: int,
+        env: dict[str, str],
+        out: str,
+    ) -> Result:
         if self.wrk:
             r = subprocess.run(
                 [
@@ -347,7 +353,7 @@ class Bench:
             with open(self.files[(size, variant)], "rb") as fh:
                 same = fh.read()
             n = max(200, int(seconds * (400 if size == "large" else 1500) * min(conns, 4)))
-            r = self.run_async(
+            lo = self.run_async(
                 probe.load(
                     "http://127.0.0.1:%d" % port,
                     n,
@@ -357,14 +363,16 @@ class Bench:
             )
             res = {
                 "requests": n,
-                "seconds": r["seconds"],
-                "rps": r["rps"],
-                "errors": n - r["statuses"].get(200, 0),
-                "lat_ms": {"p50": r["lat_ms_p50"], "p99": r["lat_ms_p99"]},
+                "seconds": lo["seconds"],
+                "rps": lo["rps"],
+                "errors": n - lo["statuses"].get(200, 0),
+                "lat_ms": {"p50": lo["lat_ms_p50"], "p99": lo["lat_ms_p99"]},
             }
         return res
 
-    def start_profile(self, proc, phase, seconds):
+    def start_profile(
+        self, proc: Proc | None, phase: str | None, seconds: int
+    ) -> tuple[subprocess.Popen[bytes], str] | None:
         """py-spy record of the proxy during one phase (--profile PHASE[,PHASE])."""
         if not proc or not phase or phase not in self.a.profile or self.name != "proxy":
             return None
@@ -391,7 +399,9 @@ class Bench:
         )
         return p, out
 
-    def finish_profile(self, spy, phase):
+    def finish_profile(
+        self, spy: tuple[subprocess.Popen[bytes], str], phase: str | None
+    ) -> str | None:
         p, out = spy
         try:
             p.wait(30)
@@ -407,7 +417,7 @@ class Bench:
         print(text, file=sys.stderr)
         return out
 
-    def run_async(self, coro):
+    def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             import uvloop
 
@@ -415,12 +425,12 @@ class Bench:
         except ImportError:
             return asyncio.run(coro)
 
-    def stream_phase(self, proc, port, size, conc, n):
+    def stream_phase(self, proc: Proc | None, port: int, size: str, conc: int, n: int) -> Result:
         variant = self.a.stream_variant
         tmpl = self.tmpl[size + "_stream"]
         same = bodies.fixed(size, True)
 
-        def body():
+        def body() -> bytes:
             return bodies.unique(tmpl, self.next_uid()) if variant == "grow" else same
 
         rec0 = self.recorder(port) if proc else {}
@@ -429,14 +439,14 @@ class Bench:
                 probe.streams("127.0.0.1", port, body, n, conc, warmup=1, events=self.a.events)
             )
         r["other_load_pct"] = ol.pct
-        if rec0:
+        if proc and rec0:
             r.update(self.settle(proc, port, rec0))
         return r
 
-    def rss_phase(self, proc, port, n):
+    def rss_phase(self, proc: Proc | None, port: int, n: int) -> Result:
         """n requests, unique last message, 45% 2KB, 45% 300KB, 10% streams (no gaps)."""
 
-        def make(i):
+        def make(i: int) -> tuple[bytes, dict[str, str]]:
             k = i % 20
             if k < 2:
                 return bodies.unique(
@@ -449,16 +459,16 @@ class Bench:
         r["rss_loaded_mib"] = tree_rss(proc.pid)[0] if proc else None
         rec = self.recorder(port) if proc else {}
         r["queued_at_end"] = rec.get("queued")
-        if rec0:  # RSS is read once the recorder has caught up: backlog is not growth
+        if proc and rec0:  # RSS is read once the recorder has caught up: backlog is not growth
             r.update(self.settle(proc, port, rec0))
         r["rss_mib"], r["hwm_mib"] = tree_rss(proc.pid) if proc else (None, None)
         return r
 
-    def measure(self, name):
+    def measure(self, name: str) -> Result:
         a = self.a
         self.name = name
         proc, port = self.start_target(name)
-        res = {"phases": {}}
+        res: Result = {"phases": {}}
         try:
             if proc:
                 res["rss_start_mib"] = tree_rss(proc.pid)[0]
@@ -508,7 +518,7 @@ class Bench:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
         return res
 
-    def settle(self, proc, port, rec0, seconds=300.0):
+    def settle(self, proc: Proc, port: int, rec0: Result, seconds: float = 300.0) -> Result:
         """Wait until the recorder has written the phase's backlog (/health: nothing queued, no
         backlog bytes) and done the idle work that follows (text indexing, checkpoint: until the
         process tree's CPU stops growing), so that CPU read after this counts all the work.
@@ -527,19 +537,20 @@ class Bench:
             "dropped": rec.get("dropped", 0) - rec0.get("dropped", 0),
         }
 
-    def recorder(self, port):
+    def recorder(self, port: int) -> Result:
         """The proxy's recorder counters from /health ({} when it has none)."""
-        h = self.health(port)
-        return h.get("recorder", {}) if isinstance(h, dict) else {}
+        rec = self.health(port).get("recorder")
+        return rec if isinstance(rec, dict) else {}
 
-    def health(self, port):
+    def health(self, port: int) -> Result:
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=5) as r:
-                return json.loads(r.read())
+                h = json.loads(r.read())
+                return h if isinstance(h, dict) else {"error": "not an object"}
         except Exception as e:
             return {"error": repr(e)}
 
-    def log(self, target, phase, r):
+    def log(self, target: str, phase: str, r: Result) -> None:
         keys = (
             "rps",
             "errors",
@@ -557,7 +568,7 @@ class Bench:
             brief["p50_ms"] = r["lat_ms"]["p50"]
         print("  %-7s %-24s %s" % (target, phase, brief), file=sys.stderr, flush=True)
 
-    def run(self):
+    def run(self) -> None:
         self.nonce = secrets.token_hex(2)
         self.start_upstream()
         try:
@@ -587,10 +598,12 @@ class Bench:
         print(f"raw results: {self.dir}", file=sys.stderr)
 
     # ----------------------------------------------------------------- soak
-    def soak(self, seconds):
+    def soak(self, seconds: int) -> Result:
         """Proxy only: mixed load at --soak-rate req/s (10 s windows), RSS sampled per window."""
         proc, port = self.start_target("proxy")
-        samples, t0 = [], time.time()
+        assert proc is not None
+        samples: list[Result] = []
+        t0 = time.time()
         rate, win = self.a.soak_rate, 10.0
         try:
             samples.append({"t": 0.0, "requests": 0, "rss_mib": tree_rss(proc.pid)[0]})
@@ -637,11 +650,11 @@ class Bench:
 
 
 # --------------------------------------------------------------------------- report
-def f(v, fmt="%.3f"):
+def f(v: Any, fmt: str = "%.3f") -> str:
     return "-" if v is None else fmt % v
 
 
-def table(title, head, rows):
+def table(title: str, head: list[str], rows: list[list[Any]]) -> str:
     out = [
         "",
         "### " + title,
@@ -653,14 +666,14 @@ def table(title, head, rows):
     return "\n".join(out)
 
 
-def dropped_cell(n):
+def dropped_cell(n: int | None) -> str:
     """A 'records dropped' cell: '-' for a target that records nothing, loud when not 0."""
     if n is None:
         return "-"
     return "%d INVALID" % n if n else "0"
 
 
-def invalid(res):
+def invalid(res: Result) -> list[str]:
     """Why this run's figures are not valid ([] if they are): any record dropped, in a phase or
     in the warm-ups (the proxy's /health at the end), or a phase whose recording work could not
     be waited for (its CPU per request is short)."""
@@ -684,7 +697,7 @@ def invalid(res):
     return why
 
 
-def validity(res):
+def validity(res: Result) -> str:
     why = invalid(res)
     if not why:
         return (
@@ -696,7 +709,7 @@ def validity(res):
     )
 
 
-def report(res):
+def report(res: Result) -> str:
     out = [
         "## bench/run.py {}".format(res["started"]),
         "",
@@ -734,17 +747,18 @@ def report(res):
     variants = res["args"]["variants"]
     conns = res["args"]["conns"]
 
-    def ph(t, k):
-        return T.get(t, {}).get("phases", {}).get(k)
+    def ph(t: str, k: str) -> Result | None:
+        r = T.get(t, {}).get("phases", {}).get(k)
+        return r if isinstance(r, dict) else None
 
-    def lat(t, k, p="p50"):
+    def lat(t: str, k: str, p: str = "p50") -> float | None:
         r = ph(t, k)
         return r["lat_ms"][p] if r else None
 
-    def dropped(t, keys):
+    def dropped(t: str, keys: list[str]) -> int | None:
         """Records dropped over these phases of target t (None: t records nothing)."""
-        counts = [r.get("dropped") for r in map(lambda k: ph(t, k), keys) if r]
-        counts = [c for c in counts if c is not None]
+        phases = [ph(t, k) for k in keys]
+        counts = [int(r["dropped"]) for r in phases if r and r.get("dropped") is not None]
         return sum(counts) if counts else None
 
     rows = []
@@ -838,16 +852,16 @@ def report(res):
     for t in T:
         row = [t]
         for size in SIZES:
-            r, d = ph(t, f"stream_{size}"), ph("direct", f"stream_{size}")
-            v, dv = (r or {}).get("ttfe_ms_p50"), (d or {}).get("ttfe_ms_p50")
+            rp, dp = ph(t, f"stream_{size}"), ph("direct", f"stream_{size}")
+            v, dv = (rp or {}).get("ttfe_ms_p50"), (dp or {}).get("ttfe_ms_p50")
             row += [f(v), f(v - dv if v is not None and dv is not None else None)]
-        r, d = ph(t, "stream_small"), ph("direct", "stream_small")
+        rp, dp = ph(t, "stream_small"), ph("direct", "stream_small")
         for p in ("p50", "p99"):
-            v, dv = (r or {}).get("delay_us_" + p), (d or {}).get("delay_us_" + p)
+            v, dv = (rp or {}).get("delay_us_" + p), (dp or {}).get("delay_us_" + p)
             row += [f(v, "%.0f"), f(v - dv if v is not None and dv is not None else None, "%.0f")]
-        r, d = ph(t, "stream_small_c16"), ph("direct", "stream_small_c16")
+        rp, dp = ph(t, "stream_small_c16"), ph("direct", "stream_small_c16")
         for p in ("p50", "p99"):
-            v, dv = (r or {}).get("delay_us_" + p), (d or {}).get("delay_us_" + p)
+            v, dv = (rp or {}).get("delay_us_" + p), (dp or {}).get("delay_us_" + p)
             row += [f(v - dv if v is not None and dv is not None else None, "%.0f")]
         ok = sum(
             (ph(t, k) or {}).get("ok", 0)
@@ -969,7 +983,7 @@ def report(res):
     return "\n".join(out) + "\n"
 
 
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
