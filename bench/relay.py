@@ -3,6 +3,7 @@
 Streams the request body up and the response body down, records nothing."""
 
 import argparse
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import uvloop
@@ -25,7 +26,7 @@ HOP_BY_HOP = frozenset(
 )
 
 
-def end_to_end(headers):
+def end_to_end(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
 
 
@@ -50,7 +51,7 @@ async def relay(request: web.Request) -> web.StreamResponse:
         return resp
 
 
-async def session_ctx(app: web.Application):
+async def session_ctx(app: web.Application) -> AsyncIterator[None]:
     app["session"] = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0),
         auto_decompress=False,

@@ -107,6 +107,15 @@ def wait_http(url: str, proc: Proc | None, seconds: float = 30.0) -> None:
     raise RuntimeError(f"no answer from {url} in {seconds}s")
 
 
+def up_or_stop(url: str, proc: Proc) -> None:
+    """wait_http, and the process is stopped if it does not answer (no orphan left behind)."""
+    try:
+        wait_http(url, proc)
+    except BaseException:
+        stop(proc)
+        raise
+
+
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process, its live descendants (the proxy's recorder process) and its
     reaped children (a recorder that was restarted)."""
@@ -238,7 +247,7 @@ class Bench:
             os.path.join(self.dir, "upstream.log"),
             self.client_cpus,
         )
-        wait_http("http://127.0.0.1:%d/health" % self.up_port, self.up)
+        up_or_stop("http://127.0.0.1:%d/health" % self.up_port, self.up)
         self.upstream = "http://127.0.0.1:%d" % self.up_port
 
     def start_target(self, name: str) -> tuple[Proc | None, int]:
@@ -268,7 +277,7 @@ class Bench:
             argv = ["/bin/sh", "-c", "exec " + cmd]
             env = {"ANTHROPIC_UPSTREAM_URL": self.upstream, "PYTHONPATH": os.path.join(ROOT, "src")}
         p = spawn(argv, log, self.proxy_cpus, env)
-        wait_http("http://127.0.0.1:%d/health" % port, p)
+        up_or_stop("http://127.0.0.1:%d/health" % port, p)
         return p, port
 
     # ----------------------------------------------------------------- phases

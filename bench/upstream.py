@@ -25,11 +25,12 @@ import json
 import re
 import socket
 import time
+from typing import Any, cast
 
 try:
     import uvloop
 except ImportError:  # pragma: no cover
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]
 
 STATS = {"requests": 0, "messages": 0, "streams": 0, "bytes_in": 0, "bad": 0}
 MODEL_RE = re.compile(rb'"model"\s*:\s*"([^"\\]{1,100})"')
@@ -108,7 +109,7 @@ def chunk(b: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(b), b)
 
 
-def sse(name: str, obj: dict) -> bytes:
+def sse(name: str, obj: dict[str, Any]) -> bytes:
     return chunk(
         b"event: %s\ndata: %s\n\n"
         % (name.encode(), json.dumps(obj, separators=(",", ":")).encode())
@@ -116,22 +117,24 @@ def sse(name: str, obj: dict) -> bytes:
 
 
 class Upstream(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.t = transport
+    t: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
-        self.head = None  # parsed request head while reading the body
+        self.head: list[Any] | None = None  # parsed request head while reading the body
         self.streaming = False
 
     # --- parsing -----------------------------------------------------------
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         self.buf += data
         if not self.streaming:
             self.parse()
 
-    def parse(self):
+    def parse(self) -> None:
         while True:
             if self.head is None:
                 i = self.buf.find(b"\r\n\r\n")
@@ -145,10 +148,10 @@ class Upstream(asyncio.Protocol):
                     STATS["bad"] += 1
                     self.t.close()
                     return
-                hdr = {}
+                hdr: dict[bytes, bytes] = {}
                 for ln in lines[1:]:
-                    k, _, v = ln.partition(b":")
-                    hdr[k.strip().lower()] = v.strip()
+                    key, _, v = ln.partition(b":")
+                    hdr[key.strip().lower()] = v.strip()
                 keep = hdr.get(b"connection", b"").lower() != b"close" and version == b"HTTP/1.1"
                 if hdr.get(b"expect", b"").lower() == b"100-continue":
                     self.t.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -194,7 +197,9 @@ class Upstream(asyncio.Protocol):
                 return
 
     # --- answering ---------------------------------------------------------
-    def handle(self, method, target, hdr, keep, body):
+    def handle(
+        self, method: bytes, target: bytes, hdr: dict[bytes, bytes], keep: bool, body: bytes
+    ) -> None:
         STATS["requests"] += 1
         STATS["bytes_in"] += len(body)
         path = target.split(b"?", 1)[0]
@@ -246,7 +251,9 @@ class Upstream(asyncio.Protocol):
         if not keep:
             self.t.close()
 
-    async def stream(self, model, in_tok, keep, gap_ms, events):
+    async def stream(
+        self, model: bytes, in_tok: int, keep: bool, gap_ms: float, events: int
+    ) -> None:
         t, loop = self.t, asyncio.get_running_loop()
         try:
             t.write(
