@@ -34,6 +34,7 @@ import aiohttp
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bodies  # noqa: E402
+import procs  # noqa: E402
 import run as runner  # noqa: E402
 from probe import pct  # noqa: E402
 
@@ -352,7 +353,7 @@ def main():
             )
             runner.wait_http("http://127.0.0.1:%d/health" % a.upstream_port, up)
             data_dir = a.data_dir or tempfile.mkdtemp(prefix="ap-store-")
-            port = runner.free_port()
+            port = procs.free_port()
             cmd = a.proxy_cmd.format(
                 python=runner.PY,
                 port=port,
