@@ -173,7 +173,7 @@ def _payload(
 
 def upstream_record(capture: Capture) -> Any:
     """The `upstream_request` column: the body sent to the backend together with what the
-    translation changed, `{"request": body, "changes": [...]}` (`monitor.queries.detail` splits
+    translation changed, `{"request": body, "changes": [...]}` (`monitor.details.detail` splits
     it again; rows written before hold the bare body)."""
     if capture.upstream_request is None:
         return None
