@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from anthropic_proxy.monitor import anatomy, queries
+from anthropic_proxy.monitor import anatomy, anatomy_totals, queries
 from anthropic_proxy.storage import Store, open_store
 from anthropic_proxy.usage import quota, report, statusline
 
@@ -114,10 +114,10 @@ def main() -> None:
             "report tag": lambda: report.report(store, "tag", report.Scope()),
             "report daily, last 24 h": lambda: report.report(store, "daily", day),
             "statusline facts": lambda: statusline.facts(store, given, now=NOW),
-            "anatomy totals (30 days)": lambda: anatomy.aggregate(
+            "anatomy totals (30 days)": lambda: anatomy_totals.aggregate(
                 store, anatomist, queries.parse_filters({})
             ),
-            "anatomy totals, one session": lambda: anatomy.aggregate(
+            "anatomy totals, one session": lambda: anatomy_totals.aggregate(
                 store, anatomist, queries.parse_filters({"session": last})
             ),
         }

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from anthropic_proxy.monitor import anatomy, queries
-from anthropic_proxy.storage import Store, open_store
+from anthropic_proxy.monitor import anatomy, anatomy_totals, queries
+from anthropic_proxy.storage import Store, bodies, open_store
 from anthropic_proxy.usage import quota, report, statusline
 from tests.monitor.conftest import make_row
 from tests.pg import fresh_schema, url_for
@@ -132,7 +132,7 @@ def test_anatomy_totals_cover_every_exchange_in_range(store: Store) -> None:
         vector = {"system": 1000 + i % 7, "tools:mcp:github": 300 + i % 11,
                   "tool_results:Bash": 50 + i % 13, "user_text": i % 5}  # fmt: skip
         vectors.append((rows[-1]["id"], vector, 0.001 * (1 + i % 3)))
-    rows += [make_row(6000 + i, session_id="s") for i in range(3)]  # no vector, no body to make one
+    rows += [make_row(6000 + i, session_id="s") for i in range(3)]  # no body: kept empty
     store.write(rows, {})
     for start in range(0, len(vectors), 500):
         part = vectors[start : start + 500]
@@ -141,9 +141,12 @@ def test_anatomy_totals_cover_every_exchange_in_range(store: Store) -> None:
             + ", ".join(["(?, ?, ?, ?)"] * len(part)),
             [x for id, v, cost in part for x in (id, NOW, orjson.dumps(v).decode(), cost)],
         )
-    got = anatomy.aggregate(store, anatomy.Anatomist(), queries.parse_filters({"session": "s"}))
+    got = anatomy_totals.aggregate(
+        store, anatomy.Anatomist(), queries.parse_filters({"session": "s"})
+    )
     mine = vectors[:5100]
-    assert (got["exchanges"], got["covered"], got["missing"]) == (5103, 5100, 3)
+    assert (got["exchanges"], got["covered"], got["missing"], got["unanalysable"]) == (
+        5103, 5103, 0, 3)  # fmt: skip
 
     def total(key: str) -> int:
         return sum(v[key] for _, v, _ in mine)
@@ -162,3 +165,35 @@ def test_anatomy_totals_cover_every_exchange_in_range(store: Store) -> None:
     assert {t["key"]: t["cost_usd"] for t in got["by_tool"]}["Bash"] == pytest.approx(
         bash, rel=1e-6
     )
+
+
+def test_unanalysable_rows_are_kept_empty_and_the_fill_moves_on(store: Store) -> None:
+    """More newest rows whose request is not a JSON object than one refresh computes: each is
+    kept as analysed with nothing in it, never tried again, and the next refresh reaches the
+    older rows."""
+    sent = []
+    for i in range(5):
+        body = {"model": "claude-sonnet-4-6", "system": "You are terse.",
+                "messages": [{"role": "user", "content": f"question {i} " * (i + 1)}]}  # fmt: skip
+        split = bodies.split_body(body)
+        row = make_row(i, session_id="s", input_tokens=100 + i, cache_read_tokens=1000 * i,
+                       request_ref=split.ref, blob_refs=split.refs, tip=split.tip)  # fmt: skip
+        store.write([row], split.parts, split.nodes)
+        sent.append(row)
+    shapes: list[Any] = [[1, 2], "not an object", None, {"system": 5, "messages": 7}]
+    bad = anatomy_totals.FILL_LIMIT + 20
+    for j in range(bad):
+        body = shapes[j % len(shapes)]
+        split = bodies.split_body(body) if body is not None else None
+        row = make_row(1000 + j, session_id="s", request_ref=split and split.ref)
+        store.write([row], split.parts if split else {})
+    f = queries.parse_filters({"session": "s"})
+    first = anatomy_totals.aggregate(store, anatomy.Anatomist(), f)
+    assert (first["exchanges"], first["covered"], first["missing"]) == (bad + 5, 200, 25)
+    second = anatomy_totals.aggregate(store, anatomy.Anatomist(), f)
+    assert (second["covered"], second["missing"], second["unanalysable"]) == (bad + 5, 0, bad)
+    reported = sum(r["input_tokens"] + r["cache_read_tokens"] for r in sent)
+    assert sum(c["tokens"] for c in second["by_category"]) == reported
+    assert {c["key"] for c in second["by_category"]} == {"system", "user_text"}
+    kept = store.fetch("SELECT vector FROM exchange_anatomy WHERE id >= ?", ["ex_test00001000"])
+    assert len(kept) == bad and {r["vector"] for r in kept} == {"{}"}

@@ -9,5 +9,6 @@ Everything here reads the store after the fact; nothing runs on the proxy's hot 
 - `analyze`: the analysis report (JSON; the HTML view is a static page rendering it).
 - `sessions`: Claude Code sessions as agent trees, and prompt-cache diagnostics per turn.
 - `anatomy`: what each request's input tokens are made of (system, tools, turns, results).
+- `anatomy_totals`: those vectors kept in the store, summed over a range, read per turn.
 - `api`: the aiohttp handlers, the route table and `setup(app)`.
 """

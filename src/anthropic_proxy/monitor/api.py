@@ -21,6 +21,7 @@ from anthropic_proxy.errors import BadRequest, NotFound
 from anthropic_proxy.monitor import (
     analyze,
     anatomy,
+    anatomy_totals,
     details,
     events,
     export,
@@ -212,13 +213,13 @@ async def get_anatomy(request: web.Request) -> web.Response:
     queries.check_params(request.query)
     f = queries.parse_filters(request.query)
     store, anatomist = _state(request).store, request.app[ANATOMIST]
-    return _json(await asyncio.to_thread(anatomy.aggregate, store, anatomist, f))
+    return _json(await asyncio.to_thread(anatomy_totals.aggregate, store, anatomist, f))
 
 
 async def get_session_context(request: web.Request) -> web.Response:
     session_id = request.match_info["id"]
     store, anatomist = _state(request).store, request.app[ANATOMIST]
-    found = await asyncio.to_thread(anatomy.session_context, store, anatomist, session_id)
+    found = await asyncio.to_thread(anatomy_totals.session_context, store, anatomist, session_id)
     if found is None:
         raise NotFound(f"no finished exchanges of the main agent in session {session_id!r}")
     return _json(found)
