@@ -144,7 +144,11 @@ def test_prune_by_count_and_age_drops_orphan_blobs(store: Store) -> None:
 
 
 def anatomy_ids(store: Store) -> set[str]:
-    return {r["id"] for r in store.fetch("SELECT id FROM exchange_anatomy")}
+    """The exchanges with anatomy rows: vectors and their parts (041) go together."""
+    vectors = {r["id"] for r in store.fetch("SELECT id FROM exchange_anatomy")}
+    parts = {r["id"] for r in store.fetch("SELECT id FROM exchange_anatomy_parts")}
+    assert parts == vectors
+    return vectors
 
 
 def add_anatomy(store: Store, ids: list[str]) -> None:
@@ -153,7 +157,12 @@ def add_anatomy(store: Store, ids: list[str]) -> None:
         store.execute(
             "INSERT INTO exchange_anatomy (id, started_at, vector, input_cost_usd) "
             "VALUES (?, ?, ?, ?)",
-            [i, NOW, '{"system": 100, "user_text": 50}', 0.001],
+            [i, NOW, '{"system": 100, "user_text": 50}', 0.0015],
+        )
+        store.execute(
+            "INSERT INTO exchange_anatomy_parts (id, key, tokens, cost_usd) VALUES "
+            "(?, 'system', 100, 0.001), (?, 'user_text', 50, 0.0005)",
+            [i, i],
         )
 
 

@@ -124,7 +124,8 @@ def test_statusline_facts(store: Store) -> None:
 
 def test_anatomy_totals_cover_every_exchange_in_range(store: Store) -> None:
     """More exchanges than the newest 5,000 the totals once read: every vector in the range
-    counts, each exchange's input cost shared among its categories."""
+    counts, each exchange's input cost shared among its categories. Half the vectors were kept
+    before migration 041 (which takes them apart into parts), half by the monitor after it."""
     rows, vectors = [], []
     for i in range(5300):
         session = "s" if i < 5100 else "other"
@@ -134,13 +135,21 @@ def test_anatomy_totals_cover_every_exchange_in_range(store: Store) -> None:
         vectors.append((rows[-1]["id"], vector, 0.001 * (1 + i % 3)))
     rows += [make_row(6000 + i, session_id="s") for i in range(3)]  # no body: kept empty
     store.write(rows, {})
-    for start in range(0, len(vectors), 500):
-        part = vectors[start : start + 500]
+    store.execute("DROP TABLE exchange_anatomy_parts")  # a store as it was before 041
+    store.execute("DROP INDEX exchange_anatomy_empty")
+    store.execute("DELETE FROM migrations WHERE name = ?", ["041_anatomy_parts"])
+    for start in range(0, 2600, 500):
+        part = vectors[start : min(2600, start + 500)]
         store.execute(
             "INSERT INTO exchange_anatomy (id, started_at, vector, input_cost_usd) VALUES "
             + ", ".join(["(?, ?, ?, ?)"] * len(part)),
             [x for id, v, cost in part for x in (id, NOW, orjson.dumps(v).decode(), cost)],
         )
+    store.close()
+    store.open()
+    anatomy_totals.keep(
+        store, [anatomy_totals.Vector(id, NOW, v, c) for id, v, c in vectors[2600:]]
+    )
     got = anatomy_totals.aggregate(
         store, anatomy.Anatomist(), queries.parse_filters({"session": "s"})
     )

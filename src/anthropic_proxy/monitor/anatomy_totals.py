@@ -83,7 +83,21 @@ def analysed(store: Store, anatomist: Anatomist, ids: Sequence[str]) -> list[Vec
 
 
 def keep(store: Store, computed: Sequence[Vector]) -> None:
-    """Store vectors (ignoring any another reader kept first)."""
+    """Store vectors and their parts (ignoring any another reader kept first). The parts go
+    first: a vector is what marks an exchange analysed."""
+    parts = [
+        (v.id, key, n, (v.input_cost_usd or 0) * n / total if total else 0.0)
+        for v in computed
+        for total in [sum(v.categories.values())]
+        for key, n in v.categories.items()
+    ]
+    for chunk in _chunks(parts):
+        store.execute(
+            "INSERT INTO exchange_anatomy_parts (id, key, tokens, cost_usd) VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            + " ON CONFLICT (id, key) DO NOTHING",
+            [x for p in chunk for x in p],
+        )
     for part in _chunks(computed):
         store.execute(
             "INSERT INTO exchange_anatomy (id, started_at, vector, input_cost_usd) VALUES "
@@ -124,8 +138,8 @@ def aggregate(store: Store, anatomist: Anatomist, f: queries.Filters) -> dict[st
     clause, params = queries.where(f, store.dialect)
     rows = f"FROM exchanges{f'{clause} AND' if clause else ' WHERE'} {ELIGIBLE[store.dialect]}"
     [count] = store.fetch(
-        f"SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN EXISTS ({HAS_VECTOR}) THEN 1 ELSE 0 END), 0) "
-        f"AS covered {rows}",
+        f"SELECT COUNT(*) AS n, COUNT(a.id) AS covered FROM (SELECT id {rows}) AS e "
+        "LEFT JOIN exchange_anatomy a ON a.id = e.id",
         params,
     )
     n, covered = int(count["n"]), int(count["covered"])
@@ -144,7 +158,7 @@ def aggregate(store: Store, anatomist: Anatomist, f: queries.Filters) -> dict[st
         covered = min(n, covered + len(found))
         empty += sum(not v["categories"] for v in found.values())
     by: dict[str, dict[str, dict[str, float]]] = {"category": {}, "tool": {}, "mcp_server": {}}
-    for r in store.fetch(SUMS[store.dialect].format(ids=f"SELECT id {rows}"), params):
+    for r in store.fetch(SUMS.format(ids=f"SELECT id {rows}"), params):
         key, tokens, share = str(r["key"]), int(r["tokens"] or 0), float(r["cost"] or 0)
         _sum(by["category"], coarse(key), tokens, share)
         tool = _tool_of(key)
@@ -171,22 +185,12 @@ ELIGIBLE = {
     for dialect, plus in (("sqlite", "+"), ("postgresql", ""))
 }
 HAS_VECTOR = "SELECT 1 FROM exchange_anatomy WHERE exchange_anatomy.id = exchanges.id"
-# Tokens and input cost per category key over the vectors of the exchanges `{ids}` selects.
-# Each exchange's input cost is shared among its categories by tokens (cost * n / its total).
-SUMS = {
-    "sqlite": "WITH r AS MATERIALIZED (SELECT vector, input_cost_usd AS cost, "
-    "(SELECT SUM(k.value) FROM json_each(vector) AS k) AS total FROM exchange_anatomy "
-    "WHERE id IN ({ids})) "
-    "SELECT j.key AS key, SUM(j.value) AS tokens, SUM(CASE WHEN r.total > 0 "
-    "THEN COALESCE(r.cost, 0) * j.value / r.total ELSE 0 END) AS cost "
-    "FROM r, json_each(r.vector) AS j GROUP BY j.key",
-    "postgresql": "SELECT j.key AS key, SUM(j.value::bigint)::bigint AS tokens, "
-    "SUM(CASE WHEN t.total > 0 THEN COALESCE(a.input_cost_usd, 0) * j.value::bigint / t.total "
-    "ELSE 0 END)::double precision AS cost FROM exchange_anatomy a, "
-    "LATERAL (SELECT SUM(value::bigint)::double precision AS total "
-    "FROM jsonb_each_text(a.vector::jsonb)) t, jsonb_each_text(a.vector::jsonb) j "
-    "WHERE a.id IN ({ids}) GROUP BY j.key",
-}
+# Tokens and input cost per category key over the exchanges `{ids}` selects: their parts (041)
+# carry each one's share of the exchange's input cost (cost * tokens / the vector's total).
+SUMS = (
+    "SELECT key, SUM(tokens) AS tokens, SUM(cost_usd) AS cost FROM exchange_anatomy_parts "
+    "WHERE id IN ({ids}) GROUP BY key"
+)
 
 
 def _tool_of(category: str) -> str | None:

@@ -60,6 +60,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     # trigger made every insert a multi-row statement: SQLite then copies each page the row
     # touches into a statement journal first, ~360 KB per exchange).
     _step("040_search_queue_by_writer", per_dialect=True),
+    # 041: context-anatomy parts, one row per (exchange, category) with its share of the input
+    # cost, so totals over a range are a plain SUM (issue 14), and a partial index of the empty
+    # vectors (requests that could not be analysed).
+    _step("041_anatomy_parts", per_dialect=True),
 )
 
 

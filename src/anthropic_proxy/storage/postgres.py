@@ -39,6 +39,7 @@ from anthropic_proxy.storage.bodies import compress, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, POSTGRESQL, ddl
 from anthropic_proxy.storage.sqlite import (
     ANATOMY_ORPHANS,
+    ANATOMY_TABLES,
     SWEEP,
     payload_values,
     upsert,
@@ -287,7 +288,8 @@ class PostgresStore:
     def clear(self) -> None:
         with self._writing() as conn:
             conn.execute(
-                "TRUNCATE exchanges, exchange_payloads, nodes, blobs, exchange_rollup, exchange_anatomy"
+                "TRUNCATE exchanges, exchange_payloads, nodes, blobs, exchange_rollup, "
+                f"{', '.join(ANATOMY_TABLES)}"
             )
 
     def prune(self, max_records: int, max_age_s: int, max_bytes: int, batch: int = 500) -> int:
@@ -309,7 +311,8 @@ class PostgresStore:
             if not _try_prune_lock(conn):
                 return 0
             conn.execute(PG_SWEEP[0])
-            conn.execute(ANATOMY_ORPHANS)
+            for orphans in ANATOMY_ORPHANS:
+                conn.execute(orphans)
             return conn.execute(PG_SWEEP[1]).rowcount
 
     def index_text(self, limit: int) -> int:
@@ -418,7 +421,8 @@ def _delete(conn: psycopg.Connection[Row], victims: list[str]) -> None:
     changes.add(conn.execute(OLD_ROWS, [victims]).fetchall(), -1)
     conn.execute("DELETE FROM exchanges WHERE id = ANY(%s)", [victims])
     conn.execute("DELETE FROM exchange_payloads WHERE id = ANY(%s)", [victims])
-    conn.execute("DELETE FROM exchange_anatomy WHERE id = ANY(%s)", [victims])
+    for table in ANATOMY_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [victims])
     if params := changes.params():
         conn.cursor().executemany(ROLLUP_UPSERT, params)
     conn.execute(rollup.DROP_EMPTY)

@@ -57,11 +57,12 @@ SWEEP = (
     "WHERE p.body_refs IS NOT NULL) AND hash NOT IN "
     "(SELECT request_ref FROM exchanges WHERE request_ref IS NOT NULL)",
 )
-# Context-anatomy vectors (031) of exchanges gone: pruning deletes its victims' own, the sweep
-# any that a reader computed while their exchange was being pruned.
-ANATOMY_ORPHANS = (
-    "DELETE FROM exchange_anatomy WHERE NOT EXISTS "
-    "(SELECT 1 FROM exchanges WHERE exchanges.id = exchange_anatomy.id)"
+# Context-anatomy vectors (031) and their parts (041) of exchanges gone: pruning deletes its
+# victims' own, the sweep any that a reader computed while their exchange was being pruned.
+ANATOMY_TABLES = ("exchange_anatomy", "exchange_anatomy_parts")
+ANATOMY_ORPHANS = tuple(
+    f"DELETE FROM {t} WHERE NOT EXISTS (SELECT 1 FROM exchanges WHERE exchanges.id = {t}.id)"
+    for t in ANATOMY_TABLES
 )
 
 
@@ -213,6 +214,7 @@ class SQLiteStore:
             self.writer.executescript(
                 "BEGIN; DELETE FROM exchanges; DELETE FROM exchange_payloads; DELETE FROM nodes; "
                 "DELETE FROM blobs; DELETE FROM exchange_rollup; DELETE FROM exchange_anatomy; "
+                "DELETE FROM exchange_anatomy_parts; "
                 "DELETE FROM search_queue; "
                 "INSERT INTO exchanges_search (exchanges_search) VALUES ('delete-all'); COMMIT;"
             )
@@ -244,7 +246,8 @@ class SQLiteStore:
             conn.executemany("DELETE FROM search_queue WHERE row = ?", ([r["rowid"]] for r in old))
             conn.execute(f"DELETE FROM exchanges WHERE id IN ({marks})", victims)
             conn.execute(f"DELETE FROM exchange_payloads WHERE id IN ({marks})", victims)
-            conn.execute(f"DELETE FROM exchange_anatomy WHERE id IN ({marks})", victims)
+            for table in ANATOMY_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE id IN ({marks})", victims)
             conn.executemany(ROLLUP_UPSERT, changes.params())
             conn.execute(rollup.DROP_EMPTY)
         return len(victims)
@@ -254,7 +257,8 @@ class SQLiteStore:
         conn = self.writer
         with self._lock, _transaction(conn):
             conn.execute(SWEEP[0])
-            conn.execute(ANATOMY_ORPHANS)
+            for orphans in ANATOMY_ORPHANS:
+                conn.execute(orphans)
             return conn.execute(SWEEP[1]).rowcount
 
     def index_text(self, limit: int) -> int:
