@@ -4,11 +4,13 @@ Builds Claude-Code-shaped captures (2 KB `grow` bodies: every request ends with 
 sent before; Claude Code's request headers; Anthropic's response headers; 10% streams, or
 `--streams 1` as Claude Code sends them), appends
 them to a journal in a fresh data dir, then times the recorder's own loop (`consume`) reading
-them back and writing the store until the journal is drained, on one core.
+them back and writing the store until the journal is drained, and the idle work the recorder
+does next (text indexing of the new rows, WAL checkpoint), on one core.
 
     .venv/bin/python bench/recorder.py                   # 20,000 exchanges, SQLite
     .venv/bin/python bench/recorder.py -n 50000 --profile /tmp/rec.prof
     .venv/bin/python bench/recorder.py --database-url postgresql://127.0.0.1:5432/test
+    .venv/bin/python bench/recorder.py --streams 1 --phases   # CPU µs/exchange by phase
 
 Prints exchanges/s, µs/exchange (wall and CPU) and the data dir's size.
 """
@@ -30,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bodies
 
 from anthropic_proxy.exchange import Capture, ExchangeIds
+from anthropic_proxy.record import build
+from anthropic_proxy.record import writer as writer_module
 from anthropic_proxy.record.journal import Journal, Reader
 from anthropic_proxy.record.writer import Report, Retention, Writer, consume
 from anthropic_proxy.storage import open_store
@@ -165,6 +169,37 @@ def captures(n: int, stream_share: float = 0.1) -> list[Capture]:
     return out
 
 
+INDEX_CHUNK = 2000  # record.writer's
+
+
+def timed_phases(store: object) -> dict[str, float]:
+    """Wrap the recorder's phases to add up their CPU time (`--phases`): the wrappers cost a
+    few µs per exchange themselves, so the total is a little above an unwrapped run."""
+    spent: dict[str, float] = {}
+
+    def wrap(owner: object, attr: str, phase: str) -> None:
+        inner = getattr(owner, attr, None)
+        if inner is None:  # an older commit, run for comparison
+            return
+
+        def timed(*args: object, **kwargs: object) -> object:
+            t = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.thread_time() - t
+
+        setattr(owner, attr, timed)
+
+    wrap(Reader, "read", "journal read (parse the entries)")
+    wrap(writer_module, "request_row", "request (parse, split and hash the body)")
+    wrap(build, "_outcome", "response (JSON or stream rebuild)")
+    wrap(build, "_payload", "record blob (scrub, encode, compress)")
+    wrap(build, "_cost", "price")
+    wrap(store, "write", "store write (one transaction per batch)")
+    return spent
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
 
@@ -178,6 +213,7 @@ def main() -> None:
     ap.add_argument(
         "--streams", type=float, default=0.1, help="share of streamed answers (Claude Code: ~1)"
     )
+    ap.add_argument("--phases", action="store_true", help="print CPU µs/exchange by phase")
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
@@ -192,6 +228,7 @@ def main() -> None:
         store.clear()
     writer = Writer(store, scrub=True, retention=Retention())
     reader = Reader(data_dir, 0)
+    spent = timed_phases(store) if args.phases else {}
     written = failed = 0
 
     def emit(report: Report) -> None:
@@ -204,6 +241,13 @@ def main() -> None:
     if profiler:
         profiler.enable()
     consume(reader, writer, emit, lambda: True)
+    idle_cpu = time.process_time()
+    # What the recorder does as soon as it is idle (older commits indexed in a trigger).
+    while hasattr(store, "index_text") and store.index_text(INDEX_CHUNK):
+        pass
+    if hasattr(store, "checkpoint"):
+        store.checkpoint()
+    idle_cpu = time.process_time() - idle_cpu
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -214,6 +258,12 @@ def main() -> None:
         f"recorder  {args.n / wall:,.0f} exchanges/s  {wall / args.n * 1e6:,.0f} µs/exchange wall"
         f"  {cpu / args.n * 1e6:,.0f} µs/exchange CPU"
     )
+    print(f"  {idle_cpu / args.n * 1e6:6.1f} µs  of it idle work: text index, checkpoint")
+    for phase, seconds in spent.items():
+        print(f"  {seconds / args.n * 1e6:6.1f} µs  {phase}")
+    if spent:
+        rest = cpu - idle_cpu - sum(spent.values())
+        print(f"  {rest / args.n * 1e6:6.1f} µs  the rest (rows, rollup, scrub of new parts, loop)")
     if not args.database_url:
         print(f"data dir  {du(data_dir) / 1e6:.1f} MB ({os.cpu_count()} cores)")
     if not args.keep:

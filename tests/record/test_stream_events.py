@@ -6,7 +6,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anthropic_proxy.record.response import from_stream, parsed_events, plain_events
+from anthropic_proxy.record.response import (
+    _common_blocks,
+    from_stream,
+    parsed_events,
+    plain_events,
+)
 
 VALUE = st.text(alphabet=st.sampled_from(list('ab {}":,é中🙂\\')), max_size=12)
 LINE = st.one_of(
@@ -44,6 +49,29 @@ def test_the_fast_split_reads_lf_streams_as_the_parser_does(
     fast = plain_events(chunks, times)
     assert fast is not None  # every stream drawn here is one the fast split takes
     assert fast == list(parsed_events(chunks, times))
+
+
+NAME = st.sampled_from(["message_start", "content_block_delta", "ping", "", "é:x", " lead"])
+
+
+@st.composite
+def anthropic_streams(draw: st.DrawFn) -> tuple[list[bytes], list[float]]:
+    """Streams as Anthropic sends them: every block one `event:` and one `data:` line."""
+    blocks = draw(st.lists(st.tuples(NAME, VALUE), min_size=1, max_size=10))
+    raw = "".join(f"event: {name}\ndata: {value}\n\n" for name, value in blocks).encode()
+    cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=8)))
+    chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    return chunks, [0.0123456 * (i + 1) for i in range(len(chunks))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(anthropic_streams())
+def test_anthropic_blocks_are_read_whole_as_the_parser_reads_them(
+    stream: tuple[list[bytes], list[float]],
+) -> None:
+    chunks, times = stream
+    assert _common_blocks(b"".join(chunks)) is not None  # the quickest path took it
+    assert plain_events(chunks, times) == list(parsed_events(chunks, times))
 
 
 def test_other_streams_go_through_the_parser() -> None:

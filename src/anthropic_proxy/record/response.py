@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,11 +15,14 @@ from anthropic_proxy.sse import SSEParser
 
 EVENT_DATA_BYTES = 512 * 1024
 TOKEN_DELTAS = frozenset({"text_delta", "thinking_delta", "input_json_delta"})
-DELTA_FIELDS = {
-    "text_delta": "text",
-    "thinking_delta": "thinking",
-    "input_json_delta": "partial_json",
+APPENDED = {  # delta type: (the delta's field, the block's field its text is appended to)
+    "text_delta": ("text", "text"),
+    "thinking_delta": ("thinking", "thinking"),
+    "input_json_delta": ("partial_json", "_json"),
 }
+Pieces = dict[tuple[int, str], list[str]]
+"""Text deltas per (block index, field), joined once at the end: appending to the block's
+string at every delta copied it each time (quadratic in a long answer)."""
 
 
 @dataclass
@@ -63,57 +67,129 @@ def from_json(raw: bytes) -> Outcome:
 
 
 Timed = tuple[str, str, int, float]
-"""An event as the stream delivered it: name, data, bytes on the wire, time (s) of the chunk
-that completed it."""
+"""An event as the stream delivered it: name, data, bytes on the wire, and the time (ms after
+the request, to 0.01 ms) of the chunk that completed it."""
+
+COMMON_BLOCK = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
+"""The block every Anthropic event is: one `event:` line, one `data:` line, a blank line."""
 
 
 def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
     """Replay the stream through the SDK's accumulation rules; each event is timed by the chunk
-    that completed it."""
-    outcome = Outcome()
+    that completed it. One loop with the frequent cases inline: this runs for nearly every
+    exchange Claude Code makes, 20 to 2,000 events each."""
+    out = Outcome()
     message: dict[str, Any] = {"content": []}
+    timeline, kept = out.timeline, out.events
+    pieces: Pieces = {}
     events = plain_events(chunks, times)
-    for name, data, size, t in parsed_events(chunks, times) if events is None else events:
-        _apply(message, outcome, name, data, size, t * 1000)
+    for name, data, size, t_ms in parsed_events(chunks, times) if events is None else events:
+        try:
+            payload = orjson.loads(data) if data else {}
+        except orjson.JSONDecodeError:
+            payload = {}
+        if out.event_bytes + len(data) <= EVENT_DATA_BYTES:
+            kept.append(data)
+            out.event_bytes += len(data)
+        else:
+            kept.append("")
+        if type(payload) is not dict:
+            timeline.append([t_ms, name, size])
+            continue
+        kind = str(payload.get("type", name)) if name == "message" else name
+        if kind == "content_block_delta":
+            delta = payload.get("delta")
+            delta = delta if type(delta) is dict else {}
+            timeline.append([t_ms, str(delta.get("type", kind)), size])
+            _on_block_delta(message, out, payload, delta, t_ms, pieces)
+            continue
+        if kind == "content_block_start":
+            block = payload.get("content_block")
+            block = block if type(block) is dict else {}
+            timeline.append([t_ms, f"start:{block.get('type', '?')}", size])
+        else:
+            timeline.append([t_ms, kind, size])
+        handler = HANDLERS.get(kind)
+        if handler is not None:
+            handler(message, out, payload)
+    _join(message, pieces)
     _finish_tool_inputs(message)
-    outcome.body = message
-    return outcome
+    out.body = message
+    return out
 
 
 def parsed_events(chunks: list[bytes], times: list[float]) -> Iterator[Timed]:
     """Any stream, through the incremental parser, chunk by chunk as it arrived."""
     parser = SSEParser()
     for chunk, t in zip(chunks, times, strict=False):
+        t_ms = _ms(t)
         for event in parser.feed(chunk):
-            yield event.event, event.data, event.size, t
+            yield event.event, event.data, event.size, t_ms
     for event in parser.close():
-        yield event.event, event.data, event.size, times[-1] if times else 0
+        yield event.event, event.data, event.size, _ms(times[-1]) if times else 0.0
 
 
 def plain_events(chunks: list[bytes], times: list[float]) -> list[Timed] | None:
     """The same events as `parsed_events` for the common stream (LF line ends, UTF-8, ending
-    with a blank line), found by splitting the whole stream at blank lines: about 4x faster
-    than feeding the parser line by line. None for any other stream."""
+    with a blank line), found in the whole stream at once instead of line by line: about 4x
+    faster for any such stream, and faster again when every block is Anthropic's two lines.
+    None for any other stream."""
     raw = b"".join(chunks)
     if b"\r" in raw or not raw.endswith(b"\n\n") or len(times) < len(chunks):
         return None
+    try:
+        blocks = _common_blocks(raw) or _blocks(raw)
+    except UnicodeDecodeError:
+        return None
     out: list[Timed] = []
     ends = _chunk_ends(chunks)
-    k = start = carried = 0
+    k, t_ms = 0, _ms(times[0])
+    for name, data, end, size in blocks:
+        if ends[k] < end:  # the chunk holding the blank line's end completed the event
+            while ends[k] < end:
+                k += 1
+            t_ms = _ms(times[k])
+        out.append((name, data, size, t_ms))
+    return out
+
+
+Block = tuple[str, str, int, int]
+"""An event found in the whole stream: name, data, the offset just past it, its size."""
+
+
+def _common_blocks(raw: bytes) -> list[Block] | None:
+    """Every block, when the stream is nothing but `event: x` / `data: y` / blank line blocks
+    (the matches tile the stream exactly); None otherwise."""
+    found = COMMON_BLOCK.findall(raw)
+    out: list[Block] = []
+    end = 0
+    for name, data in found:
+        size = len(name) + len(data) + 16  # "event: " "\n" "data: " "\n\n"
+        end += size
+        out.append((name.decode() or "message", data.decode(), end, size))
+    return out if end == len(raw) and out else None
+
+
+def _blocks(raw: bytes) -> list[Block]:
+    """Every block of any LF stream, split at blank lines; a block of only comments or blank
+    lines dispatches nothing, and its bytes count towards the next event."""
+    out: list[Block] = []
+    start = carried = 0
     while (cut := raw.find(b"\n\n", start)) >= 0:
-        try:
-            name, data = _block(raw[start:cut])
-        except UnicodeDecodeError:
-            return None
+        name, data = _block(raw[start:cut])
         size, start = carried + cut + 2 - start, cut + 2
-        if data is None:  # only comments or blank lines: their bytes go to the next event
+        if data is None:
             carried = size
             continue
-        while ends[k] < start:  # the chunk holding the blank line's end completed the event
-            k += 1
-        out.append((name or "message", data, size, times[k]))
+        out.append((name or "message", data, start, size))
         carried = 0
     return out
+
+
+def _ms(seconds: float) -> float:
+    """Seconds as milliseconds to 0.01 ms (round() to an int, then scaled: 7x cheaper than
+    round(x, 2), and the same to the displayed precision)."""
+    return round(seconds * 100_000) / 100
 
 
 def _chunk_ends(chunks: list[bytes]) -> list[int]:
@@ -152,46 +228,13 @@ def _fields(lines: Iterable[str]) -> tuple[str, str | None]:
     return name, "\n".join(data) if data or name else None
 
 
-def _apply(
-    message: dict[str, Any], out: Outcome, name: str, data: str, size: int, t_ms: float
-) -> None:
-    try:
-        payload = orjson.loads(data) if data else {}
-    except orjson.JSONDecodeError:
-        payload = {}
-    kind = (
-        name
-        if name != "message" or not isinstance(payload, dict)
-        else str(payload.get("type", name))
-    )
-    out.timeline.append([round(t_ms, 2), _label(kind, payload), size])
-    keep = out.event_bytes + len(data) <= EVENT_DATA_BYTES
-    out.events.append(data if keep else "")
-    out.event_bytes += len(data) if keep else 0
-    handler = HANDLERS.get(kind)
-    if handler is not None and isinstance(payload, dict):
-        handler(message, out, payload, t_ms)
-
-
-def _label(kind: str, payload: Any) -> str:
-    if kind == "content_block_delta" and isinstance(payload, dict):
-        return str(payload.get("delta", {}).get("type", kind))
-    if kind == "content_block_start" and isinstance(payload, dict):
-        return f"start:{payload.get('content_block', {}).get('type', '?')}"
-    return kind
-
-
-def _on_message_start(
-    message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float
-) -> None:
+def _on_message_start(message: dict[str, Any], out: Outcome, payload: dict[str, Any]) -> None:
     start = payload.get("message") or {}
     message.update({k: v for k, v in start.items() if k != "content"})
     out.usage = _usage(start.get("usage"))
 
 
-def _on_block_start(
-    message: dict[str, Any], _out: Outcome, payload: dict[str, Any], _t: float
-) -> None:
+def _on_block_start(message: dict[str, Any], _out: Outcome, payload: dict[str, Any]) -> None:
     block = dict(payload.get("content_block") or {})
     if block.get("type") in {"tool_use", "server_tool_use"}:
         block["_json"] = ""
@@ -199,28 +242,36 @@ def _on_block_start(
 
 
 def _on_block_delta(
-    message: dict[str, Any], out: Outcome, payload: dict[str, Any], t_ms: float
+    message: dict[str, Any],
+    out: Outcome,
+    payload: dict[str, Any],
+    delta: dict[str, Any],
+    t_ms: float,
+    pieces: Pieces,
 ) -> None:
-    delta = payload.get("delta") or {}
     kind = delta.get("type")
     if kind in TOKEN_DELTAS and out.ttft_ms is None:
         out.ttft_ms = t_ms
     index = payload.get("index", -1)
     if not isinstance(index, int) or not 0 <= index < len(message["content"]):
         return
-    block = message["content"][index]
     if kind == "signature_delta":
-        block["signature"] = delta.get("signature", "")
-    elif kind == "input_json_delta":
-        block["_json"] = block.get("_json", "") + delta.get("partial_json", "")
-    elif kind in DELTA_FIELDS:
-        key = DELTA_FIELDS[kind]
-        block[key] = block.get(key, "") + delta.get(key, "")
+        message["content"][index]["signature"] = delta.get("signature", "")
+    elif kind in APPENDED:
+        source, target = APPENDED[kind]
+        text = delta.get(source, "")
+        if isinstance(text, str):
+            pieces.setdefault((index, target), []).append(text)
 
 
-def _on_message_delta(
-    message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float
-) -> None:
+def _join(message: dict[str, Any], pieces: Pieces) -> None:
+    for (index, key), texts in pieces.items():
+        block = message["content"][index]
+        start = block.get(key, "")
+        block[key] = (start if isinstance(start, str) else str(start)) + "".join(texts)
+
+
+def _on_message_delta(message: dict[str, Any], out: Outcome, payload: dict[str, Any]) -> None:
     delta = payload.get("delta") or {}
     message.update({k: v for k, v in delta.items() if k in {"stop_reason", "stop_sequence"}})
     out.stop_reason = delta.get("stop_reason", out.stop_reason)
@@ -229,21 +280,20 @@ def _on_message_delta(
     message["usage"] = dict(out.usage)
 
 
-def _on_error(_message: dict[str, Any], out: Outcome, payload: dict[str, Any], _t: float) -> None:
+def _on_error(_message: dict[str, Any], out: Outcome, payload: dict[str, Any]) -> None:
     error = payload.get("error") or payload
     if out.error is None and isinstance(error, dict):
         out.error = error
     out.errors += 1
 
 
-def _on_stop(_message: dict[str, Any], out: Outcome, _payload: dict[str, Any], _t: float) -> None:
+def _on_stop(_message: dict[str, Any], out: Outcome, _payload: dict[str, Any]) -> None:
     out.stopped = True
 
 
 HANDLERS = {
     "message_start": _on_message_start,
     "content_block_start": _on_block_start,
-    "content_block_delta": _on_block_delta,
     "message_delta": _on_message_delta,
     "error": _on_error,
     "message_stop": _on_stop,

