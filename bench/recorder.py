@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bodies
 
 from anthropic_proxy.exchange import Capture, ExchangeIds
-from anthropic_proxy.record import build
+from anthropic_proxy.record import build, process
 from anthropic_proxy.record import writer as writer_module
 from anthropic_proxy.record.journal import Journal, Reader
 from anthropic_proxy.record.writer import Report, Retention, Writer, consume
@@ -236,6 +236,8 @@ def main() -> None:
         written += report.written
         failed += report.failed
 
+    if hasattr(process, "tune_gc"):  # as the recorder process does (older commits: not)
+        process.tune_gc()
     profiler = cProfile.Profile() if args.profile else None
     wall, cpu = time.perf_counter(), time.process_time()
     if profiler:
