@@ -101,6 +101,17 @@ def test_blobs_are_content_addressed(store: Store) -> None:
     assert count["n"] == len(parts)
 
 
+def test_small_parts_are_kept_as_they_are_large_ones_compressed(store: Store) -> None:
+    small, large = {"text": "short"}, {"text": "long " * 400}
+    ref, parts = bodies.split({"model": "m", "messages": [small, large]})
+    store.write([row("ex_1", request_ref=ref, blob_refs=list(parts))], parts)
+    stored = {r["hash"]: bytes(r["data"]) for r in store.fetch("SELECT hash, data FROM blobs")}
+    kept_raw = {h for h, data in stored.items() if data == parts[h]}
+    assert kept_raw == {h for h, raw in parts.items() if len(raw) < bodies.RAW_BELOW}
+    assert len(kept_raw) < len(parts)  # the long message went through zlib
+    assert bodies.join(ref, store.blob)["messages"] == [small, large]
+
+
 def test_mark_interrupted_only_touches_pending(store: Store) -> None:
     store.write([row("ex_1"), final("ex_2"), row("ex_3")], {})
     assert store.mark_interrupted() == 2
