@@ -11,6 +11,7 @@ does next (text indexing of the new rows, WAL checkpoint), on one core.
     .venv/bin/python bench/recorder.py -n 50000 --profile /tmp/rec.prof
     .venv/bin/python bench/recorder.py --database-url postgresql://127.0.0.1:5432/test
     .venv/bin/python bench/recorder.py --streams 1 --phases   # CPU µs/exchange by phase
+    .venv/bin/python bench/recorder.py --streams 1 --prefill 100000   # into a store of 100k
 
 Prints exchanges/s, µs/exchange (wall and CPU) and the data dir's size.
 """
@@ -36,7 +37,7 @@ from anthropic_proxy.record import build, process
 from anthropic_proxy.record import writer as writer_module
 from anthropic_proxy.record.journal import Journal, Reader
 from anthropic_proxy.record.writer import Report, Retention, Writer, consume
-from anthropic_proxy.storage import open_store
+from anthropic_proxy.storage import Store, open_store
 
 REQUEST_HEADERS = [
     ("host", "127.0.0.1:8082"),
@@ -130,7 +131,7 @@ def stream_chunks(model: str) -> list[bytes]:
     return out
 
 
-def captures(n: int, stream_share: float = 0.1) -> list[Capture]:
+def captures(n: int, stream_share: float = 0.1, start: int = 0) -> list[Capture]:
     ids = ExchangeIds()
     plain, streamed = bodies.template("small"), bodies.template("small", stream=True)
     reply = {
@@ -149,7 +150,7 @@ def captures(n: int, stream_share: float = 0.1) -> list[Capture]:
         },
     }
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         stream = int((i + 1) * stream_share) > int(i * stream_share)
         body = bodies.unique(streamed if stream else plain, f"turn-{i:012d}")
         headers = [*REQUEST_HEADERS, ("x-claude-code-session-id", f"session-{i % 300:04d}")]
@@ -200,6 +201,19 @@ def timed_phases(store: object) -> dict[str, float]:
     return spent
 
 
+def prefill(reader: Reader, writer: Writer, store: Store, n: int) -> None:
+    """The first `n` journal entries written, indexed and checkpointed, untimed: the timed run
+    then writes into a store that already holds them (indexes of that size)."""
+    while n > 0:
+        entries = reader.read(min(512, n), 1 << 30)
+        writer.write(entries, reader.position)
+        n -= len(entries)
+    while hasattr(store, "index_text") and store.index_text(INDEX_CHUNK):
+        pass
+    if hasattr(store, "checkpoint"):
+        store.checkpoint()
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
 
@@ -214,11 +228,16 @@ def main() -> None:
         "--streams", type=float, default=0.1, help="share of streamed answers (Claude Code: ~1)"
     )
     ap.add_argument("--phases", action="store_true", help="print CPU µs/exchange by phase")
+    ap.add_argument(
+        "--prefill", type=int, default=0, help="store this many exchanges first, untimed"
+    )
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
     journal = Journal(data_dir)
-    for capture in captures(args.n, args.streams):
+    for capture in captures(args.prefill, args.streams):
+        journal.append(capture)
+    for capture in captures(args.n, args.streams, start=args.prefill):
         journal.append(capture)
     journal.close()
 
@@ -228,6 +247,7 @@ def main() -> None:
         store.clear()
     writer = Writer(store, scrub=True, retention=Retention())
     reader = Reader(data_dir, 0)
+    prefill(reader, writer, store, args.prefill)
     spent = timed_phases(store) if args.phases else {}
     written = failed = 0
 
