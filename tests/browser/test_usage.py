@@ -84,7 +84,22 @@ async def test_gauges_budgets_usage_tables_and_context_bar(
     await expect(p.locator("#usage-table tr.sub").first).to_contain_text("claude-sonnet-4-5")
     servers = p.locator('.anatomy-table[data-by="byMcpServer"] tbody tr')
     await expect(servers).to_have_count(2, timeout=10_000)
+    coverage = p.locator(".anatomy-coverage")
+    await expect(coverage).to_contain_text("5 of 5 exchanges analysed")
+    await expect(coverage).not_to_contain_text("could not be analysed")
     await shot(p, "usage-view")
+
+    # A request the counter cannot read (an object, but not a Messages request) is said so.
+    upstream.next.append(({"input_tokens": 7, "output_tokens": 1}, {}, None))
+    odd = {"model": "claude-sonnet-4-5", "max_tokens": 5, "system": 5, "messages": 7}
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+    async with http.post(mon.url + "/v1/messages", json=odd, headers=headers) as r:
+        assert r.status == 200, await r.text()
+    await mon.rows(6)
+    await p.select_option("#usage-report", "session")  # the view is drawn again
+    await expect(coverage).to_contain_text("6 of 6 exchanges analysed", timeout=10_000)
+    await expect(coverage).to_contain_text("1 of them could not be analysed")
+    assert await coverage.get_attribute("data-unanalysable") == "1"
 
     # The detail view's context bar adds up to the input the upstream reported.
     last = rows[-1]

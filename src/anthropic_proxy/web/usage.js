@@ -267,7 +267,9 @@
         el("tbody", {}, rows.slice(0, 15).map((r) => el("tr", { dataset: { key: r.key } }, el("td", {}, label === "category" ? categoryLabel(r.key) : r.key),
           el("td", { class: "num" }, tokens(r.tokens)), el("td", { class: "num" }, usd(r.cost_usd)))))));
       box.append(el("h3", {}, t("contextAnatomy")),
-        el("p", { class: "muted small" }, t("anatomyCoverage", { covered: num(data.covered), n: num(data.exchanges), missing: num(data.missing) })),
+        el("p", { class: "muted small anatomy-coverage", dataset: { unanalysable: data.unanalysable } },
+          t("anatomyCoverage", { covered: num(data.covered), n: num(data.exchanges), missing: num(data.missing) }),
+          data.unanalysable ? " " + t("anatomyUnanalysable", { n: num(data.unanalysable) }) : ""),
         el("div", { class: "two-col" }, table("byCategory", data.by_category, "category"), table("byTool", data.by_tool, "tool")),
         table("byMcpServer", data.by_mcp_server, "mcpServer"));
     } catch (error) {
