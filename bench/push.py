@@ -314,7 +314,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         "started": started,
         "git": git_head(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "pinned": pin},
-        "args": {k: v for k, v in vars(a).items() if k != "wrk"},
+        "args": {k: v for k, v in vars(a).items() if k not in ("wrk", "results")},  # no paths
         "n": a.n,
         "sent": w.get("sent"),
         "answered": expected,

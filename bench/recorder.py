@@ -208,6 +208,12 @@ def prefill(reader: Reader, writer: Writer, store: Store, n: int) -> None:
         entries = reader.read(min(512, n), 1 << 30)
         writer.write(entries, reader.position)
         n -= len(entries)
+    idle_work(store)
+
+
+def idle_work(store: Store) -> None:
+    """What the recorder does as soon as it is idle: index the new rows' text, checkpoint the
+    WAL (older commits, run for comparison, indexed in a trigger and have neither)."""
     while hasattr(store, "index_text") and store.index_text(INDEX_CHUNK):
         pass
     if hasattr(store, "checkpoint"):
@@ -264,11 +270,7 @@ def main() -> None:
         profiler.enable()
     consume(reader, writer, emit, lambda: True)
     idle_cpu = time.process_time()
-    # What the recorder does as soon as it is idle (older commits indexed in a trigger).
-    while hasattr(store, "index_text") and store.index_text(INDEX_CHUNK):
-        pass
-    if hasattr(store, "checkpoint"):
-        store.checkpoint()
+    idle_work(store)
     idle_cpu = time.process_time() - idle_cpu
     if profiler:
         profiler.disable()

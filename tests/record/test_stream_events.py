@@ -26,6 +26,12 @@ EVENT = st.lists(LINE, min_size=0, max_size=4)
 BLANKS = st.integers(min_value=1, max_value=3)
 
 
+def split_at(raw: bytes, cuts: list[int]) -> list[bytes]:
+    """The stream as chunks, cut at these offsets (as a socket may deliver it)."""
+    at = sorted(cuts)
+    return [raw[a:b] for a, b in zip([0, *at], [*at, len(raw)], strict=True)]
+
+
 @st.composite
 def streams(draw: st.DrawFn) -> tuple[list[bytes], list[float]]:
     events = draw(st.lists(st.tuples(EVENT, BLANKS), min_size=1, max_size=8))
@@ -35,8 +41,7 @@ def streams(draw: st.DrawFn) -> tuple[list[bytes], list[float]]:
     raw = text.encode()
     if not raw.endswith(b"\n\n"):
         raw += b"\n" if raw.endswith(b"\n") else b"\n\n"
-    cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=6)))
-    chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    chunks = split_at(raw, draw(st.lists(st.integers(0, len(raw)), max_size=6)))
     return chunks, [0.1 * (i + 1) for i in range(len(chunks))]
 
 
@@ -59,8 +64,7 @@ def anthropic_streams(draw: st.DrawFn) -> tuple[list[bytes], list[float]]:
     """Streams as Anthropic sends them: every block one `event:` and one `data:` line."""
     blocks = draw(st.lists(st.tuples(NAME, VALUE), min_size=1, max_size=10))
     raw = "".join(f"event: {name}\ndata: {value}\n\n" for name, value in blocks).encode()
-    cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=8)))
-    chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    chunks = split_at(raw, draw(st.lists(st.integers(0, len(raw)), max_size=8)))
     return chunks, [0.0123456 * (i + 1) for i in range(len(chunks))]
 
 

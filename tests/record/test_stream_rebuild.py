@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anthropic_proxy.record.response import from_stream
+from tests.record.test_stream_events import split_at
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab "\\\n{}é中🙂')), max_size=6)
 INPUT = st.dictionaries(st.sampled_from(["city", "path", "n"]), TEXT, max_size=3)
@@ -29,9 +30,9 @@ def blocks(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces]
         deltas.append({"type": "signature_delta", "signature": draw(TEXT)})
         return {"type": "thinking", "thinking": "", "signature": ""}, deltas
-    raw = json.dumps(draw(INPUT))
-    cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=6)))
-    parts = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    raw = json.dumps(draw(INPUT)).encode()
+    cuts = draw(st.lists(st.integers(0, len(raw)), max_size=6))
+    parts = [p.decode() for p in split_at(raw, cuts)]  # json.dumps writes ASCII: any cut decodes
     deltas = [{"type": "input_json_delta", "partial_json": p} for p in parts]
     return {"type": "tool_use", "id": "toolu_01", "name": "Read", "input": {}}, deltas
 
@@ -79,8 +80,7 @@ def test_the_rebuilt_message_is_the_one_the_sdk_accumulates(
     events: list[dict[str, Any]], cuts: list[int]
 ) -> None:
     raw = wire(events)
-    at = sorted({c % (len(raw) + 1) for c in cuts})
-    chunks = [raw[a:b] for a, b in zip([0, *at], [*at, len(raw)], strict=True)]
+    chunks = split_at(raw, [c % (len(raw) + 1) for c in cuts])
     ours = from_stream(chunks, [0.001 * i for i in range(len(chunks))]).body
 
     snapshot = None
