@@ -267,8 +267,8 @@ def _on_block_delta(
 def _join(message: dict[str, Any], pieces: Pieces) -> None:
     for (index, key), texts in pieces.items():
         block = message["content"][index]
-        start = block.get(key, "")
-        block[key] = (start if isinstance(start, str) else str(start)) + "".join(texts)
+        start = block.get(key)
+        block[key] = (start if isinstance(start, str) else "") + "".join(texts)
 
 
 def _on_message_delta(message: dict[str, Any], out: Outcome, payload: dict[str, Any]) -> None:
