@@ -43,7 +43,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from anthropic_proxy.monitor import details, queries, stats  # noqa: E402
 from anthropic_proxy.storage import Store, open_store  # noqa: E402
-from anthropic_proxy.storage.bodies import compress, split  # noqa: E402
+from anthropic_proxy.storage.bodies import Compressor, split  # noqa: E402
+
+compress = Compressor()
 
 MODELS = [
     ("claude-sonnet-4-5-20250929", 0.40, 3.0, 15.0),

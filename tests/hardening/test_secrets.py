@@ -16,7 +16,9 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import zstandard
 
+from anthropic_proxy.storage.bodies import decompress
 from anthropic_proxy.storage.packing import unpack_json
 from tests.conftest import RunningProxy, journal_bytes
 from tests.fakes.anthropic_upstream import FakeAnthropic, message, text_block
@@ -97,8 +99,8 @@ def find(data: bytes, where: str) -> list[str]:
 
 
 def scan_sqlite(path: Path) -> list[str]:
-    """Every cell of every table; zlib blobs decompressed (with the preset dictionaries of
-    `storage.packing` where a blob names one)."""
+    """Every cell of every table; compressed cells decompressed: records (zstd or zlib, with
+    the preset dictionaries of `storage.packing`) and body parts (zstd, or zlib before)."""
     hits: list[str] = []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -108,8 +110,10 @@ def scan_sqlite(path: Path) -> list[str]:
                 for cell in row:
                     if isinstance(cell, bytes):
                         hits += find(cell, f"{path.name}:{table}")
-                        with contextlib.suppress(zlib.error, KeyError):
-                            hits += find(unpack_json(cell), f"{path.name}:{table} (zlib)")
+                        with contextlib.suppress(zlib.error, zstandard.ZstdError, KeyError):
+                            hits += find(unpack_json(cell), f"{path.name}:{table} (record)")
+                        with contextlib.suppress(zlib.error, zstandard.ZstdError):
+                            hits += find(decompress(cell), f"{path.name}:{table} (part)")
                     elif isinstance(cell, str):
                         hits += find(cell.encode(), f"{path.name}:{table}")
     finally:

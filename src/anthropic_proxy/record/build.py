@@ -11,8 +11,9 @@ from anthropic_proxy.record import attribution, pricing, response, signals
 from anthropic_proxy.record.outcome import settle
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
-from anthropic_proxy.storage import Row, packing
+from anthropic_proxy.storage import Row
 from anthropic_proxy.storage.bodies import RecentBodies, Split
+from anthropic_proxy.storage.packing import Packer
 
 SESSION_HEADERS = {
     "session_id": "x-claude-code-session-id",
@@ -70,7 +71,9 @@ def parse_request(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pricer: Pricer) -> Row:
+def finished_row(
+    capture: Capture, row: Row, body: Any, scrubber: Scrubber, pricer: Pricer, packer: Packer
+) -> Row:
     """Add the outcome: response, timings, usage, cost, error. Scrubbing covers everything that
     carries body text: models quote the files (and .env files) they read back."""
     headers = dict(capture.response_headers)  # masked when journaled
@@ -85,7 +88,7 @@ def finished_row(capture: Capture, row: Row, body: Any, scrubber: Scrubber, pric
         status=capture.status,
         upstream_model=capture.upstream_model,
         response_headers=headers,
-        payload=_payload(row, headers, outcome, capture, scrubber),
+        payload=_payload(row, headers, outcome, capture, scrubber, packer),
         response_bytes=sum(map(len, capture.chunks)),
         ttfb_ms=_ms(capture.t_headers),
         ttft_ms=outcome.ttft_ms,
@@ -135,9 +138,9 @@ def _attempts(attempts: list[Any]) -> str | None:
     return orjson.dumps(rows).decode()
 
 
-def pending_payload(row: Row) -> bytes:
+def pending_payload(row: Row, packer: Packer) -> bytes:
     """What a pending row stores: its request headers (the body is in content-addressed parts)."""
-    return packing.pack({"request_headers": row["request_headers"]})
+    return packer.pack({"request_headers": row["request_headers"]})
 
 
 def _payload(
@@ -146,6 +149,7 @@ def _payload(
     outcome: response.Outcome,
     capture: Capture,
     scrubber: Scrubber,
+    packer: Packer,
 ) -> bytes:
     """The exchange's own stored record, one compressed blob (see `storage.packing`): headers
     (masked when journaled), the timeline, and the response and upstream request, scrubbed
@@ -160,7 +164,7 @@ def _payload(
     except TypeError:  # nested too deeply to re-encode: the raw text instead
         raw = b"".join(capture.chunks).decode("utf-8", "replace") or "<nested too deeply>"
         text = orjson.dumps({"response": raw, "upstream": None})
-    return packing.pack_json(
+    return packer.pack_json(
         b'{"request_headers":%b,"response_headers":%b,"timeline":%b,"content":%b}'
         % (
             orjson.dumps(row["request_headers"]),

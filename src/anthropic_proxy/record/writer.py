@@ -21,6 +21,7 @@ from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import PAYLOAD_COLUMNS, Node, Row, Store
 from anthropic_proxy.storage.bodies import RecentBodies, Split
+from anthropic_proxy.storage.packing import Packer
 
 log = logging.getLogger("anthropic_proxy.record")
 access_log = logging.getLogger("anthropic_proxy.access")
@@ -66,6 +67,7 @@ class Writer:
         self._yield_gil = yield_gil
         self._scrubber = Scrubber(scrub)
         self._pricer = Pricer()
+        self._packer = Packer()
         self._retention = retention
         self._known: OrderedDict[str, None] = OrderedDict()
         self._known_nodes: OrderedDict[str, None] = OrderedDict()
@@ -102,8 +104,8 @@ class Writer:
         if kind == "begin":
             self._pending[capture.id] = (row, body)
             preview = self._scrubber.text(row.get("preview"))
-            return {**row, "preview": preview, "payload": pending_payload(row)}, split
-        return finished_row(capture, row, body, self._scrubber, self._pricer), split
+            return {**row, "preview": preview, "payload": pending_payload(row, self._packer)}, split
+        return finished_row(capture, row, body, self._scrubber, self._pricer, self._packer), split
 
     def _new_nodes(self, nodes: Sequence[Node]) -> list[Node]:
         """The chain's nodes not known to be stored: a chain is stored root first, so a known

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import zstandard
 
 from anthropic_proxy.storage import Node
 
@@ -47,17 +48,31 @@ def digest(data: bytes) -> str:
 
 
 RAW_BELOW = 512
-"""Parts shorter than this are stored as they are: zlib's set-up alone costs ~6 µs, for a
-hundred bytes saved at most (most skeletons, short turns, tool calls)."""
-ZLIB = 0x78  # the first byte of every zlib stream `compress` writes (32 KB window)
+"""Parts shorter than this are stored as they are: compressing saves a hundred bytes at most
+(most skeletons, short turns, tool calls)."""
+ZLIB = 0x78  # the first byte of every zlib stream parts were written with before zstd
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # every zstd frame's first four bytes ("(\xb5/\xfd")
+PART_LEVEL = 3
 
 
-def compress(data: bytes) -> bytes:
-    return data if len(data) < RAW_BELOW else zlib.compress(data, 6)
+class Compressor:
+    """Compresses parts with one zstd context, made once: zlib allocated and set up its state
+    for every part (~6 µs before the first byte; 8.8 vs 4.5 µs on a 600-byte message). One per
+    store, used by its single writer under the store's lock: a zstd context must not be used by
+    two threads at once."""
+
+    def __init__(self) -> None:
+        self._zstd = zstandard.ZstdCompressor(level=PART_LEVEL, write_checksum=False)
+
+    def __call__(self, data: bytes) -> bytes:
+        return data if len(data) < RAW_BELOW else self._zstd.compress(data)
 
 
 def decompress(data: bytes) -> bytes:
-    """A part as stored: zlib data, or JSON kept as it is (JSON never starts with `x`)."""
+    """A part as stored: a zstd frame, zlib data (older parts), or JSON kept as it is (JSON
+    never starts with `(` or `x`)."""
+    if data[:4] == ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().decompress(data)
     return zlib.decompress(data) if data[:1] == bytes([ZLIB]) else data
 
 

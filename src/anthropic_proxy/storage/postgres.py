@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from anthropic_proxy.storage import COLUMNS, PAYLOAD_COLUMNS, Node, Row, rollup
-from anthropic_proxy.storage.bodies import compress, decompress, node_json
+from anthropic_proxy.storage.bodies import Compressor, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, POSTGRESQL, ddl
 from anthropic_proxy.storage.sqlite import (
     ANATOMY_ORPHANS,
@@ -120,6 +120,7 @@ class PostgresStore:
         self._readers = readers
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._writer: psycopg.Connection[Row] | None = None
+        self._compress = Compressor()  # body parts, by the one writer connection
         self._lock = threading.RLock()
 
     # Connections
@@ -240,7 +241,7 @@ class PostgresStore:
                 cur.executemany(
                     "INSERT INTO blobs (hash, data, raw_bytes) VALUES (%s, %s, %s) "
                     "ON CONFLICT DO NOTHING",
-                    [(h, compress(raw), len(raw)) for h, raw in blobs.items()],
+                    [(h, self._compress(raw), len(raw)) for h, raw in blobs.items()],
                 )
             if nodes:
                 cur.executemany(

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from anthropic_proxy.storage import COLUMNS, PAYLOAD_COLUMNS, Node, Row, rollup
-from anthropic_proxy.storage.bodies import compress, decompress, node_json
+from anthropic_proxy.storage.bodies import Compressor, decompress, node_json
 from anthropic_proxy.storage.migrations import MIGRATIONS, SQLITE, ddl
 
 
@@ -77,6 +77,7 @@ class SQLiteStore:
         # cluster state, sizes), by the API's threads: one at a time, as SQLite requires of a
         # connection shared between threads.
         self._lock = threading.RLock()
+        self._compress = Compressor()  # body parts, by the writer under the lock
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,7 @@ class SQLiteStore:
         with self._lock, _transaction(conn):
             conn.executemany(
                 "INSERT OR IGNORE INTO blobs (hash, data, raw_bytes) VALUES (?, ?, ?)",
-                ((h, compress(raw), len(raw)) for h, raw in blobs.items()),
+                ((h, self._compress(raw), len(raw)) for h, raw in blobs.items()),
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO nodes (hash, parent, message) VALUES (?, ?, ?)", nodes
