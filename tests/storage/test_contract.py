@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,17 @@ def test_small_parts_are_kept_as_they_are_large_ones_compressed(store: Store) ->
     stored = {r["hash"]: bytes(r["data"]) for r in store.fetch("SELECT hash, data FROM blobs")}
     kept_raw = {h for h, data in stored.items() if data == parts[h]}
     assert kept_raw == {h for h, raw in parts.items() if len(raw) < bodies.RAW_BELOW}
-    assert len(kept_raw) < len(parts)  # the long message went through zlib
+    assert len(kept_raw) < len(parts)  # the long message went through zstd
     assert bodies.join(ref, store.blob)["messages"] == [small, large]
+
+
+def test_parts_stored_with_zlib_before_zstd_still_read(store: Store) -> None:
+    part = orjson.dumps({"role": "user", "content": "written last year " * 60})
+    store.execute(
+        "INSERT INTO blobs (hash, data, raw_bytes) VALUES (?, ?, ?)",
+        ["zlib-part", zlib.compress(part, 6), len(part)],
+    )
+    assert store.blob("zlib-part") == part
 
 
 def test_mark_interrupted_only_touches_pending(store: Store) -> None:
