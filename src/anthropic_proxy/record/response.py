@@ -72,6 +72,8 @@ the request, to 0.01 ms) of the chunk that completed it."""
 
 COMMON_BLOCK = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
 """The block every Anthropic event is: one `event:` line, one `data:` line, a blank line."""
+ASCII_BLOCK = re.compile(r"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
+"""The same, over an ASCII stream decoded once (characters are bytes there)."""
 
 
 def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
@@ -80,17 +82,20 @@ def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
     exchange Claude Code makes, 20 to 2,000 events each."""
     out = Outcome()
     message: dict[str, Any] = {"content": []}
+    content: list[dict[str, Any]] = message["content"]
     timeline, kept = out.timeline, out.events
     pieces: Pieces = {}
+    texts: dict[int, list[str]] = {}  # text deltas by block: the most frequent event by far
+    kept_bytes, loads, decode_error = 0, orjson.loads, orjson.JSONDecodeError
     events = plain_events(chunks, times)
     for name, data, size, t_ms in parsed_events(chunks, times) if events is None else events:
         try:
-            payload = orjson.loads(data) if data else {}
-        except orjson.JSONDecodeError:
+            payload = loads(data) if data else {}
+        except decode_error:
             payload = {}
-        if out.event_bytes + len(data) <= EVENT_DATA_BYTES:
+        if kept_bytes + len(data) <= EVENT_DATA_BYTES:
             kept.append(data)
-            out.event_bytes += len(data)
+            kept_bytes += len(data)
         else:
             kept.append("")
         if type(payload) is not dict:
@@ -100,7 +105,19 @@ def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
         if kind == "content_block_delta":
             delta = payload.get("delta")
             delta = delta if type(delta) is dict else {}
-            timeline.append([t_ms, str(delta.get("type", kind)), size])
+            dtype = delta.get("type", kind)
+            timeline.append([t_ms, str(dtype), size])
+            index = payload.get("index", -1)
+            text = delta.get("text")
+            if dtype == "text_delta" and type(index) is int and type(text) is str:
+                if out.ttft_ms is None:
+                    out.ttft_ms = t_ms
+                if 0 <= index < len(content):
+                    if index in texts:
+                        texts[index].append(text)
+                    else:
+                        texts[index] = [text]
+                continue
             _on_block_delta(message, out, payload, delta, t_ms, pieces)
             continue
         if kind == "content_block_start":
@@ -112,7 +129,8 @@ def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
         handler = HANDLERS.get(kind)
         if handler is not None:
             handler(message, out, payload)
-    _join(message, pieces)
+    out.event_bytes = kept_bytes
+    _join(message, {**{(i, "text"): t for i, t in texts.items()}, **pieces})
     _finish_tool_inputs(message)
     out.body = message
     return out
@@ -137,6 +155,8 @@ def plain_events(chunks: list[bytes], times: list[float]) -> list[Timed] | None:
     raw = b"".join(chunks)
     if b"\r" in raw or not raw.endswith(b"\n\n") or len(times) < len(chunks):
         return None
+    if raw.isascii() and (timed := _ascii_events(raw, chunks, times)):
+        return timed
     try:
         blocks = _common_blocks(raw) or _blocks(raw)
     except UnicodeDecodeError:
@@ -151,6 +171,24 @@ def plain_events(chunks: list[bytes], times: list[float]) -> list[Timed] | None:
             t_ms = _ms(times[k])
         out.append((name, data, size, t_ms))
     return out
+
+
+def _ascii_events(raw: bytes, chunks: list[bytes], times: list[float]) -> list[Timed] | None:
+    """An ASCII stream of nothing but Anthropic's two-line blocks (the matches tile it exactly),
+    decoded once and timed as the blocks are found; None for any other."""
+    out: list[Timed] = []
+    end, k, last = 0, 0, len(chunks) - 1
+    chunk_end, t_ms = len(chunks[0]), _ms(times[0])
+    for name, data in ASCII_BLOCK.findall(raw.decode("ascii")):
+        size = len(name) + len(data) + 16  # "event: " "\n" "data: " "\n\n"
+        end += size
+        if chunk_end < end:  # the chunk holding the blank line's end completed the event
+            while chunk_end < end and k < last:
+                k += 1
+                chunk_end += len(chunks[k])
+            t_ms = _ms(times[k])
+        out.append((name or "message", data, size, t_ms))
+    return out if end == len(raw) else None
 
 
 Block = tuple[str, str, int, int]
