@@ -218,17 +218,18 @@ def replay(path: Path) -> Iterator[Entry]:
 
 def _capture(meta: dict[str, Any], payload: bytes) -> Capture:
     lens = meta.pop("chunk_lens")
-    body_len = len(payload) - sum(lens)
-    chunks, at = [], body_len
+    at = len(payload) - sum(lens)
+    body = payload[:at]
+    chunks = []
     for n in lens:
         chunks.append(payload[at : at + n])
         at += n
     fields = {k: meta[k] for k in META_FIELDS if k in meta}  # older journals lack newer fields
-    capture = Capture(
-        request_headers=list(map(tuple, meta["request_headers"])),
-        request_body=payload[:body_len],
+    # Headers stay [name, value] pairs as decoded: everything reading them takes pairs.
+    return Capture(
+        request_headers=meta["request_headers"],
+        request_body=body,
+        response_headers=meta["response_headers"],
+        chunks=chunks,
         **fields,
     )
-    capture.response_headers = list(map(tuple, meta["response_headers"]))
-    capture.chunks = chunks
-    return capture

@@ -25,6 +25,7 @@ import zstandard
 from anthropic_proxy.storage import Node
 
 SPLIT_KEYS = ("system", "tools")
+NOT_IN_SKELETON = frozenset({*SPLIT_KEYS, "messages"})
 Blobs = dict[str, bytes]
 Load = Callable[[str], bytes | None]
 
@@ -90,13 +91,16 @@ def split_body(body: Any) -> Split:
     if not isinstance(body, dict):
         skeleton["value"] = body
     else:
-        skeleton["value"] = {k: v for k, v in body.items() if k not in (*SPLIT_KEYS, "messages")}
+        skeleton["value"] = {k: v for k, v in body.items() if k not in NOT_IN_SKELETON}
         skeleton["refs"] = {k: _put(parts, body[k]) for k in SPLIT_KEYS if k in body}
         if isinstance(body.get("messages"), list):
             parent = None
             marks: list[list[Any]] = []
             for i, message in enumerate(body["messages"]):
-                m = _put(parts, _without_cache_marks(message, i, marks))
+                data = orjson.dumps(message)
+                if b'"cache_control"' in data:  # a cheap look first: most messages have none
+                    data = orjson.dumps(_without_cache_marks(message, i, marks))
+                m = _store(parts, data)
                 parent = digest(f"{parent or ''}:{m}".encode())
                 nodes.append((parent, nodes[-1][0] if nodes else None, m))
             skeleton["tip"] = parent
@@ -134,7 +138,10 @@ def node_json(parent: str | None, message: str) -> bytes:
 
 
 def _put(parts: Blobs, value: Any) -> str:
-    data = orjson.dumps(value)
+    return _store(parts, orjson.dumps(value))
+
+
+def _store(parts: Blobs, data: bytes) -> str:
     key = digest(data)
     parts[key] = data
     return key

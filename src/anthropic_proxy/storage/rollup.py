@@ -11,6 +11,7 @@ them from `exchanges`).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,10 +31,10 @@ ROW_COLUMNS = (
 Key = tuple[Any, ...]
 
 
-def _key(row: Row, width: int) -> Key:
+def _key(row: Row) -> Key:
+    """The row's slot at the finest width, and its keys."""
     return (
-        width,
-        int(row["started_at"] // width),
+        int(row["started_at"] // ROLLUP_WIDTHS[0]),
         row["state"],
         row.get("status") or 0,
         row.get("model") or "",
@@ -61,25 +62,34 @@ def _measures(row: Row) -> list[float]:
 
 
 class Changes:
-    """Sums to add to the rollup, by (width, slot, keys)."""
+    """Sums to add to the rollup. Rows are summed at the finest width only; the coarser slots
+    are sums of those (each width divides the next), made once per batch in `params`."""
 
     def __init__(self) -> None:
-        self.sums: dict[Key, list[float]] = {}
+        self.fine: dict[Key, list[float]] = {}
         self.removed = False  # something was taken out: emptied slots may need deleting
 
     def add(self, rows: Iterable[Row], sign: int = 1) -> None:
+        combine = operator.add if sign > 0 else operator.sub
         for row in rows:
             if row["state"] == "pending":
                 continue
-            values = _measures(row)
             self.removed |= sign < 0
-            for width in ROLLUP_WIDTHS:
-                sums = self.sums.setdefault(_key(row, width), [0] * len(MEASURES))
-                for i, v in enumerate(values):
-                    sums[i] += sign * v
+            key = _key(row)
+            sums = self.fine.get(key)
+            if sums is None:
+                sums = [0] * len(MEASURES)
+            self.fine[key] = list(map(combine, sums, _measures(row)))
 
     def params(self) -> list[tuple[Any, ...]]:
-        return [(*key, *sums) for key, sums in self.sums.items() if any(sums)]
+        fine = ROLLUP_WIDTHS[0]
+        out: dict[Key, list[float]] = {}
+        for (slot, *keys), sums in self.fine.items():
+            for width in ROLLUP_WIDTHS:
+                key = (width, slot * fine // width, *keys)
+                have = out.get(key)
+                out[key] = sums if have is None else list(map(operator.add, have, sums))
+        return [(*key, *sums) for key, sums in out.items() if any(sums)]
 
 
 def upsert_sql(mark: str = "?") -> str:

@@ -313,8 +313,8 @@ def _in_chunks(conn: sqlite3.Connection, sql: str, ids: list[str]) -> None:
 def payload_values(row: Row) -> list[Any]:
     """`blob_refs` (the parts a row uses directly) is stored as a JSON array."""
     refs = row.get("blob_refs")
-    values = {**row, "body_refs": orjson.dumps(refs).decode() if refs else None}
-    return [values.get(c) for c in PAYLOAD_COLUMNS]
+    body_refs = orjson.dumps(refs).decode() if refs else None
+    return [body_refs if c == "body_refs" else row.get(c) for c in PAYLOAD_COLUMNS]
 
 
 @contextmanager
