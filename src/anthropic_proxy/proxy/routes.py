@@ -62,10 +62,15 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return await _serve(request, state, capture)
     except ProxyError as error:
         return _failed(capture, error)
-    except (asyncio.CancelledError, ConnectionResetError):
-        if capture.t_end is None:  # else the upstream's end came first: that is the outcome
-            capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
+    except asyncio.CancelledError:
+        _client_left(capture)
         raise
+    except ConnectionResetError:
+        # The client hung up before its response could start (a wrk run ending, Claude Code
+        # cancelled): nobody to answer. aiohttp ends a returned response quietly on the closed
+        # connection, where a raised error was logged with its traceback.
+        _client_left(capture)
+        return web.Response(status=499)
     except Exception as exc:
         if capture.t_headers is not None:  # the response has started: nothing else to send
             raise
@@ -77,6 +82,11 @@ async def forward(request: web.Request) -> web.StreamResponse:
             capture.finish(State.ERROR, "internal", "the proxy failed while serving this request")
         if not capture.handed_over:
             state.recorder.finish(capture)
+
+
+def _client_left(capture: Capture) -> None:
+    if capture.t_end is None:  # else the upstream's end came first: that is the outcome
+        capture.finish(State.CLIENT_CLOSED, "client_closed", "the client disconnected")
 
 
 async def _serve(request: web.Request, state: AppState, capture: Capture) -> web.StreamResponse:
