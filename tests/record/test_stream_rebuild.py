@@ -97,3 +97,28 @@ def test_the_rebuilt_message_is_the_one_the_sdk_accumulates(
     assert ours["stop_reason"] == sdk["stop_reason"]
     assert ours["usage"]["output_tokens"] == sdk["usage"]["output_tokens"]
     assert ours["usage"]["input_tokens"] == sdk["usage"]["input_tokens"]
+
+
+def test_a_text_delta_without_text_loses_none_of_its_neighbours() -> None:
+    def event(data: dict[str, Any]) -> bytes:
+        return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
+
+    def delta(**fields: str) -> bytes:
+        body = {"type": "text_delta", **fields}
+        return event({"type": "content_block_delta", "index": 0, "delta": body})
+
+    chunks = [
+        event({"type": "message_start", "message": {"id": "m", "content": [], "usage": {}}}),
+        event(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+        ),
+        delta(text="Hello "),
+        delta(),  # malformed: no text
+        delta(text="world"),
+    ]
+    rebuilt = from_stream(chunks, [0.1] * len(chunks)).body
+    assert rebuilt["content"] == [{"type": "text", "text": "Hello world"}]
