@@ -131,9 +131,11 @@ def stream_chunks(model: str) -> list[bytes]:
     return out
 
 
-def captures(n: int, stream_share: float = 0.1, start: int = 0) -> list[Capture]:
+def captures(
+    n: int, stream_share: float = 0.1, start: int = 0, size: str = "small"
+) -> list[Capture]:
     ids = ExchangeIds()
-    plain, streamed = bodies.template("small"), bodies.template("small", stream=True)
+    plain, streamed = bodies.template(size), bodies.template(size, stream=True)
     reply = {
         "id": "msg_01Bench",
         "type": "message",
@@ -235,15 +237,21 @@ def main() -> None:
     )
     ap.add_argument("--phases", action="store_true", help="print CPU µs/exchange by phase")
     ap.add_argument(
+        "--body",
+        choices=("small", "large"),
+        default="small",
+        help="request bodies: 2 KB, or ~300 KB as Claude Code sends mid-session",
+    )
+    ap.add_argument(
         "--prefill", type=int, default=0, help="store this many exchanges first, untimed"
     )
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
     journal = Journal(data_dir)
-    for capture in captures(args.prefill, args.streams):
+    for capture in captures(args.prefill, args.streams, size=args.body):
         journal.append(capture)
-    for capture in captures(args.n, args.streams, start=args.prefill):
+    for capture in captures(args.n, args.streams, start=args.prefill, size=args.body):
         journal.append(capture)
     journal.close()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,32 +144,6 @@ def _store(parts: Blobs, data: bytes) -> str:
     key = digest(data)
     parts[key] = data
     return key
-
-
-class RecentBodies:
-    """Remembers recently split whole bodies, so an identical body (a retry, a probe) costs one
-    hash instead of a parse, a re-encode and a hash per part."""
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._seen: OrderedDict[bytes, Split] = OrderedDict()
-
-    def split(self, raw: bytes, body: Any) -> Split:
-        """The body's split; a body seen recently comes back without its parts and nodes (they
-        are on their way to the store already)."""
-        key = hashlib.sha256(raw).digest()
-        hit = self._seen.get(key)
-        if hit is not None:
-            self._seen.move_to_end(key)
-            return hit
-        s = split_body(body)
-        self._seen[key] = Split(s.ref, s.refs, s.tip, [], {})
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-        return s
-
-    def forget(self) -> None:
-        self._seen.clear()
 
 
 def join(ref: str, load: Load) -> Any:
