@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -219,3 +220,57 @@ def test_a_moved_cache_mark_stores_the_message_once() -> None:
         {"messages": [{"role": "user", "content": [plain]}, {"role": "user", "content": [marked]}]}
     )
     assert turn2.nodes[0] == turn1.nodes[0]  # the same first message, the same chain node
+
+
+chat_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant"]), "content": blocks | st.text(max_size=3)}
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(chat_message, min_size=1, max_size=6),
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),
+            st.lists(chat_message, max_size=2),
+            st.none() | st.tuples(st.integers(0, 6), chat_message),
+            json_values,
+            json_values,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_a_memo_of_earlier_turns_changes_no_split(
+    start: list[Any], turns: list[tuple[int, list[Any], Any, Any, Any]]
+) -> None:
+    """Turns that keep, cut, rewrite (one message in the middle) or extend the conversation,
+    and change its system and tools, split the same with the memo of the turns before as
+    without: the hashes it hands out are those of the same bytes. Each turn's body also still
+    rebuilds JSON-equal."""
+    memo = bodies.Memo(size=2)
+    messages = list(start)
+    for keep, added, edit, system, tools in turns:
+        messages = messages[:keep] + added or start
+        if edit is not None and len(messages) > 1:
+            messages[edit[0] % len(messages)] = edit[1]
+        body = {"model": "m", "system": system, "tools": tools, "messages": messages}
+        assert bodies.split_body(body, memo) == bodies.split_body(body)
+        ref, parts = bodies.split(body)
+        assert bodies.join(ref, parts.get) == json.loads(json.dumps(body))
+
+
+def test_a_memo_hashes_only_what_the_turn_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second turn of a conversation hashes its new message, its node and its skeleton:
+    the system, the tools and the messages the first turn sent take the first turn's hashes."""
+    old = [{"role": "user", "content": "a" * 1000}, {"role": "assistant", "content": "b" * 1000}]
+    new = {"role": "user", "content": "c"}
+    system, tools = [{"type": "text", "text": "s" * 500}], [{"name": "t" * 500}]
+    memo = bodies.Memo()
+    bodies.split_body({"system": system, "tools": tools, "messages": old}, memo)
+    hashed: list[bytes] = []
+    real = bodies.digest
+    monkeypatch.setattr(bodies, "digest", lambda data: hashed.append(data) or real(data))
+    bodies.split_body({"system": system, "tools": tools, "messages": [*old, new]}, memo)
+    assert len(hashed) == 3, hashed  # the new message, its node, the skeleton

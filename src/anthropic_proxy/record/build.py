@@ -12,7 +12,7 @@ from anthropic_proxy.record.outcome import settle
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import Row
-from anthropic_proxy.storage.bodies import Split, split_body
+from anthropic_proxy.storage.bodies import Memo, Split, split_body
 from anthropic_proxy.storage.packing import Packer
 
 SESSION_HEADERS = {
@@ -25,18 +25,19 @@ BACKEND_PRICE = "backend usage.cost"
 NO_BODY = Split("", [], None, [], {})
 
 
-def request_row(capture: Capture) -> tuple[Row, Split, Any]:
+def request_row(capture: Capture, memo: Memo) -> tuple[Row, Split, Any]:
     """The part known when the request arrives: enough for a 'pending' row, plus the body's
-    content-addressed parts (hashed before scrubbing, so scrubbing runs only on new parts).
+    content-addressed parts (hashed before scrubbing, so scrubbing runs only on new parts;
+    `memo` holds the hashes of what the conversation's last turn sent).
     A body is split even when it was seen moments ago (a retry): a whole-body hash to spot
     those cost ~240 µs on every 300 KB body Claude Code sends, to save one split now and then."""
     headers = dict(capture.request_headers)  # masked when journaled
     body = parse_request(capture.request_body)
     try:
-        split = split_body(body) if body is not None else NO_BODY
+        split = split_body(body, memo) if body is not None else NO_BODY
     except TypeError:  # nested deeper than orjson re-encodes (255+ levels): keep the raw text
         body = capture.request_body.decode("utf-8", "replace")
-        split = split_body(body)
+        split = split_body(body, memo)
     row: Row = {
         "id": capture.id,
         "started_at": capture.started_at,

@@ -20,7 +20,7 @@ from anthropic_proxy.record.journal import Entry, Reader
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.storage import PAYLOAD_COLUMNS, Node, Row, Store
-from anthropic_proxy.storage.bodies import Split
+from anthropic_proxy.storage.bodies import Memo, Split
 from anthropic_proxy.storage.packing import Packer
 
 log = logging.getLogger("anthropic_proxy.record")
@@ -71,6 +71,7 @@ class Writer:
         self._retention = retention
         self._known: OrderedDict[str, None] = OrderedDict()
         self._known_nodes: OrderedDict[str, None] = OrderedDict()
+        self._memo = Memo()
         self._pending: dict[str, tuple[Row, Any]] = {}
         self._last_prune = 0.0
         self._wrote_at = 0.0
@@ -99,7 +100,7 @@ class Writer:
             row, body = self._pending.pop(capture.id)
             split = NO_BODY
         else:
-            row, split, body = request_row(capture)
+            row, split, body = request_row(capture, self._memo)
         if kind == "begin":
             self._pending[capture.id] = (row, body)
             preview = self._scrubber.text(row.get("preview"))
