@@ -102,7 +102,8 @@ class Memo:
     ~250 µs a turn. A part whose JSON is the very bytes its place held in the conversation's
     previous turn takes that hash (comparing the bytes: ~6 µs for all of them); the first part
     that differs, and every message after it, is hashed. A hash of the same bytes never goes
-    stale: nothing here needs forgetting when the store changes."""
+    stale: nothing here needs forgetting when the store changes. It holds one turn's encoded
+    body per conversation, `size` of them: ~10 MB for 32 conversations of 300 KB."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
