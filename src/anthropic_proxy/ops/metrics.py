@@ -12,6 +12,7 @@ names, new ones are counted as "other" rather than growing the series without bo
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._models: set[str] = set()
         self._lock = threading.Lock()
+        self.registry.register(_HeapCollector())
         r = self.registry
         labels = ["model", "mode"]
         self.exchanges = Counter(
@@ -190,6 +192,15 @@ class _CircuitCollector(Collector):
             "anthropic_proxy_routing_benched_keys",
             "Keys benched after a 429 or a spent quota, until their retry-after or reset",
             len(snapshot["benchedKeys"]),
+        )
+
+
+class _HeapCollector(Collector):
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "anthropic_proxy_gc_frozen_objects",
+            "Objects made at start-up and frozen out of the garbage collector's passes",
+            gc.get_freeze_count(),
         )
 
 
