@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -28,6 +28,8 @@ from anthropic_proxy.exchange import FAILED
 from anthropic_proxy.storage import Row
 
 MAX_MODELS = 200
+Adds = dict[tuple[Counter, tuple[str, ...]], float]
+"""Counter increments summed over a slice of rows, by metric and labels."""
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 60)
 TOKEN_COLUMNS = {
@@ -58,6 +60,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._models: set[str] = set()
+        self._kept: dict[tuple[Any, tuple[str, ...]], Any] = {}  # labelled series, by labels
         self._lock = threading.Lock()
         self.registry.register(_HeapCollector())
         r = self.registry
@@ -116,39 +119,55 @@ class Metrics:
         self.registry.register(_RecorderCollector(recorder))
 
     def on_rows(self, rows: Sequence[Row]) -> None:
-        """Recorder listener: count each exchange once, when its final row is written."""
+        """Recorder listener: count each exchange once, when its final row is written. Counts
+        are summed over the rows first, and each labelled series is looked up once and kept:
+        a `labels()` lookup and a locked increment per row and metric took ~50-150 µs a row,
+        on the event loop that relays every stream."""
+        adds: Adds = {}
         for row in rows:
             if row.get("state") not in (None, "pending"):
-                self._observe(row)
+                self._observe(row, adds)
+        for (metric, labels), amount in adds.items():
+            self._series(metric, labels).inc(amount)
 
-    def _observe(self, row: Row) -> None:
+    def _series(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        key = (metric, labels)
+        series = self._kept.get(key)
+        if series is None:
+            series = self._kept[key] = metric.labels(*labels)
+        return series
+
+    def _observe(self, row: Row, adds: Adds) -> None:
+        def add(metric: Counter, labels: tuple[str, ...], amount: float = 1) -> None:
+            adds[(metric, labels)] = adds.get((metric, labels), 0) + amount
+
         model, mode = self._model(row.get("model")), str(row.get("mode") or "")
         status = str(row["status"]) if row.get("status") is not None else "none"
-        self.exchanges.labels(model, mode, status, row["state"]).inc()
+        add(self.exchanges, (model, mode, status, row["state"]))
         if row.get("duration_ms") is not None:
-            self.duration.labels(model, mode).observe(row["duration_ms"] / 1000)
+            self._series(self.duration, (model, mode)).observe(row["duration_ms"] / 1000)
         if row.get("ttft_ms") is not None:
-            self.ttft.labels(model, mode).observe(row["ttft_ms"] / 1000)
+            self._series(self.ttft, (model, mode)).observe(row["ttft_ms"] / 1000)
         for kind, column in TOKEN_COLUMNS.items():
             if row.get(column):
-                self.tokens.labels(model, mode, kind).inc(row[column])
+                add(self.tokens, (model, mode, kind), row[column])
         if row.get("cost_usd"):
-            self.cost.labels(model, mode).inc(row["cost_usd"])
+            add(self.cost, (model, mode), row["cost_usd"])
         if row["state"] in FAILED or row.get("error_kind"):
-            self.errors.labels(str(row.get("error_kind") or row["state"])).inc()
-        self._routing(row)
+            add(self.errors, (str(row.get("error_kind") or row["state"]),))
+        self._routing(row, add)
 
-    def _routing(self, row: Row) -> None:
+    def _routing(self, row: Row, add: Callable[[Counter, tuple[str, ...]], None]) -> None:
         """One attempt per row, unless it failed over (then `attempts` lists each)."""
         if row.get("attempts"):
             attempts = orjson.loads(row["attempts"])
             for attempt in attempts[:-1]:
-                self.attempts.labels(attempt["provider"], attempt["error"] or "served").inc()
-                self.failovers.labels(attempt["provider"]).inc()
+                add(self.attempts, (attempt["provider"], attempt["error"] or "served"))
+                add(self.failovers, (attempt["provider"],))
             last = attempts[-1]
-            self.attempts.labels(last["provider"], last["error"] or "served").inc()
+            add(self.attempts, (last["provider"], last["error"] or "served"))
         elif row.get("provider"):
-            self.attempts.labels(row["provider"], "served").inc()
+            add(self.attempts, (row["provider"], "served"))
 
     def _model(self, name: Any) -> str:
         model = str(name or "")
