@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -138,9 +139,7 @@ class Metrics:
         return series
 
     def _observe(self, row: Row, adds: Adds) -> None:
-        def add(metric: Counter, labels: tuple[str, ...], amount: float = 1) -> None:
-            adds[(metric, labels)] = adds.get((metric, labels), 0) + amount
-
+        add = partial(_add, adds)
         model, mode = self._model(row.get("model")), str(row.get("mode") or "")
         status = str(row["status"]) if row.get("status") is not None else "none"
         add(self.exchanges, (model, mode, status, row["state"]))
@@ -155,10 +154,11 @@ class Metrics:
             add(self.cost, (model, mode), row["cost_usd"])
         if row["state"] in FAILED or row.get("error_kind"):
             add(self.errors, (str(row.get("error_kind") or row["state"]),))
-        self._routing(row, add)
+        self._routing(row, adds)
 
-    def _routing(self, row: Row, add: Callable[[Counter, tuple[str, ...]], None]) -> None:
+    def _routing(self, row: Row, adds: Adds) -> None:
         """One attempt per row, unless it failed over (then `attempts` lists each)."""
+        add = partial(_add, adds)
         if row.get("attempts"):
             attempts = orjson.loads(row["attempts"])
             for attempt in attempts[:-1]:
@@ -212,6 +212,10 @@ class _CircuitCollector(Collector):
             "Keys benched after a 429 or a spent quota, until their retry-after or reset",
             len(snapshot["benchedKeys"]),
         )
+
+
+def _add(adds: Adds, metric: Counter, labels: tuple[str, ...], amount: float = 1) -> None:
+    adds[(metric, labels)] = adds.get((metric, labels), 0) + amount
 
 
 class _HeapCollector(Collector):

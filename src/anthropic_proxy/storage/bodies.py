@@ -199,14 +199,12 @@ def _has_cache_marks(message: Any) -> bool:
 
 
 def _without_cache_marks(message: Any, index: int, marks: list[list[Any]]) -> Any:
-    """The message with its blocks' `cache_control` taken out (noted in `marks` as [message,
-    block, value]). Claude Code moves its cache breakpoint to the newest message every turn,
-    so the message before it changes by that one key: without it, each message is stored once."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, list) or not _has_cache_marks(message):
-        return message
+    """The message, which has some (`_has_cache_marks`), with its blocks' `cache_control` taken
+    out (noted in `marks` as [message, block, value]). Claude Code moves its cache breakpoint to
+    the newest message every turn, so the message before it changes by that one key: without
+    it, each message is stored once."""
     blocks = []
-    for j, block in enumerate(content):
+    for j, block in enumerate(message["content"]):
         if isinstance(block, dict) and "cache_control" in block:
             marks.append([index, j, block["cache_control"]])
             block = {k: v for k, v in block.items() if k != "cache_control"}
