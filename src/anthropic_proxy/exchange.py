@@ -74,6 +74,7 @@ class Capture:
     query: str
     client_addr: str
     request_headers: list[tuple[str, str]]
+    """As received; a masked dict once replayed from the journal (as `state` is a plain str)."""
     request_body: bytes
     mode: str = "anthropic"
     started_at: float = field(default_factory=time.time)

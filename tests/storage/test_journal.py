@@ -6,10 +6,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 from anthropic_proxy.exchange import Capture
 from anthropic_proxy.record import journal
+from anthropic_proxy.record.build import finished_row, request_row
+from anthropic_proxy.record.pricing import Pricer
+from anthropic_proxy.record.scrub import Scrubber
+from anthropic_proxy.storage.bodies import Memo
+from anthropic_proxy.storage.packing import Packer
 
 
 def capture(i: int, size: int = 100) -> Capture:
@@ -71,3 +77,33 @@ def test_begin_records_carry_the_request_not_the_response(tmp_path: Path) -> Non
         b"x" * 100,
     )
     assert (finish.kind, finish.capture.chunks) == ("finish", running.chunks)
+
+
+def test_headers_of_an_older_journal_are_recorded_as_a_new_ones_are(tmp_path: Path) -> None:
+    """Frames carry headers as objects now; a journal left by an older version holds [name,
+    value] pairs, and its exchanges are recorded the same."""
+    running = capture(3)
+    running.request_headers = [("X-Api-Key", "sk-ant-api03-" + "k" * 40), ("Accept", "*/*")]
+    running.response_headers = [("Content-Type", "application/json"), ("request-id", "req_1")]
+    running.status = 200
+    parts = journal.frame(running, "finish")
+    meta = orjson.loads(parts[1])
+    old = {**meta, **{k: list(meta[k].items()) for k in ("request_headers", "response_headers")}}
+    old_meta = orjson.dumps(old)
+    size = journal.FRAME.unpack(parts[0])[2]
+    old_parts = [journal.FRAME.pack(journal.MAGIC, len(old_meta), size), old_meta, *parts[2:]]
+    segment = journal.segment(tmp_path, 0)
+    segment.write_bytes(b"".join(parts) + b"".join(old_parts))
+    new, older = journal.replay(segment)
+    assert isinstance(new.capture.request_headers, dict)
+    assert isinstance(older.capture.request_headers, list)
+    rows = [recorded(e.capture) for e in (new, older)]
+    assert rows[0] == rows[1]
+    assert rows[0]["request_headers"] == {"x-api-key": "sk-ant-api...kkkk", "accept": "*/*"}
+    assert rows[0]["upstream_request_id"] == "req_1"
+
+
+def recorded(c: Capture) -> dict[str, object]:
+    row = finished_row(c, request_row(c, Memo())[0], None, Scrubber(True), Pricer(), Packer())
+    row.pop("payload")
+    return row

@@ -31,7 +31,7 @@ def request_row(capture: Capture, memo: Memo) -> tuple[Row, Split, Any]:
     `memo` holds the hashes of what the conversation's last turn sent).
     A body is split even when it was seen moments ago (a retry): a whole-body hash to spot
     those cost ~240 µs on every 300 KB body Claude Code sends, to save one split now and then."""
-    headers = dict(capture.request_headers)  # masked when journaled
+    headers = _headers(capture.request_headers)
     body = parse_request(capture.request_body)
     try:
         split = split_body(body, memo) if body is not None else NO_BODY
@@ -65,6 +65,11 @@ def request_row(capture: Capture, memo: Memo) -> tuple[Row, Split, Any]:
     return row, split, body
 
 
+def _headers(journaled: Any) -> dict[str, str]:
+    """Masked when journaled: a dict there, or [name, value] pairs in an older journal."""
+    return journaled if type(journaled) is dict else dict(journaled)
+
+
 def parse_request(raw: bytes) -> Any:
     if not raw:
         return None
@@ -79,7 +84,7 @@ def finished_row(
 ) -> Row:
     """Add the outcome: response, timings, usage, cost, error. Scrubbing covers everything that
     carries body text: models quote the files (and .env files) they read back."""
-    headers = dict(capture.response_headers)  # masked when journaled
+    headers = _headers(capture.response_headers)
     stream = "text/event-stream" in headers.get("content-type", "")
     outcome = _outcome(capture, headers, stream)
     verdict = settle(capture, outcome, stream)
