@@ -9,11 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from anthropic_proxy.exchange import Capture
+from anthropic_proxy.exchange import Capture, State
 from anthropic_proxy.record import journal
 from anthropic_proxy.record.build import finished_row, request_row
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
+from anthropic_proxy.record.writer import Retention, Writer
+from anthropic_proxy.storage import open_store
 from anthropic_proxy.storage.bodies import Memo
 from anthropic_proxy.storage.packing import Packer
 
@@ -107,3 +109,26 @@ def recorded(c: Capture) -> dict[str, object]:
     row = finished_row(c, request_row(c, Memo())[0], None, Scrubber(True), Pricer(), Packer())
     row.pop("payload")
     return row
+
+
+def test_a_running_exchange_is_listed_with_its_question_then_with_the_answer(
+    tmp_path: Path,
+) -> None:
+    """A 'begin' entry makes a pending row previewing the request; its 'finish' replaces it with
+    the question and the reply (the preview is made once per entry, for the row it fills)."""
+    store = open_store("", tmp_path)
+    store.open()
+    writer = Writer(store, scrub=True, retention=Retention())
+    body = {"model": "m", "messages": [{"role": "user", "content": "what is 2+2?"}]}
+    running = Capture("ex_run", "POST", "/v1/messages", "", "127.0.0.1", [], orjson.dumps(body))
+    writer.write([journal.Entry("begin", running, 1)], 1)
+    [pending] = store.fetch("SELECT state, preview FROM exchanges")
+    assert (pending["state"], pending["preview"]) == ("pending", "what is 2+2?\n→")
+    reply = {"type": "message", "role": "assistant", "content": [{"type": "text", "text": "4"}]}
+    running.status, running.chunks = 200, [orjson.dumps(reply)]
+    running.response_headers = [("content-type", "application/json")]
+    running.finish(State.SUCCESS)
+    writer.write([journal.Entry("finish", running, 2)], 2)
+    [done] = store.fetch("SELECT state, preview FROM exchanges")
+    assert (done["state"], done["preview"]) == ("success", "what is 2+2?\n→ 4")
+    store.close()

@@ -57,7 +57,6 @@ def request_row(capture: Capture, memo: Memo) -> tuple[Row, Split, Any]:
         "stored_bytes": 0,
         "blob_refs": split.refs,
         "tip": split.tip,
-        "preview": _preview(body, None),
         **{col: headers.get(name) for col, name in SESSION_HEADERS.items()},
         "project": attribution.project(headers, body),
         "tags": attribution.tags(headers),
@@ -146,9 +145,13 @@ def _attempts(attempts: list[Any]) -> str | None:
     return orjson.dumps(rows).decode()
 
 
-def pending_payload(row: Row, packer: Packer) -> bytes:
-    """What a pending row stores: its request headers (the body is in content-addressed parts)."""
-    return packer.pack({"request_headers": row["request_headers"]})
+def pending_row(row: Row, body: Any, scrubber: Scrubber, packer: Packer) -> Row:
+    """The row of an exchange still running: the request's preview, and its headers as its
+    payload (the body is in content-addressed parts). A finished exchange's preview is made
+    once, with the reply, by `finished_row`."""
+    preview = scrubber.text(_preview(body, None))
+    payload = packer.pack({"request_headers": row["request_headers"]})
+    return {**row, "preview": preview, "payload": payload}
 
 
 def _payload(

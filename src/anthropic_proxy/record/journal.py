@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,19 @@ from anthropic_proxy.masking import mask_headers
 log = logging.getLogger("anthropic_proxy.record")
 FRAME = struct.Struct("<4sIQ")
 MAGIC = b"APJ1"
-META_FIELDS = (
-    "id method path query client_addr mode started_at status t_headers t_end state error_kind "
-    "error_message truncated upstream_model upstream_status upstream_request chunk_times "
-    "translation_changes upstream_cost_usd provider attempts upstream_chunks"
-).split()
+# Interned: they become a replayed Capture's keyword arguments, and names that are not the very
+# objects of its parameters' names are matched by comparing strings, each against each (a split
+# string is a new object): 7.5 -> 3.8 µs to build a Capture.
+META_FIELDS = tuple(
+    map(
+        sys.intern,
+        (
+            "id method path query client_addr mode started_at status t_headers t_end state "
+            "error_kind error_message truncated upstream_model upstream_status upstream_request "
+            "chunk_times translation_changes upstream_cost_usd provider attempts upstream_chunks"
+        ).split(),
+    )
+)
 ROTATE_BYTES = 64 * 1024**2
 READ_BYTES = 4 * 1024**2
 PREFIX, SUFFIX = "journal-", ".bin"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anthropic_proxy.exchange import Capture
-from anthropic_proxy.record.build import NO_BODY, finished_row, pending_payload, request_row
+from anthropic_proxy.record.build import NO_BODY, finished_row, pending_row, request_row
 from anthropic_proxy.record.journal import Entry, Reader
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
@@ -103,8 +103,7 @@ class Writer:
             row, split, body = request_row(capture, self._memo)
         if kind == "begin":
             self._pending[capture.id] = (row, body)
-            preview = self._scrubber.text(row.get("preview"))
-            return {**row, "preview": preview, "payload": pending_payload(row, self._packer)}, split
+            return pending_row(row, body, self._scrubber, self._packer), split
         return finished_row(capture, row, body, self._scrubber, self._pricer, self._packer), split
 
     def _new_nodes(self, nodes: Sequence[Node]) -> list[Node]:
