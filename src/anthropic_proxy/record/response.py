@@ -86,6 +86,7 @@ def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
     timeline, kept = out.timeline, out.events
     pieces: Pieces = {}
     kept_bytes, loads, decode_error = 0, orjson.loads, orjson.JSONDecodeError
+    text_index, text_pieces = -1, list[str]()  # the block text deltas went to last, its pieces
     events = plain_events(chunks, times)
     for name, data, size, t_ms in parsed_events(chunks, times) if events is None else events:
         try:
@@ -113,8 +114,11 @@ def from_stream(chunks: list[bytes], times: list[float]) -> Outcome:
             if dtype == "text_delta" and type(index) is int and type(text) is str:
                 if out.ttft_ms is None:
                     out.ttft_ms = t_ms
-                if 0 <= index < len(content):
-                    pieces.setdefault((index, "text"), []).append(text)
+                if index == text_index:  # the block the last text delta went to
+                    text_pieces.append(text)
+                elif 0 <= index < len(content):
+                    text_index, text_pieces = index, pieces.setdefault((index, "text"), [])
+                    text_pieces.append(text)
                 continue
             _on_block_delta(message, out, payload, delta, t_ms, pieces)
             continue
@@ -184,7 +188,7 @@ def _ascii_events(raw: bytes, chunks: list[bytes], times: list[float]) -> list[T
             while chunk_end < end and k < last:
                 k += 1
                 chunk_end += len(chunks[k])
-            t_ms = _ms(times[k])
+            t_ms = round(times[k] * 100_000) / 100  # _ms, inline: once per chunk
         out.append((name or "message", data, size, t_ms))
     return out if end == len(raw) else None
 
