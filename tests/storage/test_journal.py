@@ -16,7 +16,7 @@ from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
 from anthropic_proxy.record.writer import Retention, Writer
 from anthropic_proxy.storage import open_store
-from anthropic_proxy.storage.bodies import Memo
+from anthropic_proxy.storage.bodies import Memo, join
 from anthropic_proxy.storage.packing import Packer
 
 
@@ -131,4 +131,32 @@ def test_a_running_exchange_is_listed_with_its_question_then_with_the_answer(
     writer.write([journal.Entry("finish", running, 2)], 2)
     [done] = store.fetch("SELECT state, preview FROM exchanges")
     assert (done["state"], done["preview"]) == ("success", "what is 2+2?\n→ 4")
+    store.close()
+
+
+def test_a_new_writer_stores_a_running_conversation_once_and_whole(tmp_path: Path) -> None:
+    """After a restart the writer has seen no part yet: the parts of a conversation it resumes
+    are written again and ignored by the store, never duplicated, and every body rebuilds."""
+    store = open_store("", tmp_path)
+    store.open()
+    turns = [
+        {"model": "m", "system": "be brief " * 80, "messages": [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " * 60}
+            for i in range(n)
+        ]}
+        for n in (1, 3, 5)
+    ]  # fmt: skip
+    ids = []
+    for turn in turns:  # one writer per turn: a restart between each
+        writer = Writer(store, scrub=True, retention=Retention())
+        c = Capture(f"ex_{len(ids)}", "POST", "/v1/messages", "", "127.0.0.1", [],
+                    orjson.dumps(turn))  # fmt: skip
+        c.finish(State.SUCCESS)
+        writer.write([journal.Entry("finish", c, 1)], 1)
+        ids.append(c.id)
+    [stored] = store.fetch("SELECT COUNT(*) AS n FROM blobs WHERE raw_bytes > 500")
+    assert stored["n"] == 1 + 5  # the system prompt and five messages, each once
+    for exchange_id, turn in zip(ids, turns, strict=True):
+        [row] = store.fetch("SELECT request_ref FROM exchanges WHERE id = ?", [exchange_id])
+        assert join(row["request_ref"], store.blob) == turn
     store.close()
