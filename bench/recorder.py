@@ -12,6 +12,7 @@ does next (text indexing of the new rows, WAL checkpoint), on one core.
     .venv/bin/python bench/recorder.py --database-url postgresql://127.0.0.1:5432/test
     .venv/bin/python bench/recorder.py --streams 1 --phases   # CPU µs/exchange by phase
     .venv/bin/python bench/recorder.py --streams 1 --prefill 100000   # into a store of 100k
+    .venv/bin/python bench/recorder.py --as-process   # plus access log and report encoding
 
 Prints exchanges/s, µs/exchange (wall and CPU) and the data dir's size.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import logging
 import os
 import shutil
 import sys
@@ -245,6 +247,12 @@ def main() -> None:
     ap.add_argument(
         "--prefill", type=int, default=0, help="store this many exchanges first, untimed"
     )
+    ap.add_argument(
+        "--as-process",
+        action="store_true",
+        help="also do what the recorder process does besides the store: an access-log line per "
+        "exchange (INFO, to a file in the data dir) and each report encoded for the proxy",
+    )
     args = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
@@ -269,6 +277,15 @@ def main() -> None:
         nonlocal written, failed
         written += report.written
         failed += report.failed
+        if args.as_process:
+            orjson.dumps(report.__dict__)  # as record.process._send frames it for the proxy
+
+    if args.as_process:
+        logging.basicConfig(  # record.process: logs.configure_logging, here into a file
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            filename=data_dir / "access.log",
+        )
 
     if hasattr(process, "tune_gc"):  # as the recorder process does (older commits: not)
         process.tune_gc()
