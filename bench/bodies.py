@@ -121,9 +121,17 @@ def _size(body: dict[str, Any]) -> int:
     return len(_dumps(body))
 
 
+# The order Claude Code 2.1.329 sends the top-level keys in (read off a body it sent).
+ORDER = ("model", "messages", "system", "tools", "metadata", "max_tokens", "temperature", "stream")
+
+
 def _dumps(body: dict[str, Any]) -> bytes:
-    # UTF-8 as the JS SDK sends it (JSON.stringify does not escape non-ASCII)
-    return json.dumps(body, ensure_ascii=False).encode()
+    # As Claude Code sends it (JSON.stringify): compact, non-ASCII unescaped, its key order.
+    ordered = {
+        k: body[k]
+        for k in sorted(body, key=lambda k: (k not in ORDER, ORDER.index(k) if k in ORDER else 0))
+    }
+    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _text(rng: random.Random, n: int) -> str:
@@ -262,8 +270,12 @@ def large(target: int = 300_000, seed: int = 11) -> dict[str, Any]:
     diff = target - _size(body)
     if diff > 0:
         pad["content"] += "\n" + _source(rng, diff, 9000)
-    while (over := _size(body) - target) > 0:
-        pad["content"] = pad["content"][:-over]
+    while (over := _size(body) - target) > 0:  # the largest result first, then the next
+        pad = max(
+            (m["content"][0] for m in messages if m["content"][0]["type"] == "tool_result"),
+            key=lambda c: len(c["content"]),
+        )
+        pad["content"] = pad["content"][: max(0, len(pad["content"]) - over)]
     return body
 
 

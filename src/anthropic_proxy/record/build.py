@@ -11,7 +11,7 @@ from anthropic_proxy.record import attribution, pricing, response, signals
 from anthropic_proxy.record.outcome import settle
 from anthropic_proxy.record.pricing import Pricer
 from anthropic_proxy.record.scrub import Scrubber
-from anthropic_proxy.storage import Row
+from anthropic_proxy.storage import Row, resent
 from anthropic_proxy.storage.bodies import Memo, Split, split_body
 from anthropic_proxy.storage.packing import Packer
 
@@ -32,12 +32,7 @@ def request_row(capture: Capture, memo: Memo) -> tuple[Row, Split, Any]:
     A body is split even when it was seen moments ago (a retry): a whole-body hash to spot
     those cost ~240 µs on every 300 KB body Claude Code sends, to save one split now and then."""
     headers = _headers(capture.request_headers)
-    body = parse_request(capture.request_body)
-    try:
-        split = split_body(body, memo) if body is not None else NO_BODY
-    except TypeError:  # nested deeper than orjson re-encodes (255+ levels): keep the raw text
-        body = capture.request_body.decode("utf-8", "replace")
-        split = split_body(body, memo)
+    body, split = read_request(capture.request_body, memo)
     row: Row = {
         "id": capture.id,
         "started_at": capture.started_at,
@@ -69,13 +64,17 @@ def _headers(journaled: Any) -> dict[str, str]:
     return journaled if type(journaled) is dict else dict(journaled)
 
 
-def parse_request(raw: bytes) -> Any:
+def read_request(raw: bytes, memo: Memo) -> tuple[Any, Split]:
+    """The request body parsed and split (`storage.resent`): text that is not JSON, or JSON
+    nested deeper than orjson encodes again (255+ levels), is kept as its text."""
     if not raw:
-        return None
+        return None, NO_BODY
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")
+        body, split = resent.read(raw, memo)
+        return body, split if body is not None else NO_BODY
+    except (orjson.JSONDecodeError, TypeError):
+        text = raw.decode("utf-8", "replace")
+        return text, split_body(text, memo)
 
 
 def finished_row(

@@ -13,9 +13,10 @@ list their message hashes instead, and still join.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,10 +91,24 @@ Link = tuple[bytes, str, str]
 
 @dataclass
 class Turn:
-    """What one request of a conversation split into, kept for its next turn (`Memo`)."""
+    """What one request of a conversation split into, kept for its next turn (`Memo`): the
+    parsed values too, so a next turn read from its bytes (`storage.resent`) need not parse what
+    it re-sends."""
 
     fixed: dict[str, tuple[bytes, str]]  # system, tools: their JSON and hash
     links: list[Link]
+    values: dict[str, Any]  # system, tools as parsed
+    messages: list[Any]  # the messages as parsed, cache marks taken out (what `links` encode)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a body read from its bytes took from its conversation's last turn, unparsed: its
+    first `messages` messages and the `fixed` parts (system, tools) are `turn`'s."""
+
+    turn: Turn
+    messages: int
+    fixed: frozenset[str]
 
 
 class Memo:
@@ -102,15 +117,23 @@ class Memo:
     ~250 µs a turn. A part whose JSON is the very bytes its place held in the conversation's
     previous turn takes that hash (comparing the bytes: ~6 µs for all of them); the first part
     that differs, and every message after it, is hashed. A hash of the same bytes never goes
-    stale: nothing here needs forgetting when the store changes. It holds one turn's encoded
-    body per conversation, `size` of them: ~10 MB for 32 conversations of 300 KB."""
+    stale: nothing here needs forgetting when the store changes. It holds one turn per
+    conversation, encoded and parsed (the parsed objects are shared with the bodies that hold
+    them), `size` of them: ~10 MB of JSON for 32 conversations of 300 KB, and their objects."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
         self._turns: OrderedDict[bytes, Turn] = OrderedDict()
+        # Marks the values `storage.resent` leaves out of a body it parses: random per memo, so
+        # no body a client sends can hold it by chance.
+        self.sentinel = secrets.token_hex(16)
 
     def last(self, first: bytes) -> Turn | None:
         return self._turns.get(first)
+
+    def recent(self) -> Iterator[Turn]:
+        """The turns, most recent first."""
+        return reversed(self._turns.values())
 
     def remember(self, first: bytes, turn: Turn) -> None:
         self._turns[first] = turn
@@ -119,7 +142,10 @@ class Memo:
             self._turns.popitem(last=False)
 
 
-def split_body(body: Any, memo: Memo | None = None) -> Split:
+def split_body(body: Any, memo: Memo | None = None, known: Known | None = None) -> Split:
+    """`body` split into parts; with `memo`, what its conversation's last turn sent at the same
+    places takes that turn's hashes; with `known` (`storage.resent`), the messages and parts it
+    names are that turn's without a look."""
     parts: Blobs = {}
     nodes: list[Node] = []
     skeleton: dict[str, Any] = {"keys": list(body) if isinstance(body, dict) else None}
@@ -129,18 +155,27 @@ def split_body(body: Any, memo: Memo | None = None) -> Split:
         skeleton["value"] = {k: v for k, v in body.items() if k not in NOT_IN_SKELETON}
         messages = body.get("messages")
         marks: list[list[Any]] = []
-        encoded = _encoded(messages, marks) if isinstance(messages, list) else []
-        last = memo.last(encoded[0]) if memo is not None and encoded else None
-        fixed = {k: _fixed(parts, body[k], last) for k in SPLIT_KEYS if k in body}
+        start = known.messages if known is not None else 0
+        stripped, encoded = (
+            _encoded(messages, start, marks) if isinstance(messages, list) else ([], [])
+        )
+        last = known.turn if known is not None else None
+        first = last.links[0][0] if last is not None and start else encoded[0] if encoded else b""
+        if last is None and memo is not None and first:
+            last = memo.last(first)
+        fixed = {k: _fixed(parts, k, body[k], last, known) for k in SPLIT_KEYS if k in body}
         skeleton["refs"] = {k: h for k, (_, h) in fixed.items()}
         if isinstance(messages, list):
-            links = _chain(parts, nodes, encoded, last.links if last is not None else [])
+            reused = last.links[:start] if last is not None else []
+            links = _chain(parts, nodes, reused, encoded, last.links if last is not None else [])
             skeleton["tip"] = links[-1][2] if links else None
             skeleton["n"] = len(nodes)
             if marks:
                 skeleton["cache_marks"] = marks
-            if memo is not None and encoded:
-                memo.remember(encoded[0], Turn(fixed, links))
+            if memo is not None and first:
+                kept = last.messages[:start] if last is not None else []
+                values = {k: body[k] for k in fixed}
+                memo.remember(first, Turn(fixed, links, values, kept + stripped))
         elif "messages" in body:
             skeleton["value"]["messages"] = messages
     ref = _put(parts, skeleton)
@@ -148,34 +183,51 @@ def split_body(body: Any, memo: Memo | None = None) -> Split:
     return Split(ref, direct, skeleton.get("tip"), nodes, parts)
 
 
-def _encoded(messages: list[Any], marks: list[list[Any]]) -> list[bytes]:
-    """Each message's canonical JSON, its blocks' cache marks taken out (noted in `marks`)."""
-    out = []
-    for i, message in enumerate(messages):
+def _encoded(
+    messages: list[Any], start: int, marks: list[list[Any]]
+) -> tuple[list[Any], list[bytes]]:
+    """The messages from `start` on, their blocks' cache marks taken out (noted in `marks`), as
+    objects and as canonical JSON."""
+    stripped, out = [], []
+    for i in range(start, len(messages)):
+        message = messages[i]
         if _has_cache_marks(message):
             message = _without_cache_marks(message, i, marks)
+        stripped.append(message)
         out.append(orjson.dumps(message))
-    return out
+    return stripped, out
 
 
-def _fixed(parts: Blobs, value: Any, last: Turn | None) -> tuple[bytes, str]:
+def _fixed(
+    parts: Blobs, key: str, value: Any, last: Turn | None, known: Known | None
+) -> tuple[bytes, str]:
     """System or tools as a part: its JSON and hash (the last turn's hash for the same bytes)."""
+    if known is not None and key in known.fixed:
+        data, h = known.turn.fixed[key]
+        parts[h] = data
+        return data, h
     data = orjson.dumps(value)
-    for seen, key in last.fixed.values() if last is not None else ():
+    for seen, h in last.fixed.values() if last is not None else ():
         if seen == data:
-            parts[key] = data
-            return data, key
+            parts[h] = data
+            return data, h
     return data, _store(parts, data)
 
 
-def _chain(parts: Blobs, nodes: list[Node], encoded: list[bytes], last: list[Link]) -> list[Link]:
-    """The messages as parts and as a chain of nodes, root first. While they are the bytes the
-    last turn sent at the same places, its hashes are taken; from the first that differs on,
-    each is hashed."""
-    links: list[Link] = []
+def _chain(
+    parts: Blobs, nodes: list[Node], reused: list[Link], encoded: list[bytes], last: list[Link]
+) -> list[Link]:
+    """The messages as parts and as a chain of nodes, root first: first the `reused` links of
+    the last turn, then the `encoded` messages. While those are the bytes the last turn sent at
+    the same places, its hashes are taken; from the first that differs on, each is hashed."""
+    links = list(reused)
+    parts.update({m: data for data, m, _ in reused})
     parent: str | None = None
+    for _, m, node in reused:
+        nodes.append((node, parent, m))
+        parent = node
     same = True
-    for i, data in enumerate(encoded):
+    for i, data in enumerate(encoded, len(reused)):
         if same and i < len(last) and last[i][0] == data:
             _, m, node = last[i]
             parts[m] = data
