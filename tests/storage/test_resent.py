@@ -38,12 +38,17 @@ def spellings(body: dict[str, Any], rng: random.Random) -> bytes:
 
 
 def read_as_parsing_does(raw: bytes, memo: bodies.Memo) -> None:
-    body, split = resent.read(raw, memo)
+    """Small bodies are parsed whole (`resent.WHOLE_BELOW`): these are read as large ones."""
+    body, split = resent.read(raw, memo, whole_below=0)
     expected = orjson.loads(raw)
     assert body == expected
     assert list(body) == list(expected)  # the key order too: the skeleton keeps it
     assert split == bodies.split_body(expected)
     assert bodies.join(*bodies.split(body)[:1], {**split.parts, **nodes(split)}.get) == expected
+
+
+def remember(body: dict[str, Any], memo: bodies.Memo) -> None:
+    resent.read(orjson.dumps(body), memo, whole_below=0)
 
 
 def nodes(split: bodies.Split) -> dict[str, bytes]:
@@ -118,14 +123,14 @@ def test_the_same_bytes_nested_elsewhere_are_not_taken_for_the_turns() -> None:
     first = conversation()
     memo = bodies.Memo()
     system = [{"type": "text", "text": "rules"}]
-    resent.read(orjson.dumps({"messages": first, "system": system, "tools": 1}), memo)
+    remember({"messages": first, "system": system, "tools": 1}, memo)
     nested = {"system": {"messages": first}, "messages": [*first, {"role": "user"}]}
     read_as_parsing_does(orjson.dumps(nested), memo)
-    resent.read(orjson.dumps({"messages": first, "system": system, "tools": 1}), memo)
+    remember({"messages": first, "system": system, "tools": 1}, memo)
     tool_use = {"role": "assistant", "content": [{"type": "tool_use", "input": {"system": system}}]}
     moved = {"messages": [*first, tool_use], "tools": 12, "system": [{"type": "text", "text": "x"}]}
     read_as_parsing_does(orjson.dumps(moved), memo)
-    resent.read(orjson.dumps({"messages": [1, 2], "tools": 1}), memo)
+    remember({"messages": [1, 2], "tools": 1}, memo)
     read_as_parsing_does(orjson.dumps({"messages": [12, 2], "tools": 1}), memo)
     read_as_parsing_does(orjson.dumps({"messages": [1, 23], "tools": 1}), memo)
 
@@ -146,7 +151,7 @@ def test_a_claude_code_turn_parses_only_what_it_adds(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(orjson, "loads", lambda data: parsed.append(len(data)) or loads(data))
     for i, (raw, turn) in enumerate(zip(raws, turns, strict=True)):
         parsed.clear()
-        body, split = resent.read(raw, memo)
+        body, split = resent.read(raw, memo)  # the bodies are over `WHOLE_BELOW` from turn 1
         assert body == turn
         assert split == bodies.split_body(turn)
         if i:

@@ -28,12 +28,15 @@ from anthropic_proxy.storage.bodies import SPLIT_KEYS, Known, Memo, Split, Turn,
 MESSAGES = b'"messages":['
 NEEDLE = 256  # bytes of a part's start to search for; the rest is compared where it is found
 TRIES = 4  # occurrences of a needle to try before parsing the body whole
+WHOLE_BELOW = 16 * 1024
+"""Bodies shorter than this are parsed whole: finding and cutting costs ~30 µs of Python, what
+orjson takes to parse ~12 KB (2 KB bodies: 34 µs cut, 19 µs whole)."""
 
 
-def read(raw: bytes, memo: Memo) -> tuple[Any, Split]:
+def read(raw: bytes, memo: Memo, whole_below: int = WHOLE_BELOW) -> tuple[Any, Split]:
     """The body parsed, and split (`bodies.split_body`). Raises what `orjson.loads` raises on
     bytes that are not JSON, and TypeError on a body nested too deep to encode again."""
-    cut = _cut(raw, memo)
+    cut = _cut(raw, memo) if len(raw) >= whole_below else None
     if cut is not None:
         body = _parse(raw, cut, memo.sentinel)
         if body is not None:
