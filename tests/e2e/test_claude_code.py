@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
+from anthropic_proxy.storage import resent
+from anthropic_proxy.storage.bodies import Memo
 from tests.fakes.anthropic_upstream import (
     FakeAnthropic,
     RecordedRequest,
@@ -181,7 +184,9 @@ async def exchange_detail(proxy: str, exchange_id: str) -> dict[str, Any]:
         return detail
 
 
-async def test_claude_code_tool_session_through_proxy(tmp_path: Path) -> None:
+async def test_claude_code_tool_session_through_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     binary = claude_binary()
     home, work, data = tmp_path / "home", tmp_path / "work", tmp_path / "data"
     for folder in (home, work, data):
@@ -251,6 +256,21 @@ async def test_claude_code_tool_session_through_proxy(tmp_path: Path) -> None:
         texts = [b["text"] for r in replies.values() for b in r["content"] if b["type"] == "text"]
         assert FINAL_TEXT in texts, replies
         assert all(API_KEY not in json.dumps(d) for d in details)
+        # Every request rebuilds from the store as Claude Code sent it.
+        rebuilt = sorted(json.dumps(d["request"], sort_keys=True) for d in details)
+        assert rebuilt == sorted(json.dumps(r.json(), sort_keys=True) for r in calls)
+
+    # Claude Code sends the conversation again as the very bytes the recorder kept of the turn
+    # before (compact JSON): reading the turn with the tool's result parses only a small share
+    # of it, the new messages and the skeleton (`storage.resent`).
+    memo = Memo()
+    resent.read(first.body, memo)
+    parsed: list[int] = []
+    loads = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda data: parsed.append(len(data)) or loads(data))
+    body, _ = resent.read(second.body, memo)
+    assert body == second.json()
+    assert 0 < sum(parsed) < len(second.body) // 4, (sum(parsed), len(second.body))
 
     # The full API key is in no file of the data dir, nor in the proxy's log.
     for path in [proxy_log, *data.rglob("*")]:
