@@ -127,10 +127,7 @@ ORDER = ("model", "messages", "system", "tools", "metadata", "max_tokens", "temp
 
 def _dumps(body: dict[str, Any]) -> bytes:
     # As Claude Code sends it (JSON.stringify): compact, non-ASCII unescaped, its key order.
-    ordered = {
-        k: body[k]
-        for k in sorted(body, key=lambda k: (k not in ORDER, ORDER.index(k) if k in ORDER else 0))
-    }
+    ordered = {k: body[k] for k in ORDER if k in body} | body  # others after, in their order
     return json.dumps(ordered, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -19,7 +19,13 @@ from anthropic_proxy.record import journal
 from anthropic_proxy.record.writer import Retention, Writer
 from anthropic_proxy.storage import bodies, open_store, resent
 from anthropic_proxy.storage.bodies import join
-from tests.storage.test_store import claude_code_turns, json_values
+from tests.storage.test_store import (
+    Edit,
+    claude_code_turns,
+    json_values,
+    next_messages,
+    turn_edits,
+)
 
 MARK = {"type": "ephemeral"}
 
@@ -76,21 +82,11 @@ chat_message = (
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(chat_message, min_size=1, max_size=6),
-    st.lists(
-        st.tuples(
-            st.integers(0, 6),
-            st.lists(chat_message, max_size=2),
-            st.none() | st.tuples(st.integers(0, 6), chat_message),
-            json_values,
-            json_values,
-        ),
-        min_size=1,
-        max_size=6,
-    ),
+    turn_edits(chat_message),
     st.randoms(use_true_random=False),
 )
 def test_a_body_reads_as_parsing_reads_it_whatever_the_turns_and_spelling(
-    start: list[Any], turns: list[tuple[int, list[Any], Any, Any, Any]], rng: random.Random
+    start: list[Any], turns: list[Edit], rng: random.Random
 ) -> None:
     """Turns that keep, cut, rewrite or extend the conversation, change or keep the system and
     the tools, spelled compactly or not: each reads as `orjson.loads` reads it, splits as
@@ -99,12 +95,10 @@ def test_a_body_reads_as_parsing_reads_it_whatever_the_turns_and_spelling(
     messages = list(start)
     system: Any = "s"
     tools: Any = [{"name": "t"}]
-    for keep, added, edit, new_system, new_tools in turns:
-        messages = messages[:keep] + added or start
-        if edit is not None and len(messages) > 1:
-            messages[edit[0] % len(messages)] = edit[1]
-        system = new_system if rng.random() < 0.3 else system
-        tools = new_tools if rng.random() < 0.3 else tools
+    for edit in turns:
+        messages = next_messages(messages, edit, start)
+        system = edit[3] if rng.random() < 0.3 else system
+        tools = edit[4] if rng.random() < 0.3 else tools
         body = {"model": "m", "messages": messages, "system": system, "tools": tools}
         read_as_parsing_does(spellings(body, rng), memo)
 

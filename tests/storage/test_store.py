@@ -227,34 +227,47 @@ chat_message = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(chat_message, min_size=1, max_size=6),
-    st.lists(
+Edit = tuple[int, list[Any], Any, Any, Any]
+
+
+def turn_edits(message: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Edit]]:
+    """Turns of a conversation, each as (messages kept, messages added, one message rewritten
+    or None, a system, tools): see `next_messages`."""
+    return st.lists(
         st.tuples(
             st.integers(0, 6),
-            st.lists(chat_message, max_size=2),
-            st.none() | st.tuples(st.integers(0, 6), chat_message),
+            st.lists(message, max_size=2),
+            st.none() | st.tuples(st.integers(0, 6), message),
             json_values,
             json_values,
         ),
         min_size=1,
         max_size=6,
-    ),
-)
-def test_a_memo_of_earlier_turns_changes_no_split(
-    start: list[Any], turns: list[tuple[int, list[Any], Any, Any, Any]]
-) -> None:
+    )
+
+
+def next_messages(messages: list[Any], edit: Edit, start: list[Any]) -> list[Any]:
+    """The conversation after one turn's edit: cut, extended, one message rewritten (back to
+    `start` when nothing is left)."""
+    keep, added, rewrite, _, _ = edit
+    messages = messages[:keep] + added or start
+    if rewrite is not None and len(messages) > 1:
+        messages[rewrite[0] % len(messages)] = rewrite[1]
+    return messages
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(chat_message, min_size=1, max_size=6), turn_edits(chat_message))
+def test_a_memo_of_earlier_turns_changes_no_split(start: list[Any], turns: list[Edit]) -> None:
     """Turns that keep, cut, rewrite (one message in the middle) or extend the conversation,
     and change its system and tools, split the same with the memo of the turns before as
     without: the hashes it hands out are those of the same bytes. Each turn's body also still
     rebuilds JSON-equal."""
     memo = bodies.Memo(size=2)
     messages = list(start)
-    for keep, added, edit, system, tools in turns:
-        messages = messages[:keep] + added or start
-        if edit is not None and len(messages) > 1:
-            messages[edit[0] % len(messages)] = edit[1]
+    for edit in turns:
+        messages = next_messages(messages, edit, start)
+        system, tools = edit[3], edit[4]
         body = {"model": "m", "system": system, "tools": tools, "messages": messages}
         assert bodies.split_body(body, memo) == bodies.split_body(body)
         ref, parts = bodies.split(body)

@@ -19,6 +19,7 @@ is parsed whole, as before.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,14 +46,12 @@ def read(raw: bytes, memo: Memo, whole_below: int = WHOLE_BELOW) -> tuple[Any, S
     return body, split_body(body, memo)
 
 
+@dataclass(frozen=True, slots=True)
 class Cut:
     """Where the last turn's bytes lie in a body: spans (start, end, key), in order."""
 
-    __slots__ = ("known", "spans")
-
-    def __init__(self, known: Known, spans: list[tuple[int, int, str]]) -> None:
-        self.known = known
-        self.spans = spans
+    known: Known
+    spans: list[tuple[int, int, str]]
 
 
 def _cut(raw: bytes, memo: Memo) -> Cut | None:
