@@ -14,7 +14,9 @@ does next (text indexing of the new rows, WAL checkpoint), on one core.
     .venv/bin/python bench/recorder.py --streams 1 --prefill 100000   # into a store of 100k
     .venv/bin/python bench/recorder.py --as-process   # plus access log and report encoding
 
-Prints exchanges/s, µs/exchange (wall and CPU) and the data dir's size.
+Prints exchanges/s, µs/exchange (wall and CPU), bytes read and written per exchange through
+system calls (the store's page traffic: repeatable where CPU time drifts) and the data dir's
+size.
 """
 
 from __future__ import annotations
@@ -224,6 +226,17 @@ def idle_work(store: Store) -> None:
         store.checkpoint()
 
 
+def io_bytes() -> tuple[int, int]:
+    """Bytes this process read and wrote through system calls (Linux's /proc/self/io): the
+    store's page traffic, which does not drift with the VM's speed; (0, 0) elsewhere."""
+    try:
+        lines = Path("/proc/self/io").read_text().splitlines()
+    except OSError:
+        return 0, 0
+    fields = dict(line.split(": ") for line in lines if line)
+    return int(fields["rchar"]), int(fields["wchar"])
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
 
@@ -290,7 +303,7 @@ def main() -> None:
     if hasattr(process, "tune_gc"):  # as the recorder process does (older commits: not)
         process.tune_gc()
     profiler = cProfile.Profile() if args.profile else None
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, io = time.perf_counter(), time.process_time(), io_bytes()
     if profiler:
         profiler.enable()
     consume(reader, writer, emit, lambda: True)
@@ -301,11 +314,15 @@ def main() -> None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    read, wrote = (after - before for after, before in zip(io_bytes(), io, strict=True))
     store.close()
     print(f"exchanges {args.n}  written {written}  failed {failed}")
     print(
         f"recorder  {args.n / wall:,.0f} exchanges/s  {wall / args.n * 1e6:,.0f} µs/exchange wall"
         f"  {cpu / args.n * 1e6:,.0f} µs/exchange CPU"
+    )
+    print(
+        f"io        {read / args.n / 1e3:,.1f} KB read, {wrote / args.n / 1e3:,.1f} KB written per exchange"
     )
     print(f"  {idle_cpu / args.n * 1e6:6.1f} µs  of it idle work: text index, checkpoint")
     for phase, seconds in spent.items():
