@@ -126,3 +126,4 @@ def test_a_text_delta_without_text_loses_none_of_its_neighbours() -> None:
     ]
     rebuilt = from_stream(chunks, [0.1] * len(chunks)).body
     assert rebuilt["content"] == [{"type": "text", "text": "Hello world"}]
+

@@ -335,47 +335,6 @@ def test_rollup_keeps_finished_exchanges_once_and_drops_emptied_rows(store: Stor
     assert store.fetch("SELECT COUNT(*) AS n FROM exchange_rollup") == [{"n": 0}]
 
 
-def test_text_index_rebuilt_without_positions_finds_old_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A store from before migration 042 (a trigram index with positions, its rows indexed)
-    gets the index without positions: its old rows are queued again, found while queued and
-    once indexed, and the index matches the rows exactly."""
-    from anthropic_proxy.storage import sqlite
-
-    before = tuple(m for m in migrations.MIGRATIONS if m[0] != "042_text_index_rowids_only")
-    monkeypatch.setattr(sqlite, "MIGRATIONS", before)
-    old = open_store("", tmp_path)
-    old.open()
-    old.write([final(f"ex_{i}", preview=f"needle{i % 2} haystack") for i in range(4)], {})
-    while old.index_text(10):
-        pass
-    old.close()
-    monkeypatch.setattr(sqlite, "MIGRATIONS", migrations.MIGRATIONS)
-    store = open_store("", tmp_path)
-    store.open()
-    (sql,) = store.fetch("SELECT sql FROM sqlite_master WHERE name = 'exchanges_search'")
-    assert "detail='none', columnsize=0" in sql["sql"]
-    assert store.fetch("SELECT COUNT(*) AS n FROM search_queue") == [{"n": 4}]
-
-    def found(q: str) -> list[str]:
-        clause, params = queries.where(queries.parse_filters({"q": q}), store.dialect)
-        sql = f"SELECT id FROM exchanges{clause} ORDER BY id"
-        return [r["id"] for r in store.fetch(sql, params)]
-
-    assert found("needle1") == ["ex_1", "ex_3"]  # queued
-    while store.index_text(3):
-        pass
-    assert found("needle1") == ["ex_1", "ex_3"]  # indexed
-    store.write([final("ex_1", preview="moved elsewhere")], {})
-    store.index_text(10)
-    store.execute(
-        "INSERT INTO exchanges_search (exchanges_search, rank) VALUES ('integrity-check', 1)"
-    )
-    assert found("needle1") == ["ex_3"] and found("elsewhere") == ["ex_1"]
-    store.close()
-
-
 def test_text_search_counts_and_stats_are_capped(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,6 @@ SHIPPED = {  # name: (sha256[:16] of the SQLite text, of the PostgreSQL text)
     "020_routing_attempts": ("496e8fbe5a4f3eb6", "496e8fbe5a4f3eb6"),
     "040_search_queue_by_writer": ("51beceef06a267e7", "6ef948db8ac2ebe3"),
     "041_anatomy_parts": ("8567e1d3202c5252", "7000a10b9f90a667"),
-    "042_text_index_rowids_only": ("755b12e39b01093d", "fc909134d75cecfb"),
 }
 
 

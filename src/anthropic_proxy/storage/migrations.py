@@ -64,9 +64,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     # cost, so totals over a range are a plain SUM (issue 14), and a partial index of the empty
     # vectors (requests that could not be analysed).
     _step("041_anatomy_parts", per_dialect=True),
-    # 042: SQLite's trigram index without positions (detail=none): searches never read them;
-    # indexing costs ~37% less and the index is 57% smaller. Every row is queued again.
-    _step("042_text_index_rowids_only", per_dialect=True),
 )
 
 
