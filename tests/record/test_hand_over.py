@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from anthropic_proxy.record import process
 from anthropic_proxy.record.journal import Journal
 from anthropic_proxy.record.recorder import ROWS_PER_TURN, Recorder
 from anthropic_proxy.record.writer import Report
@@ -49,3 +50,22 @@ async def test_stopping_hands_over_what_still_waits(tmp_path: Path) -> None:
     recorder.on_report(report(0, 0, 200))
     await recorder.stop()
     assert seen == [f"x{i}" for i in range(200)]
+
+
+def test_a_large_report_crosses_to_the_proxy_in_frames(tmp_path: Path) -> None:
+    """The recorder process sends a batch's report as frames of at most FRAME_ROWS rows (the
+    proxy decodes a frame in one turn of its loop): read back, the rows are all there in order,
+    every frame names the batch's position, and the counts arrive once, with the last."""
+    big = Report(4096, 600, written=598, failed=2, rows=report(0, 0, 600).rows)
+    with open(tmp_path / "pipe", "wb") as out:
+        process._send(out.fileno(), big)
+        process._send(out.fileno(), Report(5000, 3, failed=3))  # a failed batch: no rows
+    frames, rest = process._frames((tmp_path / "pipe").read_bytes())
+    assert rest == b""
+    got = [Report(**f) for f in frames]
+    assert [len(r.rows) for r in got] == [256, 256, 88, 0]
+    assert [r["id"] for r in big.rows] == [row["id"] for r in got[:3] for row in r.rows]
+    assert [r.position for r in got] == [4096, 4096, 4096, 5000]
+    assert [(r.consumed, r.written, r.failed) for r in got] == [
+        (0, 0, 0), (0, 0, 0), (600, 598, 2), (3, 0, 3)
+    ]  # fmt: skip

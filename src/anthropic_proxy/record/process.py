@@ -36,6 +36,7 @@ from anthropic_proxy.storage import Store, open_store
 
 log = logging.getLogger("anthropic_proxy.record")
 LENGTH = struct.Struct("<I")
+FRAME_ROWS = 256  # rows per report frame to the proxy (`parts`)
 RECORDER_NICE = 19
 STOP_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
@@ -211,10 +212,31 @@ def tune_gc() -> None:
 
 
 def _send(fd: int, report: Report) -> None:
-    data = orjson.dumps(report.__dict__)  # not asdict: that deep-copies every row
-    view = memoryview(LENGTH.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
+    for part in parts(report):
+        data = orjson.dumps(part.__dict__)  # not asdict: that deep-copies every row
+        view = memoryview(LENGTH.pack(len(data)) + data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def parts(report: Report) -> list[Report]:
+    """A report as frames of at most FRAME_ROWS rows, its counts on the last. The proxy decodes
+    a frame in one turn of its event loop, where every stream it relays waits meanwhile: a
+    batch of 2,048 rows is ~2.5 MB of JSON. Every part names the batch's position: the batch is
+    in the store before its report is sent, so the journal may be freed up to there at once."""
+    rows = report.rows
+    out = [
+        Report(report.position, 0, rows=rows[i : i + FRAME_ROWS])
+        for i in range(0, len(rows), FRAME_ROWS)
+    ]
+    if not out:
+        return [report]
+    out[-1].consumed, out[-1].written, out[-1].failed = (
+        report.consumed,
+        report.written,
+        report.failed,
+    )
+    return out
 
 
 def _watch_stdin(stopping: threading.Event) -> None:
