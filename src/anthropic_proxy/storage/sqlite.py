@@ -28,7 +28,7 @@ def upsert(table: str, columns: list[str], mark: str = "?") -> str:
 UPSERT = upsert("exchanges", COLUMNS)
 UPSERT_PAYLOAD = upsert("exchange_payloads", PAYLOAD_COLUMNS)
 ROLLUP_UPSERT = rollup.upsert_sql()
-WRITER_CACHE_KIB = 64 * 1024
+WRITER_CACHE_KIB = 32 * 1024
 SEARCHED = ("preview", "model", "upstream_model", "error_message")
 # The rows a write or a prune replaces, as stored: their rollup sums come out, and their text
 # leaves the search index (unless still queued).
@@ -115,9 +115,12 @@ class SQLiteStore:
             # A batch touches a leaf page of each of ~20 indexes per row, most at random places
             # (hashes, costs, token counts): with the default 2 MB cache (128 pages) a batch
             # re-read those pages from the OS and spilled dirty ones to the WAL mid-transaction,
-            # to write them again at commit. 64 MB, taken only as used: into a store of 50,000,
-            # bytes read per exchange 106 KB -> 27 KB, written 72 -> 49 KB (bench/recorder.py
-            # --prefill 50000, its io line).
+            # to write them again at commit. With batches of 2,048 (record.writer.BATCH), into a
+            # store of 50,000 (bench/recorder.py --prefill 50000, its io line), bytes read per
+            # exchange (written) with a cache of 2 MB: 77 KB (61), 16 MB: 25 (24), 32 MB: 21 (24),
+            # 64 MB: 20 (24); into 150,000, 32 MB: 46 (49), 64 MB: 37 (49).
+            # 32 MB, taken only as used: the cache held at 64 MB took 70 MiB of the recorder's
+            # RSS in the 100k push (174 -> 245 MiB) for little more.
             self._writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         return self._writer
 
