@@ -330,7 +330,12 @@ def payload_values(row: Row) -> list[Any]:
 
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN")
+    """A write transaction, holding the write lock from its start. Two processes write this
+    file (the recorder, and the proxy's own small writes): a deferred BEGIN that read first
+    and then wrote failed at once with "database is locked" when the other committed in
+    between (its snapshot was stale, which the busy timeout does not wait out); IMMEDIATE
+    waits its turn at BEGIN instead."""
+    conn.execute("BEGIN IMMEDIATE")
     try:
         yield
         conn.execute("COMMIT")
