@@ -87,7 +87,7 @@ def sse(name: str, data: dict[str, object]) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(data))
 
 
-def stream_chunks(model: str) -> list[bytes]:
+def stream_chunks(model: str, deltas: int = 20) -> list[bytes]:
     usage = {"input_tokens": 1200, "cache_read_input_tokens": 8000, "output_tokens": 1}
     message = {
         "id": "msg_01Bench",
@@ -109,7 +109,7 @@ def stream_chunks(model: str) -> list[bytes]:
             },
         ),
     ]
-    for k in range(20):
+    for k in range(deltas):
         out.append(
             sse(
                 "content_block_delta",
@@ -136,7 +136,7 @@ def stream_chunks(model: str) -> list[bytes]:
 
 
 def captures(
-    n: int, stream_share: float = 0.1, start: int = 0, size: str = "small"
+    n: int, stream_share: float = 0.1, start: int = 0, size: str = "small", deltas: int = 20
 ) -> list[Capture]:
     ids = ExchangeIds()
     plain, streamed = bodies.template(size), bodies.template(size, stream=True)
@@ -165,7 +165,7 @@ def captures(
         c.response_headers = response_headers(i)
         if stream:
             c.response_headers[1] = ("content-type", "text/event-stream; charset=utf-8")
-            c.chunks = stream_chunks(bodies.MODEL)
+            c.chunks = stream_chunks(bodies.MODEL, deltas)
             c.chunk_times = [0.3 + 0.01 * k for k in range(len(c.chunks))]
         else:
             c.chunks = [orjson.dumps(reply)]
@@ -252,6 +252,12 @@ def main() -> None:
     )
     ap.add_argument("--phases", action="store_true", help="print CPU µs/exchange by phase")
     ap.add_argument(
+        "--deltas",
+        type=int,
+        default=20,
+        help="text deltas per streamed answer (bench/push.py sends 10)",
+    )
+    ap.add_argument(
         "--body",
         choices=("small", "large"),
         default="small",
@@ -270,9 +276,11 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="ap-recbench-"))
     journal = Journal(data_dir)
-    for capture in captures(args.prefill, args.streams, size=args.body):
+    for capture in captures(args.prefill, args.streams, size=args.body, deltas=args.deltas):
         journal.append(capture)
-    for capture in captures(args.n, args.streams, start=args.prefill, size=args.body):
+    for capture in captures(
+        args.n, args.streams, start=args.prefill, size=args.body, deltas=args.deltas
+    ):
         journal.append(capture)
     journal.close()
 
