@@ -11,17 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from anthropic_proxy.storage import COLUMNS, Row, open_store
-
-
-def row(id: str) -> Row:
-    base: Row = {c: None for c in COLUMNS}
-    base.update(
-        id=id, started_at=1_750_000_000.0, kind="messages", mode="anthropic", method="POST",
-        path="/v1/messages", query="", stream=False, state="pending", request_bytes=10,
-        response_bytes=0, stored_bytes=0, model="claude-sonnet-4-6",
-    )  # fmt: skip
-    return base
+from anthropic_proxy.storage import Row, open_store
+from tests.storage.test_contract import row
 
 
 class CommitsBetween(list[Row]):
